@@ -1,0 +1,1 @@
+"""OpenIntent Coordination Protocol server: Litestar + msgspec over SQLite."""

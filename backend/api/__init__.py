@@ -1,0 +1,1 @@
+"""HTTP controllers, one per resource. Each module exports CONTROLLERS and CAPABILITIES."""

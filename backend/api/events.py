@@ -1,0 +1,71 @@
+"""The append-only event log: per intent, and the whole server's log for backfill."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED
+
+from ..store import Store
+from ..wire.events import Event, EventCreate, EventPage
+from .params import AgentIdHeader, Limit, actor_of
+
+CAPABILITIES = ["events"]
+
+
+class IntentEventController(Controller):
+    path = "/intents/{intent_id:str}/events"
+    tags = ["events"]
+
+    @post("", status_code=HTTP_201_CREATED, summary="Append an event")
+    async def append(
+        self,
+        store: NamedDependency[Store],
+        intent_id: FromPath[str],
+        data: JSONBody[EventCreate],
+        agent_id: AgentIdHeader = None,
+    ) -> Event:
+        return await store.append_event(
+            intent_id, data, actor_of(agent_id, data.actor, data.agent_id)
+        )
+
+    @get("", summary="List an intent's events, oldest first")
+    async def list_events(
+        self,
+        store: NamedDependency[Store],
+        intent_id: FromPath[str],
+        limit: Limit = 100,
+        cursor: Annotated[
+            int, QueryParameter(ge=0, description="`next_cursor` of the previous page")
+        ] = 0,
+        since: Annotated[
+            str | None, QueryParameter(description="Only events after this ISO 8601 time")
+        ] = None,
+        event_type: Annotated[str | None, QueryParameter()] = None,
+    ) -> EventPage:
+        return await store.list_events(
+            intent_id, limit=limit, cursor=cursor, since=since, event_type=event_type
+        )
+
+
+class GlobalEventController(Controller):
+    path = "/events"
+    tags = ["events"]
+
+    @get("", summary="The whole server's log after a global sequence (backfill)")
+    async def after(
+        self,
+        store: NamedDependency[Store],
+        after: Annotated[int, QueryParameter(ge=0, description="Global sequence seen")] = 0,
+        limit: Limit = 500,
+    ) -> EventPage:
+        events = await store.events_after(after, limit + 1)
+        page = events[:limit]
+        more = len(events) > limit
+        return EventPage(events=page, next_cursor=page[-1].global_sequence if more else None)
+
+
+CONTROLLERS = [IntentEventController, GlobalEventController]

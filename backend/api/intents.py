@@ -1,0 +1,141 @@
+"""Intents (RFC-0001): create, read, list, state patches, status; graph links (RFC-0002)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED
+
+from ..domain.lifecycle import check_status
+from ..store import Store
+from ..store.intents import IntentFilter
+from ..wire.base import Response as WireResponse
+from ..wire.intents import Intent, IntentCreate, IntentList, StatePatch, StatusChange
+from .params import AgentIdHeader, IfMatchHeader, actor_of, etag, parse_if_match
+
+CAPABILITIES = ["intents", "state-patches", "optimistic-concurrency", "intent-graphs"]
+
+MAX_PAGE = 5000
+
+
+class ChildIntents(WireResponse):
+    children: list[Intent]
+
+
+class Dependencies(WireResponse):
+    dependencies: list[Intent]
+
+
+def _with_etag(intent: Intent, status_code: int = 200) -> Response[Intent]:
+    return Response(intent, status_code=status_code, headers=etag(intent.version))
+
+
+class IntentController(Controller):
+    path = "/intents"
+    tags = ["intents"]
+
+    @post("", status_code=HTTP_201_CREATED, summary="Create an intent")
+    async def create(
+        self,
+        store: NamedDependency[Store],
+        data: JSONBody[IntentCreate],
+        agent_id: AgentIdHeader = None,
+    ) -> Response[Intent]:
+        intent = await store.create_intent(data, actor_of(agent_id, data.created_by))
+        return _with_etag(intent, HTTP_201_CREATED)
+
+    @get("", summary="List intents, newest first")
+    async def list_intents(
+        self,
+        store: NamedDependency[Store],
+        status: Annotated[str | None, QueryParameter()] = None,
+        created_by: Annotated[str | None, QueryParameter()] = None,
+        parent_intent_id: Annotated[str | None, QueryParameter()] = None,
+        q: Annotated[
+            str | None, QueryParameter(description="Case-insensitive text in the title")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> IntentList:
+        if status is not None:
+            check_status(status)
+        return await store.list_intents(
+            IntentFilter(
+                status=status,
+                created_by=created_by,
+                parent_intent_id=parent_intent_id,
+                text=q,
+                limit=limit,
+                offset=offset,
+            )
+        )
+
+    @get("/{intent_id:str}", summary="Get an intent")
+    async def get_intent(
+        self, store: NamedDependency[Store], intent_id: FromPath[str]
+    ) -> Response[Intent]:
+        return _with_etag(await store.get_intent(intent_id))
+
+    @post("/{intent_id:str}/state", status_code=200, summary="Apply state patches")
+    async def patch_state(
+        self,
+        store: NamedDependency[Store],
+        intent_id: FromPath[str],
+        data: JSONBody[StatePatch],
+        if_match: IfMatchHeader = None,
+        agent_id: AgentIdHeader = None,
+    ) -> Response[Intent]:
+        version = parse_if_match(if_match)
+        intent = await store.patch_state(intent_id, version, data.as_triples(), agent_id)
+        return _with_etag(intent)
+
+    @post("/{intent_id:str}/status", status_code=200, summary="Change the lifecycle status")
+    async def set_status(
+        self,
+        store: NamedDependency[Store],
+        intent_id: FromPath[str],
+        data: JSONBody[StatusChange],
+        if_match: IfMatchHeader = None,
+        agent_id: AgentIdHeader = None,
+    ) -> Response[Intent]:
+        version = parse_if_match(if_match)
+        check_status(data.status)
+        intent = await store.set_status(intent_id, version, data.status, data.reason, agent_id)
+        return _with_etag(intent)
+
+    @post(
+        "/{intent_id:str}/children", status_code=HTTP_201_CREATED, summary="Create a child intent"
+    )
+    async def create_child(
+        self,
+        store: NamedDependency[Store],
+        intent_id: FromPath[str],
+        data: JSONBody[IntentCreate],
+        agent_id: AgentIdHeader = None,
+    ) -> Response[Intent]:
+        child = msgspec.structs.replace(data, parent_intent_id=intent_id, parent_id=None)
+        await store.get_intent(intent_id)  # 404 for an unknown parent in the path
+        intent = await store.create_intent(child, actor_of(agent_id, data.created_by))
+        return _with_etag(intent, HTTP_201_CREATED)
+
+    @get("/{intent_id:str}/children", summary="Immediate children of an intent")
+    async def list_children(
+        self, store: NamedDependency[Store], intent_id: FromPath[str]
+    ) -> ChildIntents:
+        await store.get_intent(intent_id)
+        page = await store.list_intents(IntentFilter(parent_intent_id=intent_id, limit=MAX_PAGE))
+        return ChildIntents(children=page.intents)
+
+    @get("/{intent_id:str}/dependencies", summary="Intents this intent depends on")
+    async def list_dependencies(
+        self, store: NamedDependency[Store], intent_id: FromPath[str]
+    ) -> Dependencies:
+        intent = await store.get_intent(intent_id)
+        return Dependencies(dependencies=[await store.get_intent(dep) for dep in intent.depends_on])
+
+
+CONTROLLERS = [IntentController]

@@ -1,0 +1,84 @@
+"""`create_app(settings)`: wiring only. Features live in `api/`, rules in `domain/`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import ModuleType
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from .api import agents, discovery, events, intents
+from .auth import API_KEY_HEADER, KeyRing, api_key_guard
+from .errors import EXCEPTION_HANDLERS
+from .settings import Settings
+from .store import Store
+from .store.sqlite import SqliteStore
+
+# Each feature module exports CONTROLLERS and CAPABILITIES. Discovery advertises exactly the
+# capabilities of the modules listed here, so it never claims what the server lacks.
+FEATURES: list[ModuleType] = [intents, agents, events]
+
+API_PREFIX = "/api/v1"
+ALIAS_PREFIX = "/v1"  # the seed RFC tables' paths
+
+
+def provide_store(state: State) -> Store:
+    return state.store
+
+
+def create_app(settings: Settings, store: Store | None = None) -> Litestar:
+    store = store or SqliteStore(settings.db_path, readers=settings.reader_connections)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await store.open()
+        try:
+            yield
+        finally:
+            await store.close()
+
+    controllers = [c for feature in FEATURES for c in feature.CONTROLLERS]
+    capabilities = sorted({c for feature in FEATURES for c in feature.CAPABILITIES})
+    api = Router(path=API_PREFIX, route_handlers=controllers, guards=[api_key_guard])
+    alias = Router(
+        path=ALIAS_PREFIX,
+        route_handlers=controllers,
+        guards=[api_key_guard],
+        include_in_schema=False,
+    )
+    return Litestar(
+        route_handlers=[*discovery.PUBLIC_HANDLERS, api, alias],
+        dependencies={"store": Provide(provide_store, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        state=State(
+            {
+                "store": store,
+                "settings": settings,
+                "keyring": KeyRing(settings.api_keys, settings.api_key_hashes),
+                "capabilities": capabilities,
+            }
+        ),
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="OpenIntent Coordination Protocol (openintent-tui)",
+            version=discovery.package_version(),
+            path="/docs",
+            render_plugins=[ScalarRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(
+                        type="apiKey", name=API_KEY_HEADER, security_scheme_in="header"
+                    )
+                }
+            ),
+            security=[{"apiKey": []}],
+        ),
+        debug=False,
+    )

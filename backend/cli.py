@@ -1,0 +1,70 @@
+"""`openintent-tui serve` / `python -m backend`: run the server headless."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .settings import Settings, ensure_api_key, load_settings
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1: loopback only)")
+    parser.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
+    parser.add_argument("--db", help="SQLite file (default: in the platform data dir)")
+    parser.add_argument(
+        "--api-key",
+        dest="api_keys",
+        action="append",
+        metavar="KEY",
+        help="accepted X-API-Key (repeatable); default: a generated key in the data dir",
+    )
+    parser.add_argument("--config", type=Path, help="TOML config file ([server] table)")
+    parser.add_argument("--log-level", help="uvicorn log level (default warning)")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides = {
+        "host": args.host,
+        "port": args.port,
+        "db": args.db,
+        "api_keys": args.api_keys,
+        "log_level": args.log_level,
+    }
+    return load_settings(overrides, config_file=args.config)
+
+
+def serve(settings: Settings, *, announce=print) -> None:
+    """Run until SIGINT/SIGTERM; uvicorn then finishes in-flight requests and the lifespan
+    drains the writer queue and closes the database."""
+    import uvicorn
+
+    from .app import create_app
+
+    settings, key_file = ensure_api_key(settings)
+    if key_file is not None:
+        announce(f"API key: generated and stored in {key_file} (mode 0600)")
+    announce(f"database: {settings.db_path}")
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    announce(f"serving the OpenIntent API on {settings.base_url}/api/v1")
+    server.run()
+    if not server.started:
+        sys.exit(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="openintent-tui serve", description=__doc__)
+    add_serve_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    serve(settings_from_args(args), announce=lambda line: print(line, flush=True))

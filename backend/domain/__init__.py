@@ -1,0 +1,1 @@
+"""Pure protocol rules: no I/O, no framework imports."""

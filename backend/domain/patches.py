@@ -1,0 +1,131 @@
+"""State patches: `set`, `append` and `remove` at a JSON Pointer (RFC 6901).
+
+The SDK sends a bare top-level key (`"path": "progress"`); that is read as `/progress`.
+A patch list applies all-or-nothing: the input state is never modified.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .errors import InvalidInput
+
+OPS = ("set", "append", "remove")
+
+
+def parse_pointer(path: str) -> list[str]:
+    """`/a/b~1c/~0d` -> ["a", "b/c", "~d"]; `progress` -> ["progress"]; `` or `/` -> []."""
+    if path in ("", "/"):
+        return []
+    body = path[1:] if path.startswith("/") else path
+    tokens = body.split("/")
+    for token in tokens:
+        stripped = token.replace("~0", "").replace("~1", "")
+        if "~" in stripped:
+            raise _bad(path, "invalid escape: '~' must be followed by 0 or 1")
+    return [t.replace("~1", "/").replace("~0", "~") for t in tokens]
+
+
+def scope_of(path: str) -> str:
+    """The first path segment: the unit that leases (RFC-0003) guard."""
+    tokens = parse_pointer(path)
+    return tokens[0] if tokens else ""
+
+
+def apply_patches(state: dict[str, Any], patches: list[tuple[str, str, Any]]) -> dict[str, Any]:
+    """Apply (op, path, value) triples to a deep copy of `state` and return it."""
+    if not patches:
+        raise InvalidInput(
+            "At least one patch is required",
+            errors=[{"field": "patches", "message": "empty"}],
+        )
+    document = copy.deepcopy(state)
+    for index, (op, path, value) in enumerate(patches):
+        try:
+            document = _apply_one(document, op, path, value)
+        except InvalidInput as exc:
+            exc.errors = [{**e, "index": index} for e in exc.errors]
+            raise
+    return document
+
+
+def _bad(path: str, reason: str) -> InvalidInput:
+    return InvalidInput(
+        f"Invalid patch path {path!r}: {reason}",
+        errors=[{"field": "path", "path": path, "message": reason}],
+    )
+
+
+def _apply_one(document: dict[str, Any], op: str, path: str, value: Any) -> dict[str, Any]:
+    if op not in OPS:
+        raise InvalidInput(
+            f"Unknown patch op {op!r}",
+            errors=[{"field": "op", "message": f"must be one of {', '.join(OPS)}"}],
+        )
+    tokens = parse_pointer(path)
+    if not tokens:
+        if op == "set" and isinstance(value, dict):
+            return copy.deepcopy(value)
+        raise _bad(path, "the root can only be replaced by `set` with an object")
+    parent = _walk_to_parent(document, tokens, path, create=op != "remove")
+    key = tokens[-1]
+    if isinstance(parent, dict):
+        if op == "set":
+            parent[key] = value
+        elif op == "append":
+            target = parent.setdefault(key, [])
+            if not isinstance(target, list):
+                raise _bad(path, "append needs an array at this path")
+            target.append(value)
+        else:
+            if key not in parent:
+                raise _bad(path, "nothing to remove at this path")
+            del parent[key]
+        return document
+    index = _array_index(parent, key, path, allow_end=op != "remove")
+    if op == "set":
+        if index == len(parent):
+            parent.append(value)
+        else:
+            parent[index] = value
+    elif op == "append":
+        if index == len(parent):
+            raise _bad(path, "append needs an array at this path")
+        target = parent[index]
+        if not isinstance(target, list):
+            raise _bad(path, "append needs an array at this path")
+        target.append(value)
+    else:
+        del parent[index]
+    return document
+
+
+def _walk_to_parent(document: Any, tokens: list[str], path: str, *, create: bool) -> Any:
+    node = document
+    for token in tokens[:-1]:
+        if isinstance(node, dict):
+            if token not in node:
+                if not create:
+                    raise _bad(path, f"no member {token!r}")
+                node[token] = {}
+            node = node[token]
+        elif isinstance(node, list):
+            node = node[_array_index(node, token, path, allow_end=False)]
+        else:
+            raise _bad(path, f"{token!r} is inside a scalar value")
+    if not isinstance(node, dict | list):
+        raise _bad(path, "the parent is a scalar value")
+    return node
+
+
+def _array_index(array: list[Any], token: str, path: str, *, allow_end: bool) -> int:
+    if token == "-" and allow_end:
+        return len(array)
+    if not token.isdigit() or (len(token) > 1 and token.startswith("0")):
+        raise _bad(path, f"{token!r} is not an array index")
+    index = int(token)
+    limit = len(array) if allow_end else len(array) - 1
+    if index > limit:
+        raise _bad(path, f"index {index} is out of range")
+    return index

@@ -1,0 +1,114 @@
+"""Server settings: command-line flags > OPENINTENT_* environment > TOML file > defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import platformdirs
+
+APP_NAME = "openintent-tui"
+ENV_PREFIX = "OPENINTENT_"
+GENERATED_KEY_FILE = "api-key"
+
+
+def data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def config_dir() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db: str = ""
+    """SQLite file; empty means `<data dir>/openintent.db`."""
+    api_keys: list[str] = msgspec.field(default_factory=list)
+    """Plain keys accepted in X-API-Key. Hashed on load, never stored in data."""
+    api_key_hashes: list[str] = msgspec.field(default_factory=list)
+    """SHA-256 hex digests of accepted keys, for config files that should not hold secrets."""
+    public_url: str = ""
+    """How peers reach this server; defaults to http://host:port."""
+    max_body_bytes: int = 1_048_576
+    attachment_max_bytes: int = 10 * 1_048_576
+    max_lease_seconds: int = 86_400
+    lease_sweep_seconds: float = 1.0
+    reader_connections: int = 2
+    webhook_allow_cidrs: list[str] = msgspec.field(default_factory=list)
+    """Address ranges webhooks may reach although private or loopback (tests: 127.0.0.0/8)."""
+    log_level: str = "warning"
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.db) if self.db else data_dir() / "openintent.db"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+
+def _from_env(environ: dict[str, str]) -> dict[str, Any]:
+    """OPENINTENT_PORT=9000, OPENINTENT_API_KEYS=a,b: lists are comma-separated."""
+    values: dict[str, Any] = {}
+    for field in msgspec.structs.fields(Settings):
+        raw = environ.get(ENV_PREFIX + field.name.upper())
+        if raw is None:
+            continue
+        values[field.name] = (
+            [p.strip() for p in raw.split(",") if p.strip()] if (field.type == list[str]) else raw
+        )
+    return values
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None,
+    *,
+    config_file: Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Merge the layers; None values in `overrides` (unset flags) do not count."""
+    environ = dict(os.environ) if environ is None else environ
+    merged: dict[str, Any] = {}
+    path = config_file or (
+        Path(environ[ENV_PREFIX + "CONFIG"]) if ENV_PREFIX + "CONFIG" in environ else None
+    )
+    if path is None and (config_dir() / "server.toml").exists():
+        path = config_dir() / "server.toml"
+    if path is not None:
+        with open(path, "rb") as fh:
+            document = tomllib.load(fh)
+        merged.update(document.get("server", document))
+    merged.update(_from_env(environ))
+    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return msgspec.convert(merged, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SystemExit(f"invalid setting: {exc}") from None
+
+
+def ensure_api_key(settings: Settings) -> tuple[Settings, Path | None]:
+    """Without any configured key, use (or create once) a random key in the data dir.
+
+    Returns the settings with that key added and the file's path when it was used,
+    so the caller can tell the operator where it lives. There is no built-in default key.
+    """
+    if settings.api_keys or settings.api_key_hashes:
+        return settings, None
+    key_file = generated_key_path()
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32) + "\n")
+    key = key_file.read_text().strip()
+    return msgspec.structs.replace(settings, api_keys=[key]), key_file
+
+
+def generated_key_path() -> Path:
+    return data_dir() / GENERATED_KEY_FILE

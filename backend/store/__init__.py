@@ -1,0 +1,5 @@
+"""Persistence behind one abstract contract (`Store`), so other backends can follow."""
+
+from .base import Store
+
+__all__ = ["Store"]

@@ -1,0 +1,20 @@
+"""`Store`: the whole persistence contract, assembled from one abstract part per resource.
+
+An `abc.ABC` (not a Protocol) because Litestar validates injected values with isinstance.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+from .events import EventStore
+from .intents import IntentStore
+
+
+class Store(IntentStore, EventStore):
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Finish every queued write, then release the database."""

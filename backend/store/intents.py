@@ -1,0 +1,75 @@
+"""The intents part of the Store contract."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from ..wire.intents import AgentAssignment, Intent, IntentCreate, IntentList
+
+
+class IntentFilter:
+    """Filters for listing intents; all optional and combined with AND."""
+
+    __slots__ = ("created_by", "limit", "offset", "parent_intent_id", "status", "text")
+
+    def __init__(
+        self,
+        *,
+        status: str | None = None,
+        created_by: str | None = None,
+        parent_intent_id: str | None = None,
+        text: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> None:
+        self.status = status
+        self.created_by = created_by
+        self.parent_intent_id = parent_intent_id
+        self.text = text
+        self.limit = limit
+        self.offset = offset
+
+
+class IntentStore(ABC):
+    @abstractmethod
+    async def create_intent(self, data: IntentCreate, actor: str | None) -> Intent: ...
+
+    @abstractmethod
+    async def get_intent(self, intent_id: str) -> Intent:
+        """Raises NotFound."""
+
+    @abstractmethod
+    async def list_intents(self, filters: IntentFilter) -> IntentList: ...
+
+    @abstractmethod
+    async def patch_state(
+        self,
+        intent_id: str,
+        expected_version: int,
+        patches: list[tuple[str, str, Any]],
+        actor: str | None,
+    ) -> Intent:
+        """Apply all patches or none. Raises NotFound, VersionConflict, InvalidInput, Conflict."""
+
+    @abstractmethod
+    async def set_status(
+        self,
+        intent_id: str,
+        expected_version: int,
+        status: str,
+        reason: str | None,
+        actor: str | None,
+    ) -> Intent: ...
+
+    @abstractmethod
+    async def assign_agent(
+        self, intent_id: str, agent_id: str, role: str, actor: str | None
+    ) -> AgentAssignment:
+        """Idempotent: assigning an already-assigned agent returns the existing assignment."""
+
+    @abstractmethod
+    async def list_agents(self, intent_id: str) -> list[AgentAssignment]: ...
+
+    @abstractmethod
+    async def unassign_agent(self, intent_id: str, agent_id: str, actor: str | None) -> None: ...

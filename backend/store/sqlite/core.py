@@ -1,0 +1,292 @@
+"""SQLite plumbing: one group-commit writer, a few readers, and the transaction handle `Tx`.
+
+Every aiosqlite await is a hop to the connection's thread (20-130 µs). So a write is a plain
+function `op(tx)` that runs *inside* the writer thread, and the writer runs a whole batch of
+queued ops in one hop: BEGIN IMMEDIATE, each op under its own SAVEPOINT (a failing op changes
+nothing and fails only its own caller), COMMIT. Reads likewise run as one function per hop on
+a reader connection. Committed events are handed to listeners in commit order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sqlite3
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+import msgspec
+
+from ...domain.clock import now_iso
+from ...wire.events import Event
+from ..events import CommitListener
+from .schema import migrate
+
+T = TypeVar("T")
+
+MAX_BATCH = 256
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.decode
+
+
+def dumps(value: Any) -> str:
+    return _json_encode(value).decode()
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else _json_decode(text)
+
+
+async def run_in_connection(connection: aiosqlite.Connection, fn: Callable[..., T]) -> T:
+    """Run `fn(sqlite3_connection)` in the connection's own thread: one hop, not one per call.
+
+    aiosqlite has no public API for this; `_execute` and `_conn` are the hooks its own
+    methods use. Kept in this one place so a change in aiosqlite touches one function.
+    """
+    return await connection._execute(fn, connection._conn)
+
+
+EVENT_COLUMNS = (
+    "id, uid, intent_id, portfolio_id, seq, event_type, actor, payload, created_at,"
+    " trace_id, parent_event_id"
+)
+
+
+def event_from_row(row: sqlite3.Row | tuple) -> Event:
+    (
+        global_seq,
+        uid,
+        intent_id,
+        portfolio_id,
+        seq,
+        event_type,
+        actor,
+        payload,
+        created_at,
+        trace_id,
+        parent_event_id,
+    ) = row
+    return Event(
+        id=uid,
+        intent_id=intent_id,
+        event_type=event_type,
+        actor=actor,
+        payload=loads(payload),
+        created_at=created_at,
+        sequence=seq or 0,
+        global_sequence=global_seq,
+        portfolio_id=portfolio_id,
+        trace_id=trace_id,
+        parent_event_id=parent_event_id,
+    )
+
+
+class Tx:
+    """What an op sees: the writer connection inside an open transaction, and `emit`."""
+
+    __slots__ = ("conn", "events", "now")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.now = now_iso()
+        self.events: list[Event] = []
+
+    def execute(self, sql: str, params: tuple | list | dict = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def one(self, sql: str, params: tuple | list | dict = ()) -> tuple | None:
+        return self.conn.execute(sql, params).fetchone()
+
+    def emit(
+        self,
+        intent_id: str | None,
+        event_type: str,
+        actor: str | None,
+        payload: dict[str, Any],
+        *,
+        portfolio_id: str | None = None,
+        trace_id: str | None = None,
+        parent_event_id: str | None = None,
+    ) -> Event:
+        """Append an event in this transaction. Global ids come from the single writer in
+        commit order, so the global sequence has no gaps and never goes backwards."""
+        seq = None
+        if intent_id is not None:
+            seq = self.one(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE intent_id = ?", (intent_id,)
+            )[0]
+            self.conn.execute(
+                "UPDATE intents SET last_activity_at = ? WHERE id = ?", (self.now, intent_id)
+            )
+        uid = str(uuid.uuid4())
+        cursor = self.conn.execute(
+            "INSERT INTO events (uid, intent_id, portfolio_id, seq, event_type, actor, payload,"
+            " created_at, trace_id, parent_event_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                uid,
+                intent_id,
+                portfolio_id,
+                seq,
+                event_type,
+                actor,
+                dumps(payload),
+                self.now,
+                trace_id,
+                parent_event_id,
+            ),
+        )
+        event = Event(
+            id=uid,
+            intent_id=intent_id,
+            event_type=event_type,
+            actor=actor,
+            payload=payload,
+            created_at=self.now,
+            sequence=seq or 0,
+            global_sequence=cursor.lastrowid,
+            portfolio_id=portfolio_id,
+            trace_id=trace_id,
+            parent_event_id=parent_event_id,
+        )
+        self.events.append(event)
+        return event
+
+
+class _Stop:
+    pass
+
+
+_STOP = _Stop()
+
+
+class SqliteCore:
+    """Connections and the writer task. Resource mixins build on `_write` and `_read`."""
+
+    def __init__(self, path: str | Path, *, readers: int = 2) -> None:
+        self.path = str(path)
+        self._reader_count = max(1, readers)
+        self._writer: aiosqlite.Connection | None = None
+        self._readers: list[aiosqlite.Connection] = []
+        self._reader_cycle: itertools.cycle | None = None
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._writer_task: asyncio.Task | None = None
+        self._listeners: list[CommitListener] = []
+
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await aiosqlite.connect(self.path, isolation_level=None)
+        await run_in_connection(self._writer, _configure_writer)
+        for _ in range(self._reader_count):
+            reader = await aiosqlite.connect(self.path, isolation_level=None)
+            await run_in_connection(reader, _configure_reader)
+            self._readers.append(reader)
+        self._reader_cycle = itertools.cycle(self._readers)
+        self._queue = asyncio.Queue()
+        self._writer_task = asyncio.create_task(self._writer_loop(), name="sqlite-writer")
+
+    async def close(self) -> None:
+        if self._writer_task is not None:
+            self._queue.put_nowait(_STOP)
+            await self._writer_task
+            self._writer_task = None
+        for reader in self._readers:
+            await reader.close()
+        self._readers.clear()
+        if self._writer is not None:
+            await run_in_connection(
+                self._writer, lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            )
+            await self._writer.close()
+            self._writer = None
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        self._listeners.append(listener)
+
+    async def _write(self, op: Callable[[Tx], T]) -> T:
+        """Queue `op` for the next batch and wait until its transaction is durable."""
+        if self._writer_task is None:
+            raise RuntimeError("store is not open")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((op, future))
+        return await future
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await run_in_connection(next(self._reader_cycle), fn)
+
+    async def _writer_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            item = await self._queue.get()
+            batch = []
+            while True:
+                if item is _STOP:
+                    stopping = True  # finish what is queued before the stop, then leave
+                else:
+                    batch.append(item)
+                if len(batch) >= MAX_BATCH or self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            if batch:
+                await self._commit_batch(batch)
+
+    async def _commit_batch(self, batch: list[tuple[Callable[[Tx], Any], asyncio.Future]]) -> None:
+        ops = [op for op, _ in batch]
+        try:
+            outcomes = await run_in_connection(self._writer, lambda c: _run_batch(c, ops))
+        except Exception as exc:  # BEGIN or COMMIT failed: nothing in the batch is durable
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        committed = [event for ok, _, events in outcomes if ok for event in events]
+        if committed:
+            for listener in self._listeners:
+                listener(committed)
+        for (_, future), (ok, value, _) in zip(batch, outcomes, strict=True):
+            if future.done():  # the caller went away; the write stands regardless
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+
+def _run_batch(conn: sqlite3.Connection, ops: list[Callable[[Tx], Any]]):
+    conn.execute("BEGIN IMMEDIATE")
+    outcomes: list[tuple[bool, Any, list[Event]]] = []
+    try:
+        for op in ops:
+            conn.execute("SAVEPOINT op")
+            tx = Tx(conn)
+            try:
+                value = op(tx)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                outcomes.append((False, exc, []))
+            else:
+                conn.execute("RELEASE op")
+                outcomes.append((True, value, tx.events))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+def _configure_writer(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("PRAGMA foreign_keys=ON")
+    migrate(conn)
+
+
+def _configure_reader(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("PRAGMA query_only=ON")

@@ -1,0 +1,301 @@
+"""Intents, state patches, status and agent assignments on SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any
+
+from ...domain.errors import InvalidInput, NotFound, VersionConflict
+from ...domain.lifecycle import INITIAL_STATUSES, check_transition
+from ...domain.patches import apply_patches
+from ...wire.intents import AgentAssignment, Intent, IntentCreate, IntentList
+from ..intents import IntentFilter, IntentStore
+from .core import SqliteCore, Tx, dumps, loads
+
+INTENT_COLUMNS = (
+    "i.id, i.title, i.description, i.created_by, i.status, i.constraints, i.state, i.version,"
+    " i.parent_id, i.depends_on, i.created_at, i.updated_at, i.confidence,"
+    " i.governance_policy, i.last_activity_at,"
+    " (SELECT json_group_array(a.agent_id) FROM intent_agents a WHERE a.intent_id = i.id)"
+)
+
+# Hook for rules that must hold inside the patch transaction (RFC-0003 lease guards).
+# Each guard is called as guard(tx, intent_id, paths, actor) and raises to refuse.
+StateGuard = Any
+STATE_GUARDS: list[StateGuard] = []
+
+
+def intent_from_row(row: tuple) -> Intent:
+    (
+        id_,
+        title,
+        description,
+        created_by,
+        status,
+        constraints,
+        state,
+        version,
+        parent_id,
+        depends_on,
+        created_at,
+        updated_at,
+        confidence,
+        governance,
+        last_activity,
+        agents,
+    ) = row
+    return Intent(
+        id=id_,
+        title=title,
+        description=description,
+        created_by=created_by,
+        status=status,
+        constraints=loads(constraints),
+        state=loads(state),
+        version=version,
+        parent_intent_id=parent_id,
+        depends_on=loads(depends_on),
+        created_at=created_at,
+        updated_at=updated_at,
+        confidence=confidence,
+        governance_policy=loads(governance),
+        agents=loads(agents) if agents else [],
+        last_activity_at=last_activity,
+    )
+
+
+def fetch_intent(conn: sqlite3.Connection | Tx, intent_id: str) -> Intent:
+    row = conn.execute(
+        f"SELECT {INTENT_COLUMNS} FROM intents i WHERE i.id = ?", (intent_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"Intent {intent_id} not found")
+    return intent_from_row(row)
+
+
+def require_intent(tx: Tx, intent_id: str) -> None:
+    if tx.one("SELECT 1 FROM intents WHERE id = ?", (intent_id,)) is None:
+        raise NotFound(f"Intent {intent_id} not found")
+
+
+def _locked_version(tx: Tx, intent_id: str, expected_version: int) -> tuple[str, str]:
+    """Check If-Match against the current row; returns (status, state json)."""
+    row = tx.one("SELECT version, status, state FROM intents WHERE id = ?", (intent_id,))
+    if row is None:
+        raise NotFound(f"Intent {intent_id} not found")
+    if row[0] != expected_version:
+        raise VersionConflict(row[0])
+    return row[1], row[2]
+
+
+class SqliteIntents(SqliteCore, IntentStore):
+    async def create_intent(self, data: IntentCreate, actor: str | None) -> Intent:
+        if not data.title.strip():
+            raise InvalidInput("title must not be empty", errors=[{"field": "title"}])
+        if data.status not in INITIAL_STATUSES:
+            raise InvalidInput("a new intent starts as draft or active")
+        parent = data.parent_intent_id or data.parent_id
+        depends_on = list(dict.fromkeys(data.depends_on))
+        created_by = data.created_by or actor
+
+        def op(tx: Tx) -> Intent:
+            for ref, field in [(parent, "parent_intent_id")] + [
+                (d, "depends_on") for d in depends_on
+            ]:
+                if ref is not None and tx.one("SELECT 1 FROM intents WHERE id=?", (ref,)) is None:
+                    raise InvalidInput(
+                        f"{field} refers to intent {ref}, which does not exist",
+                        errors=[{"field": field, "value": ref}],
+                    )
+            intent_id = str(uuid.uuid4())
+            tx.conn.execute(
+                "INSERT INTO intents (id, title, description, created_by, status, constraints,"
+                " state, version, confidence, parent_id, depends_on, governance_policy,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,1,?,?,?,?,?,?)",
+                (
+                    intent_id,
+                    data.title,
+                    data.description or "",
+                    created_by,
+                    data.status,
+                    dumps(data.constraints),
+                    dumps(data.state),
+                    data.confidence,
+                    parent,
+                    dumps(depends_on),
+                    None if data.governance_policy is None else dumps(data.governance_policy),
+                    tx.now,
+                    tx.now,
+                ),
+            )
+            payload: dict[str, Any] = {"title": data.title, "status": data.status}
+            if parent:
+                payload["parent_intent_id"] = parent
+            if depends_on:
+                payload["depends_on"] = depends_on
+            if data.governance_policy:
+                payload["governance_policy"] = data.governance_policy
+            tx.emit(intent_id, "intent_created", created_by, payload)
+            return fetch_intent(tx, intent_id)
+
+        return await self._write(op)
+
+    async def get_intent(self, intent_id: str) -> Intent:
+        return await self._read(lambda c: fetch_intent(c, intent_id))
+
+    async def list_intents(self, filters: IntentFilter) -> IntentList:
+        where, params = [], []
+        if filters.status:
+            where.append("i.status = ?")
+            params.append(filters.status)
+        if filters.created_by:
+            where.append("i.created_by = ?")
+            params.append(filters.created_by)
+        if filters.parent_intent_id:
+            where.append("i.parent_id = ?")
+            params.append(filters.parent_intent_id)
+        if filters.text:
+            where.append("instr(lower(i.title), lower(?)) > 0")
+            params.append(filters.text)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+
+        def read(conn: sqlite3.Connection) -> IntentList:
+            total = conn.execute(f"SELECT COUNT(*) FROM intents i{clause}", params).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT {INTENT_COLUMNS} FROM intents i{clause}"
+                " ORDER BY i.rowid DESC LIMIT ? OFFSET ?",
+                [*params, filters.limit, filters.offset],
+            ).fetchall()
+            return IntentList(
+                intents=[intent_from_row(r) for r in rows],
+                total=total,
+                limit=filters.limit,
+                offset=filters.offset,
+            )
+
+        return await self._read(read)
+
+    async def patch_state(
+        self,
+        intent_id: str,
+        expected_version: int,
+        patches: list[tuple[str, str, Any]],
+        actor: str | None,
+    ) -> Intent:
+        def op(tx: Tx) -> Intent:
+            _status, state_json = _locked_version(tx, intent_id, expected_version)
+            new_state = apply_patches(loads(state_json), patches)
+            for guard in STATE_GUARDS:
+                guard(tx, intent_id, [path for _, path, _ in patches], actor)
+            version = expected_version + 1
+            tx.conn.execute(
+                "UPDATE intents SET state = ?, version = ?, updated_at = ? WHERE id = ?",
+                (dumps(new_state), version, tx.now, intent_id),
+            )
+            tx.emit(
+                intent_id,
+                "state_patched",
+                actor,
+                {
+                    "patches": [{"op": o, "path": p, "value": v} for o, p, v in patches],
+                    "version": version,
+                },
+            )
+            return fetch_intent(tx, intent_id)
+
+        return await self._write(op)
+
+    async def set_status(
+        self,
+        intent_id: str,
+        expected_version: int,
+        status: str,
+        reason: str | None,
+        actor: str | None,
+    ) -> Intent:
+        def op(tx: Tx) -> Intent:
+            current, _ = _locked_version(tx, intent_id, expected_version)
+            check_transition(current, status)
+            version = expected_version + 1
+            tx.conn.execute(
+                "UPDATE intents SET status = ?, version = ?, updated_at = ? WHERE id = ?",
+                (status, version, tx.now, intent_id),
+            )
+            payload: dict[str, Any] = {
+                "status": status,
+                "old_status": current,
+                "new_status": status,
+                "version": version,
+            }
+            if reason:
+                payload["reason"] = reason
+            tx.emit(intent_id, "status_changed", actor, payload)
+            return fetch_intent(tx, intent_id)
+
+        return await self._write(op)
+
+    async def assign_agent(
+        self, intent_id: str, agent_id: str, role: str, actor: str | None
+    ) -> AgentAssignment:
+        def op(tx: Tx) -> AgentAssignment:
+            require_intent(tx, intent_id)
+            row = tx.one(
+                "SELECT id, role, assigned_at FROM intent_agents"
+                " WHERE intent_id = ? AND agent_id = ?",
+                (intent_id, agent_id),
+            )
+            if row is not None:
+                return AgentAssignment(
+                    id=row[0],
+                    intent_id=intent_id,
+                    agent_id=agent_id,
+                    role=row[1],
+                    assigned_at=row[2],
+                )
+            assignment = AgentAssignment(
+                id=str(uuid.uuid4()),
+                intent_id=intent_id,
+                agent_id=agent_id,
+                role=role,
+                assigned_at=tx.now,
+            )
+            tx.conn.execute(
+                "INSERT INTO intent_agents (id, intent_id, agent_id, role, assigned_at)"
+                " VALUES (?,?,?,?,?)",
+                (assignment.id, intent_id, agent_id, role, tx.now),
+            )
+            tx.emit(intent_id, "agent_assigned", actor, {"agent_id": agent_id, "role": role})
+            return assignment
+
+        return await self._write(op)
+
+    async def list_agents(self, intent_id: str) -> list[AgentAssignment]:
+        def read(conn: sqlite3.Connection) -> list[AgentAssignment]:
+            fetch_intent(conn, intent_id)
+            rows = conn.execute(
+                "SELECT id, agent_id, role, assigned_at FROM intent_agents WHERE intent_id = ?"
+                " ORDER BY assigned_at",
+                (intent_id,),
+            ).fetchall()
+            return [
+                AgentAssignment(
+                    id=r[0], intent_id=intent_id, agent_id=r[1], role=r[2], assigned_at=r[3]
+                )
+                for r in rows
+            ]
+
+        return await self._read(read)
+
+    async def unassign_agent(self, intent_id: str, agent_id: str, actor: str | None) -> None:
+        def op(tx: Tx) -> None:
+            require_intent(tx, intent_id)
+            deleted = tx.conn.execute(
+                "DELETE FROM intent_agents WHERE intent_id = ? AND agent_id = ?",
+                (intent_id, agent_id),
+            ).rowcount
+            if not deleted:
+                raise NotFound(f"Agent {agent_id} is not assigned to intent {intent_id}")
+            tx.emit(intent_id, "agent_unassigned", actor, {"agent_id": agent_id})
+
+        await self._write(op)

@@ -1,0 +1,1 @@
+"""openintent-tui: the keyboard-driven operations console for OpenIntent servers."""
