@@ -139,7 +139,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "portfolio.member_suspended",
         "portfolio.member_resumed",
     )
-))
+)
 
 
 class Event(Response, omit_defaults=True):
