@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from types import ModuleType
 
 from litestar import Litestar, Router
@@ -20,8 +20,10 @@ from .settings import Settings
 from .store import Store
 from .store.sqlite import SqliteStore
 
-# Each feature module exports CONTROLLERS and CAPABILITIES. Discovery advertises exactly the
-# capabilities of the modules listed here, so it never claims what the server lacks.
+# Each feature module exports CONTROLLERS and CAPABILITIES, and may export LIFESPANS:
+# `asynccontextmanager` functions taking the app, entered after the store opens and left
+# before it closes (background sweepers, workers, commit listeners). Discovery advertises
+# exactly the capabilities of the modules listed here, so it never claims what it lacks.
 FEATURES: list[ModuleType] = [intents, agents, events]
 
 API_PREFIX = "/api/v1"
@@ -39,7 +41,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await store.open()
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                for feature in FEATURES:
+                    for hook in getattr(feature, "LIFESPANS", ()):
+                        await stack.enter_async_context(hook(app))
+                yield
         finally:
             await store.close()
 
