@@ -144,7 +144,8 @@ EVENT_TYPES: frozenset[str] = frozenset(
 
 class Event(Response, omit_defaults=True):
     id: str
-    intent_id: str
+    intent_id: str | None
+    """None only for events about a portfolio itself (`portfolio_created`)."""
     event_type: str
     actor: str | None
     payload: JSONObject
