@@ -5,30 +5,20 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+import msgspec
+
 from ..wire.intents import AgentAssignment, Intent, IntentCreate, IntentList
 
 
-class IntentFilter:
+class IntentFilter(msgspec.Struct, kw_only=True):
     """Filters for listing intents; all optional and combined with AND."""
 
-    __slots__ = ("created_by", "limit", "offset", "parent_intent_id", "status", "text")
-
-    def __init__(
-        self,
-        *,
-        status: str | None = None,
-        created_by: str | None = None,
-        parent_intent_id: str | None = None,
-        text: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> None:
-        self.status = status
-        self.created_by = created_by
-        self.parent_intent_id = parent_intent_id
-        self.text = text
-        self.limit = limit
-        self.offset = offset
+    status: str | None = None
+    created_by: str | None = None
+    parent_intent_id: str | None = None
+    text: str | None = None
+    limit: int = 50
+    offset: int = 0
 
 
 class IntentStore(ABC):
