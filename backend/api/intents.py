@@ -13,21 +13,20 @@ from litestar.status_codes import HTTP_201_CREATED
 from ..domain.lifecycle import check_status
 from ..store import Store
 from ..store.intents import IntentFilter
-from ..wire.base import Response as WireResponse
-from ..wire.intents import Intent, IntentCreate, IntentList, StatePatch, StatusChange
+from ..wire.intents import (
+    ChildIntents,
+    Intent,
+    IntentCreate,
+    IntentDependencies,
+    IntentList,
+    StatePatch,
+    StatusChange,
+)
 from .params import AgentIdHeader, IfMatchHeader, actor_of, etag, parse_if_match
 
 CAPABILITIES = ["intents", "state-patches", "optimistic-concurrency", "intent-graphs"]
 
 MAX_PAGE = 5000
-
-
-class ChildIntents(WireResponse):
-    children: list[Intent]
-
-
-class Dependencies(WireResponse):
-    dependencies: list[Intent]
 
 
 def _with_etag(intent: Intent, status_code: int = 200) -> Response[Intent]:
@@ -133,9 +132,11 @@ class IntentController(Controller):
     @get("/{intent_id:str}/dependencies", summary="Intents this intent depends on")
     async def list_dependencies(
         self, store: NamedDependency[Store], intent_id: FromPath[str]
-    ) -> Dependencies:
+    ) -> IntentDependencies:
         intent = await store.get_intent(intent_id)
-        return Dependencies(dependencies=[await store.get_intent(dep) for dep in intent.depends_on])
+        return IntentDependencies(
+            dependencies=[await store.get_intent(dep) for dep in intent.depends_on]
+        )
 
 
 CONTROLLERS = [IntentController]

@@ -50,6 +50,14 @@ class IntentList(Response):
     offset: int = 0
 
 
+class ChildIntents(Response):
+    children: list[Intent]
+
+
+class IntentDependencies(Response):
+    dependencies: list[Intent]
+
+
 class PatchOp(Request):
     op: str
     path: str
