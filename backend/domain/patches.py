@@ -1,6 +1,7 @@
 """State patches: `set`, `append` and `remove` at a JSON Pointer (RFC 6901).
 
-The SDK sends a bare top-level key (`"path": "progress"`); that is read as `/progress`.
+The SDK sends a bare top-level key (`"path": "progress"`): a path without a leading `/` names
+that one top-level key literally (the SDK's `update_state({"a/b": 1})` means the key `a/b`).
 A patch list applies all-or-nothing: the input state is never modified.
 """
 
@@ -15,11 +16,12 @@ OPS = ("set", "append", "remove")
 
 
 def parse_pointer(path: str) -> list[str]:
-    """`/a/b~1c/~0d` -> ["a", "b/c", "~d"]; `progress` -> ["progress"]; `` or `/` -> []."""
-    if path in ("", "/"):
+    """`/a/b~1c/~0d` -> ["a", "b/c", "~d"]; `a/b` -> ["a/b"]; `` -> [] (the root)."""
+    if path == "":
         return []
-    body = path[1:] if path.startswith("/") else path
-    tokens = body.split("/")
+    if not path.startswith("/"):
+        return [path]
+    tokens = path[1:].split("/")
     for token in tokens:
         stripped = token.replace("~0", "").replace("~1", "")
         if "~" in stripped:

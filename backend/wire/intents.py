@@ -73,7 +73,11 @@ class StatePatch(Request):
     def as_triples(self) -> list[tuple[str, str, Any]]:
         if self.patches is not None:
             return [(p.op, p.path, p.value) for p in self.patches]
-        return [("set", "/" + key, value) for key, value in (self.state or {}).items()]
+        # Each key is one top-level key, whatever characters it holds: escape it (RFC 6901).
+        return [
+            ("set", "/" + key.replace("~", "~0").replace("/", "~1"), value)
+            for key, value in (self.state or {}).items()
+        ]
 
 
 class StatusChange(Request):
