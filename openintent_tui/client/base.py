@@ -1,0 +1,129 @@
+"""The HTTP core of the client: one httpx.AsyncClient, typed errors, tolerant decoding."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+
+from . import adapters
+from .errors import ClientError, ConnectionLost, error_for
+
+T = TypeVar("T")
+
+API = "/api/v1"
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+
+
+def _body_of(response: httpx.Response) -> Any:
+    try:
+        return _decoder.decode(response.content) if response.content else None
+    except msgspec.DecodeError:
+        return response.text
+
+
+def _drop_none(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}
+
+
+class BaseClient:
+    """Holds the connection. Every request sends `X-API-Key` and `X-Agent-ID` (the operator)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        agent_id: str = "operator",
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.agent_id = agent_id
+        self.timeout = timeout
+        headers = {"Accept": "application/json"}
+        if api_key:
+            headers["X-API-Key"] = api_key
+        if agent_id:
+            headers["X-Agent-ID"] = agent_id
+        self.http = httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        agent_id: str | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
+        """Send one request; a non-2xx answer raises the matching `ClientError`."""
+        send_headers = dict(headers or {})
+        if agent_id:
+            send_headers["X-Agent-ID"] = agent_id
+        if body is not None:
+            content = _encoder.encode(body)
+            send_headers.setdefault("Content-Type", "application/json")
+        try:
+            response = await self.http.request(
+                method,
+                path,
+                content=content,
+                params=_drop_none(params or {}),
+                headers=send_headers,
+            )
+        except httpx.TimeoutException as exc:
+            raise ConnectionLost(f"{self.base_url}: timed out ({method} {path})", exc) from exc
+        except httpx.TransportError as exc:
+            raise ConnectionLost(f"{self.base_url}: {_reason(exc)}", exc) from exc
+        if response.status_code >= 400:
+            raise error_for(response.status_code, _body_of(response), f"{method} {path}")
+        return response
+
+    async def fetch(
+        self,
+        method: str,
+        path: str,
+        kind: type[T],
+        *,
+        key: str | None = None,
+        defaults: dict[str, Any] | None = None,
+        **request: Any,
+    ) -> T:
+        """Request and decode into `kind`; `key` names the envelope a bare list goes into."""
+        response = await self.request(method, path, **request)
+        try:
+            return adapters.decode(response.content, kind, key=key, **(defaults or {}))
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise ClientError(
+                response.status_code,
+                f"Unexpected response to {method} {path}: {exc}",
+                _body_of(response),
+            ) from exc
+
+    async def raw(self, method: str, path: str, **request: Any) -> Any:
+        """Request and return the parsed JSON as-is (for shapes with no wire Struct)."""
+        return _body_of(await self.request(method, path, **request))
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return "cannot connect (is the server running?)"
+    text = str(exc) or type(exc).__name__
+    return f"connection lost ({text})"

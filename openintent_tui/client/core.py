@@ -1,0 +1,14 @@
+"""`OpenIntentClient`: every endpoint group, assembled from one mixin per resource."""
+
+from __future__ import annotations
+
+from .intents import IntentsAPI
+
+
+class OpenIntentClient(IntentsAPI):
+    """Async client for an OpenIntent server (ours or the reference), decoding into the
+    `backend.wire` Structs and raising the typed errors of `client.errors`.
+
+        async with OpenIntentClient("http://127.0.0.1:8000", key, agent_id="alice") as oi:
+            intent = await oi.create_intent("Ship it")
+    """

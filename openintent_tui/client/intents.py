@@ -1,0 +1,203 @@
+"""Intents, their graph, agent assignments and the event log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from backend.wire.base import Message
+from backend.wire.events import Event, EventCreate, EventPage
+from backend.wire.intents import (
+    AgentAssignment,
+    AgentAssignmentList,
+    ChildIntents,
+    Intent,
+    IntentCreate,
+    IntentDependencies,
+    IntentList,
+    PatchOp,
+)
+
+from .base import API, BaseClient
+
+MAX_PAGE = 5000  # the server's largest intents page
+
+
+def _if_match(version: int) -> dict[str, str]:
+    return {"If-Match": str(version)}
+
+
+def _patch_body(patches: list[PatchOp | dict[str, Any]]) -> dict[str, Any]:
+    ops = [msgspec.to_builtins(p) if isinstance(p, PatchOp) else dict(p) for p in patches]
+    return {"patches": ops}
+
+
+class IntentsAPI(BaseClient):
+    # -- discovery -------------------------------------------------------------------------
+    async def discover(self) -> dict[str, Any]:
+        """`/.well-known/openintent.json` (capabilities, protocol version) as a dict, because
+        implementations disagree on its shape."""
+        return await self.raw("GET", "/.well-known/openintent.json")
+
+    async def health(self) -> dict[str, Any]:
+        return await self.raw("GET", "/health")
+
+    # -- intents ---------------------------------------------------------------------------
+    async def list_intents(
+        self,
+        status: str | None = None,
+        q: str | None = None,
+        created_by: str | None = None,
+        parent_intent_id: str | None = None,
+        limit: int = 500,
+        offset: int = 0,
+    ) -> IntentList:
+        """One page, newest first. Raises `Unavailable` on servers that cannot list."""
+        params = {
+            "status": status,
+            "q": q,
+            "created_by": created_by,
+            "parent_intent_id": parent_intent_id,
+            "limit": limit,
+            "offset": offset,
+        }
+        return await self.fetch(
+            "GET",
+            f"{API}/intents",
+            IntentList,
+            key="intents",
+            defaults={"total": lambda items: len(items), "limit": limit, "offset": offset},
+            params=params,
+        )
+
+    async def list_all_intents(self, page_size: int = MAX_PAGE, **filters: Any) -> list[Intent]:
+        """Every intent, paging by offset; de-duplicated by id (pages shift while intents
+        are created during the walk)."""
+        seen: dict[str, Intent] = {}
+        offset = 0
+        while True:
+            page = await self.list_intents(limit=page_size, offset=offset, **filters)
+            for intent in page.intents:
+                seen.setdefault(intent.id, intent)
+            offset += len(page.intents)
+            if len(page.intents) < page_size or offset >= page.total:
+                return list(seen.values())
+
+    async def get_intent(self, intent_id: str) -> Intent:
+        return await self.fetch("GET", f"{API}/intents/{intent_id}", Intent)
+
+    async def create_intent(self, title: str, **fields: Any) -> Intent:
+        """Fields as in `IntentCreate` (description, state, constraints, parent_intent_id,
+        depends_on, status, ...); an unknown field raises TypeError before any request."""
+        IntentCreate(title=title, **fields)  # validates names locally
+        return await self.fetch("POST", f"{API}/intents", Intent, body={"title": title, **fields})
+
+    async def create_child(self, parent_id: str, title: str, **fields: Any) -> Intent:
+        IntentCreate(title=title, **fields)
+        return await self.fetch(
+            "POST", f"{API}/intents/{parent_id}/children", Intent, body={"title": title, **fields}
+        )
+
+    async def patch_state(
+        self, intent_id: str, version: int, patches: list[PatchOp | dict[str, Any]]
+    ) -> Intent:
+        """Apply JSON-pointer patches (`{"op": "set", "path": "/a", "value": 1}`) at `version`;
+        a stale version raises `ConflictError` with `current_version`."""
+        return await self.fetch(
+            "POST",
+            f"{API}/intents/{intent_id}/state",
+            Intent,
+            body=_patch_body(patches),
+            headers=_if_match(version),
+        )
+
+    async def set_status(
+        self, intent_id: str, version: int, status: str, reason: str | None = None
+    ) -> Intent:
+        body: dict[str, Any] = {"status": status}
+        if reason is not None:
+            body["reason"] = reason
+        return await self.fetch(
+            "POST",
+            f"{API}/intents/{intent_id}/status",
+            Intent,
+            body=body,
+            headers=_if_match(version),
+        )
+
+    async def children(self, intent_id: str) -> list[Intent]:
+        page = await self.fetch(
+            "GET", f"{API}/intents/{intent_id}/children", ChildIntents, key="children"
+        )
+        return page.children
+
+    async def dependencies(self, intent_id: str) -> list[Intent]:
+        page = await self.fetch(
+            "GET", f"{API}/intents/{intent_id}/dependencies", IntentDependencies, key="dependencies"
+        )
+        return page.dependencies
+
+    # -- agents ----------------------------------------------------------------------------
+    async def assign_agent(
+        self, intent_id: str, agent_id: str | None = None, role: str = "worker"
+    ) -> AgentAssignment:
+        return await self.fetch(
+            "POST",
+            f"{API}/intents/{intent_id}/agents",
+            AgentAssignment,
+            body={"agent_id": agent_id or self.agent_id, "role": role},
+        )
+
+    async def list_agents(self, intent_id: str) -> list[AgentAssignment]:
+        page = await self.fetch(
+            "GET", f"{API}/intents/{intent_id}/agents", AgentAssignmentList, key="agents"
+        )
+        return page.agents
+
+    async def unassign_agent(self, intent_id: str, agent_id: str) -> Message:
+        return await self.fetch(
+            "DELETE",
+            f"{API}/intents/{intent_id}/agents/{agent_id}",
+            Message,
+            defaults={"message": "unassigned"},
+        )
+
+    # -- events ----------------------------------------------------------------------------
+    async def log_event(
+        self, intent_id: str, event_type: str, payload: dict[str, Any] | None = None, **fields: Any
+    ) -> Event:
+        """Append an event; `event_type` must be one of `backend.wire.events.EVENT_TYPES`."""
+        body = {"event_type": event_type, "payload": payload or {}, **fields}
+        EventCreate(**body)
+        return await self.fetch("POST", f"{API}/intents/{intent_id}/events", Event, body=body)
+
+    async def list_events(
+        self,
+        intent_id: str,
+        limit: int = 100,
+        cursor: int = 0,
+        event_type: str | None = None,
+        since: str | None = None,
+    ) -> EventPage:
+        """One page of an intent's log, oldest first, after per-intent sequence `cursor`."""
+        page = await self.fetch(
+            "GET",
+            f"{API}/intents/{intent_id}/events",
+            EventPage,
+            key="events",
+            params={"limit": limit, "cursor": cursor, "event_type": event_type, "since": since},
+        )
+        if page.events and page.events[0].created_at > page.events[-1].created_at:
+            page.events.reverse()  # the reference server answers newest first
+        return page
+
+    async def events_after(self, global_sequence: int, limit: int = 500) -> EventPage:
+        """The whole server's log after `global_sequence`, oldest first (stream backfill)."""
+        return await self.fetch(
+            "GET",
+            f"{API}/events",
+            EventPage,
+            key="events",
+            params={"after": global_sequence, "limit": limit},
+        )
