@@ -8,10 +8,12 @@ from __future__ import annotations
 from abc import abstractmethod
 
 from .events import EventStore
+from .governance import GovernanceStore
 from .intents import IntentStore
+from .leases import LeaseStore
 
 
-class Store(IntentStore, EventStore):
+class Store(IntentStore, EventStore, LeaseStore, GovernanceStore):
     @abstractmethod
     async def open(self) -> None: ...
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from ..base import Store
 from .events import SqliteEvents
+from .governance import SqliteGovernance
 from .intents import SqliteIntents
+from .leases import SqliteLeases
 
 
-class SqliteStore(SqliteIntents, SqliteEvents, Store):
+class SqliteStore(SqliteIntents, SqliteEvents, SqliteLeases, SqliteGovernance, Store):
     """Add a resource by writing its mixin beside the others and listing it here."""

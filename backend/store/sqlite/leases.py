@@ -1,0 +1,327 @@
+"""Leases on SQLite (RFC-0003).
+
+The partial UNIQUE index `leases_one_active_per_scope` makes "one active lease per scope"
+a property of the database. Expiry is judged by the server clock inside every write:
+a lapsed lease still marked `active` is marked `expired` (and logged) in the same
+transaction that would otherwise trip over it, so the index never sees two.
+
+Ops whose refusal should still keep such an expiry mark return the error instead of
+raising it (raising rolls the op back); `_outcome` raises it after the commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any
+
+import msgspec
+
+from ...domain.clock import utc_now
+from ...domain.errors import Conflict, DomainError, Forbidden, NotFound
+from ...domain.leases import (
+    ALL_SCOPES,
+    effective_status,
+    epoch_of,
+    expiry_after,
+    scopes_touched,
+)
+from ...wire.leases import Lease
+from ..leases import LeaseStore
+from .core import SqliteCore, Tx
+from .intents import STATE_GUARDS, fetch_intent, require_intent
+
+LEASE_COLUMNS = (
+    "id, intent_id, agent_id, scope, status, acquired_at, expires_at, expires_epoch,"
+    " released_at, renewed_at, revoked_by, revoke_reason"
+)
+
+
+class LeaseRow(msgspec.Struct, array_like=True):
+    id: str
+    intent_id: str
+    agent_id: str
+    scope: str
+    status: str
+    acquired_at: str
+    expires_at: str
+    expires_epoch: float
+    released_at: str | None
+    renewed_at: str | None
+    revoked_by: str | None
+    revoke_reason: str | None
+
+    def to_lease(self, now_epoch: float) -> Lease:
+        status = effective_status(self.status, self.expires_epoch, now_epoch)
+        released_at = self.released_at
+        if status == "expired" and released_at is None:
+            released_at = self.expires_at  # it stopped holding then, swept or not
+        return Lease(
+            id=self.id,
+            intent_id=self.intent_id,
+            agent_id=self.agent_id,
+            scope=self.scope,
+            status=status,
+            acquired_at=self.acquired_at,
+            created_at=self.acquired_at,
+            expires_at=self.expires_at,
+            released_at=released_at,
+            renewed_at=self.renewed_at,
+            revoked_by=self.revoked_by,
+            revoke_reason=self.revoke_reason,
+        )
+
+
+def _row(values: tuple) -> LeaseRow:
+    return LeaseRow(*values)
+
+
+def _lease_of_intent(tx: Tx, intent_id: str, lease_id: str) -> LeaseRow:
+    values = tx.one(
+        f"SELECT {LEASE_COLUMNS} FROM leases WHERE id = ? AND intent_id = ?", (lease_id, intent_id)
+    )
+    if values is None:
+        require_intent(tx, intent_id)
+        raise NotFound(f"Lease {lease_id} not found on intent {intent_id}")
+    return _row(values)
+
+
+def _event_payload(row: LeaseRow, action: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "lease_id": row.id,
+        "scope": row.scope,
+        "agent_id": row.agent_id,
+        "action": action,
+        **extra,
+    }
+
+
+def _mark_expired(tx: Tx, row: LeaseRow) -> None:
+    """An active row past its expiry becomes `expired`, logged as a release with that reason.
+    The actor is None: nobody acted, the clock did."""
+    tx.execute(
+        "UPDATE leases SET status = 'expired', released_at = ? WHERE id = ?",
+        (row.expires_at, row.id),
+    )
+    row.status, row.released_at = "expired", row.expires_at
+    tx.emit(
+        row.intent_id,
+        "lease_released",
+        None,
+        _event_payload(row, "expired", reason="expired", expires_at=row.expires_at),
+    )
+
+
+def _is_lapsed(row: LeaseRow, now_epoch: float) -> bool:
+    return row.status == "active" and row.expires_epoch <= now_epoch
+
+
+def _held_conflict(row: LeaseRow, now_epoch: float) -> Conflict:
+    return Conflict(
+        f"Lease conflict: scope {row.scope!r} of intent {row.intent_id} is held by"
+        f" {row.agent_id} until {row.expires_at}",
+        existing_lease=msgspec.to_builtins(row.to_lease(now_epoch)),
+    )
+
+
+def _outcome(result: Lease | DomainError) -> Lease:
+    if isinstance(result, DomainError):
+        raise result
+    return result
+
+
+def lease_guard(tx: Tx, intent_id: str, paths: list[str], actor: str | None) -> None:
+    """STATE_GUARDS hook: refuse a patch into a scope another agent holds a live lease on."""
+    scopes = scopes_touched(paths)
+    if scopes is not ALL_SCOPES and not scopes:
+        return
+    now_epoch = epoch_of(tx.now)
+    for values in tx.execute(
+        f"SELECT {LEASE_COLUMNS} FROM leases"
+        " WHERE intent_id = ? AND status = 'active' AND expires_epoch > ?",
+        (intent_id, now_epoch),
+    ).fetchall():
+        row = _row(values)
+        if row.agent_id != actor and (scopes is ALL_SCOPES or row.scope in scopes):
+            raise Conflict(
+                f"Scope {row.scope!r} is under a lease held by {row.agent_id} until"
+                f" {row.expires_at}; only the lease holder may patch it",
+                existing_lease=msgspec.to_builtins(row.to_lease(now_epoch)),
+            )
+
+
+STATE_GUARDS.append(lease_guard)
+
+
+class SqliteLeases(SqliteCore, LeaseStore):
+    async def acquire_lease(
+        self, intent_id: str, scope: str, agent_id: str, duration_seconds: int
+    ) -> Lease:
+        def op(tx: Tx) -> Lease | DomainError:
+            require_intent(tx, intent_id)
+            now_epoch = epoch_of(tx.now)
+            values = tx.one(
+                f"SELECT {LEASE_COLUMNS} FROM leases"
+                " WHERE intent_id = ? AND scope = ? AND status = 'active'",
+                (intent_id, scope),
+            )
+            if values is not None:
+                current = _row(values)
+                if not _is_lapsed(current, now_epoch):
+                    return _held_conflict(current, now_epoch)
+                _mark_expired(tx, current)
+            expires_at, expires_epoch = expiry_after(tx.now, duration_seconds)
+            row = LeaseRow(
+                str(uuid.uuid4()), intent_id, agent_id, scope, "active", tx.now,
+                expires_at, expires_epoch, None, None, None, None,
+            )  # fmt: skip
+            tx.execute(
+                f"INSERT INTO leases ({LEASE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                msgspec.to_builtins(row),
+            )
+            tx.emit(
+                intent_id,
+                "lease_acquired",
+                agent_id,
+                _event_payload(
+                    row, "acquired", expires_at=expires_at, duration_seconds=duration_seconds
+                ),
+            )
+            return row.to_lease(now_epoch)
+
+        return _outcome(await self._write(op))
+
+    async def renew_lease(
+        self, intent_id: str, lease_id: str, agent_id: str, duration_seconds: int
+    ) -> Lease:
+        def op(tx: Tx) -> Lease | DomainError:
+            row = _lease_of_intent(tx, intent_id, lease_id)
+            if row.agent_id != agent_id:
+                raise Forbidden(
+                    f"Lease {lease_id} is held by {row.agent_id}; only its holder may renew it"
+                )
+            now_epoch = epoch_of(tx.now)
+            if _is_lapsed(row, now_epoch):
+                _mark_expired(tx, row)
+                return Conflict(
+                    f"Lease {lease_id} expired at {row.expires_at} and cannot be renewed;"
+                    " acquire the scope again"
+                )
+            if row.status != "active":
+                return Conflict(
+                    f"Lease {lease_id} is {row.status}; only an active lease can be renewed"
+                )
+            expires_at, expires_epoch = expiry_after(tx.now, duration_seconds)
+            tx.execute(
+                "UPDATE leases SET expires_at = ?, expires_epoch = ?, renewed_at = ? WHERE id = ?",
+                (expires_at, expires_epoch, tx.now, lease_id),
+            )
+            row.expires_at, row.expires_epoch, row.renewed_at = expires_at, expires_epoch, tx.now
+            # `lease_renewed` is not an SDK EventType: a renewal is logged as a re-acquire.
+            tx.emit(
+                intent_id,
+                "lease_acquired",
+                agent_id,
+                _event_payload(
+                    row, "renewed", expires_at=expires_at, duration_seconds=duration_seconds
+                ),
+            )
+            return row.to_lease(now_epoch)
+
+        return _outcome(await self._write(op))
+
+    async def release_lease(self, intent_id: str, lease_id: str, agent_id: str) -> Lease:
+        def op(tx: Tx) -> Lease:
+            row = _lease_of_intent(tx, intent_id, lease_id)
+            if row.agent_id != agent_id:
+                raise Forbidden(
+                    f"Lease {lease_id} is held by {row.agent_id}; only its holder may release it"
+                )
+            now_epoch = epoch_of(tx.now)
+            if _is_lapsed(row, now_epoch):
+                _mark_expired(tx, row)
+            elif row.status == "active":
+                tx.execute(
+                    "UPDATE leases SET status = 'released', released_at = ? WHERE id = ?",
+                    (tx.now, lease_id),
+                )
+                row.status, row.released_at = "released", tx.now
+                tx.emit(
+                    intent_id,
+                    "lease_released",
+                    agent_id,
+                    _event_payload(row, "released", reason="released"),
+                )
+            # Otherwise it already stopped holding: releasing again changes and logs nothing.
+            return row.to_lease(now_epoch)
+
+        return await self._write(op)
+
+    async def revoke_lease(self, intent_id: str, lease_id: str, actor: str, reason: str) -> Lease:
+        def op(tx: Tx) -> Lease | DomainError:
+            row = _lease_of_intent(tx, intent_id, lease_id)
+            now_epoch = epoch_of(tx.now)
+            if _is_lapsed(row, now_epoch):
+                _mark_expired(tx, row)
+            if row.status != "active":
+                return Conflict(f"Lease {lease_id} is already {row.status}; nothing to revoke")
+            tx.execute(
+                "UPDATE leases SET status = 'revoked', released_at = ?, revoked_by = ?,"
+                " revoke_reason = ? WHERE id = ?",
+                (tx.now, actor, reason, lease_id),
+            )
+            row.status, row.released_at = "revoked", tx.now
+            row.revoked_by, row.revoke_reason = actor, reason
+            tx.emit(
+                intent_id,
+                "lease_released",
+                actor,
+                _event_payload(row, "revoked", reason=reason, revoked_by=actor),
+            )
+            return row.to_lease(now_epoch)
+
+        return _outcome(await self._write(op))
+
+    async def list_leases(
+        self, intent_id: str | None, status: str, limit: int = 1000
+    ) -> list[Lease]:
+        now_epoch = utc_now().timestamp()
+        where: list[str] = []
+        params: list[Any] = []
+        if intent_id is not None:
+            where.append("intent_id = ?")
+            params.append(intent_id)
+        if status == "active":
+            where.append("status = 'active' AND expires_epoch > ?")
+            params.append(now_epoch)
+        elif status == "expired":
+            where.append("(status = 'expired' OR (status = 'active' AND expires_epoch <= ?))")
+            params.append(now_epoch)
+        elif status != "all":
+            where.append("status = ?")
+            params.append(status)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+
+        def read(conn: sqlite3.Connection) -> list[Lease]:
+            if intent_id is not None:
+                fetch_intent(conn, intent_id)
+            rows = conn.execute(
+                f"SELECT {LEASE_COLUMNS} FROM leases{clause} ORDER BY rowid LIMIT ?",
+                [*params, limit],
+            ).fetchall()
+            return [_row(r).to_lease(now_epoch) for r in rows]
+
+        return await self._read(read)
+
+    async def expire_leases(self, limit: int = 500) -> int:
+        def op(tx: Tx) -> int:
+            rows = tx.execute(
+                f"SELECT {LEASE_COLUMNS} FROM leases WHERE status = 'active'"
+                " AND expires_epoch <= ? ORDER BY expires_epoch LIMIT ?",
+                (epoch_of(tx.now), limit),
+            ).fetchall()
+            for values in rows:
+                _mark_expired(tx, _row(values))
+            return len(rows)
+
+        return await self._write(op)

@@ -1,0 +1,74 @@
+"""Arbitration requests and decision records (RFC-0003 governance)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from .base import JSONObject, Request, Response
+
+
+class ArbitrationOption(Request):
+    label: str
+    rationale: str = ""
+
+
+class Arbitration(Response):
+    id: str
+    intent_id: str
+    requester_id: str
+    reason: str
+    context: JSONObject
+    options: list[ArbitrationOption]
+    status: Literal["pending", "resolved"]
+    created_at: str
+    resolved_at: str | None = None
+    decision_id: str | None = None
+    """The decision that resolved it."""
+
+
+class ArbitrationRequest(Request):
+    reason: str
+    context: JSONObject = msgspec.field(default_factory=dict)
+    options: list[ArbitrationOption] = msgspec.field(default_factory=list)
+    requested_by: str | None = None
+    """Defaults to X-Agent-ID."""
+
+
+class ArbitrationList(Response):
+    arbitrations: list[Arbitration]
+
+
+class Decision(Response):
+    id: str
+    intent_id: str
+    decision_maker_id: str
+    decision_type: str
+    outcome: str
+    reasoning: str
+    rationale: str
+    """Same text as reasoning: the SDK reads `reasoning`, RFC-0003 and the reference say
+    `rationale`."""
+    evidence: list[dict[str, Any]]
+    created_at: str
+    arbitration_id: str | None = None
+
+
+class DecisionCreate(Request):
+    """Both SDK clients send `reasoning`; RFC-0003 and the reference server say `rationale`
+    and `decided_by`. Either name is accepted; if both are given they must agree."""
+
+    decision_type: str
+    outcome: str
+    reasoning: str | None = None
+    rationale: str | None = None
+    decided_by: str | None = None
+    decision_maker_id: str | None = None
+    evidence: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    arbitration_id: str | None = None
+    """Name a pending arbitration to resolve it with this decision, atomically."""
+
+
+class DecisionList(Response):
+    decisions: list[Decision]

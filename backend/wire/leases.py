@@ -1,0 +1,48 @@
+"""Leases (RFC-0003): exclusive, expiring ownership of one scope of an intent."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .base import Request, Response
+
+LeaseStatus = Literal["active", "released", "expired", "revoked"]
+
+
+class Lease(Response):
+    id: str
+    intent_id: str
+    agent_id: str
+    """The holder: the acquiring request's X-Agent-ID (never the API key)."""
+    scope: str
+    status: LeaseStatus
+    """Judged by the server clock when the response is made: a lapsed lease says `expired`."""
+    acquired_at: str
+    created_at: str
+    """Same as acquired_at; the SDK reads either name."""
+    expires_at: str
+    released_at: str | None = None
+    """When it stopped holding: released, revoked, or marked expired."""
+    renewed_at: str | None = None
+    revoked_by: str | None = None
+    revoke_reason: str | None = None
+
+
+class LeaseAcquire(Request):
+    scope: str
+    duration_seconds: int = 300
+    agent_id: str | None = None
+    """Only when no X-Agent-ID header is sent; must match it otherwise."""
+
+
+class LeaseRenew(Request):
+    duration_seconds: int = 300
+    """The new lifetime, counted from now."""
+
+
+class LeaseRevoke(Request):
+    reason: str
+
+
+class LeaseList(Response):
+    leases: list[Lease]
