@@ -25,6 +25,11 @@ INTENT_COLUMNS = (
 StateGuard = Any
 STATE_GUARDS: list[StateGuard] = []
 
+# Hook for rules that follow a status change inside its transaction (RFC-0007 portfolio
+# auto-completion). Each hook is called as hook(tx, intent_id, old_status, new_status, actor).
+StatusHook = Any
+STATUS_HOOKS: list[StatusHook] = []
+
 
 def intent_from_row(row: tuple) -> Intent:
     (
@@ -231,6 +236,8 @@ class SqliteIntents(SqliteCore, IntentStore):
             if reason:
                 payload["reason"] = reason
             tx.emit(intent_id, "status_changed", actor, payload)
+            for hook in STATUS_HOOKS:
+                hook(tx, intent_id, current, status, actor)
             return fetch_intent(tx, intent_id)
 
         return await self._write(op)
