@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from .coordination import CoordinationAPI
 from .intents import IntentsAPI
+from .resources import ResourcesAPI
 
 
-class OpenIntentClient(IntentsAPI):
+class OpenIntentClient(IntentsAPI, CoordinationAPI, ResourcesAPI):
     """Async client for an OpenIntent server (ours or the reference), decoding into the
     `backend.wire` Structs and raising the typed errors of `client.errors`.
 

@@ -1,0 +1,222 @@
+"""Attachments (RFC-0005), costs (RFC-0009), retry policies and failures (RFC-0010),
+portfolios (RFC-0007)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from backend.wire.attachments import Attachment, AttachmentList
+from backend.wire.costs import Cost, CostList
+from backend.wire.portfolios import (
+    Membership,
+    Portfolio,
+    PortfolioDetail,
+    PortfolioIntents,
+    PortfolioList,
+)
+from backend.wire.retries import Failure, FailureList, RetryPolicy
+
+from .base import API, BaseClient
+from .errors import NotFoundError
+
+
+def _summary_of(costs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A summary for servers that send only the list of costs (the reference)."""
+    by_unit: dict[str, float] = {}
+    by_type: dict[str, float] = {}
+    by_agent: dict[str, float] = {}
+    for cost in costs:
+        amount = cost.get("amount") or 0
+        by_unit[cost.get("unit", "")] = by_unit.get(cost.get("unit", ""), 0) + amount
+        by_type[cost.get("cost_type", "")] = by_type.get(cost.get("cost_type", ""), 0) + amount
+        agent = cost.get("agent_id") or ""
+        by_agent[agent] = by_agent.get(agent, 0) + amount
+    return {
+        "total": sum(by_unit.values()),
+        "by_unit": by_unit,
+        "by_type": by_type,
+        "by_agent": by_agent,
+        "count": len(costs),
+    }
+
+
+class ResourcesAPI(BaseClient):
+    # -- attachments -----------------------------------------------------------------------
+    async def list_attachments(self, intent_id: str) -> list[Attachment]:
+        page = await self.fetch(
+            "GET", f"{API}/intents/{intent_id}/attachments", AttachmentList, key="attachments"
+        )
+        return page.attachments
+
+    async def add_attachment(
+        self,
+        intent_id: str,
+        filename: str,
+        *,
+        content: bytes | None = None,
+        url: str | None = None,
+        mime_type: str = "application/octet-stream",
+        metadata: dict[str, Any] | None = None,
+    ) -> Attachment:
+        """Upload `content` (stored by the server) or reference `url`."""
+        body: dict[str, Any] = {"filename": filename, "mime_type": mime_type}
+        if content is not None:
+            body["content"] = base64.b64encode(content).decode()
+            body["size"] = len(content)
+        if url is not None:
+            body["storage_url"] = url
+        if metadata is not None:
+            body["metadata"] = metadata
+        return await self.fetch(
+            "POST", f"{API}/intents/{intent_id}/attachments", Attachment, body=body
+        )
+
+    async def get_attachment(self, intent_id: str, attachment_id: str) -> Attachment:
+        return await self.fetch(
+            "GET", f"{API}/intents/{intent_id}/attachments/{attachment_id}", Attachment
+        )
+
+    async def attachment_content(self, attachment: Attachment) -> bytes:
+        """The stored bytes of an attachment this server holds."""
+        return (await self.request("GET", attachment.storage_url)).content
+
+    async def delete_attachment(self, intent_id: str, attachment_id: str) -> None:
+        await self.request("DELETE", f"{API}/intents/{intent_id}/attachments/{attachment_id}")
+
+    # -- costs -----------------------------------------------------------------------------
+    async def record_cost(
+        self,
+        intent_id: str,
+        cost_type: str,
+        amount: float,
+        unit: str,
+        *,
+        provider: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        agent_id: str | None = None,
+    ) -> Cost:
+        body: dict[str, Any] = {"cost_type": cost_type, "amount": amount, "unit": unit}
+        if provider is not None:
+            body["provider"] = provider
+        if metadata is not None:
+            body["metadata"] = metadata
+        body["agent_id"] = agent_id or self.agent_id
+        return await self.fetch(
+            "POST", f"{API}/intents/{intent_id}/costs", Cost, body=body, agent_id=agent_id
+        )
+
+    async def get_costs(self, intent_id: str) -> CostList:
+        """The intent's costs with their summary (and budget, when the intent sets one)."""
+        return await self.fetch(
+            "GET",
+            f"{API}/intents/{intent_id}/costs",
+            CostList,
+            key="costs",
+            defaults={"summary": _summary_of},
+        )
+
+    # -- retry policy and failures ---------------------------------------------------------
+    async def get_retry_policy(self, intent_id: str) -> RetryPolicy | None:
+        try:
+            return await self.fetch("GET", f"{API}/intents/{intent_id}/retry-policy", RetryPolicy)
+        except NotFoundError:
+            return None  # no policy set (the intent itself may still exist)
+
+    async def set_retry_policy(self, intent_id: str, **fields: Any) -> RetryPolicy:
+        """Replace the policy: strategy, max_retries, base_delay_ms, max_delay_ms,
+        fallback_agent_id, failure_threshold."""
+        return await self.fetch(
+            "PUT", f"{API}/intents/{intent_id}/retry-policy", RetryPolicy, body=fields
+        )
+
+    async def delete_retry_policy(self, intent_id: str) -> None:
+        await self.request("DELETE", f"{API}/intents/{intent_id}/retry-policy")
+
+    async def record_failure(self, intent_id: str, **fields: Any) -> Failure:
+        """agent_id, attempt_number, error_code, error_message, recoverable, metadata..."""
+        fields.setdefault("agent_id", self.agent_id)
+        return await self.fetch("POST", f"{API}/intents/{intent_id}/failures", Failure, body=fields)
+
+    async def list_failures(self, intent_id: str) -> list[Failure]:
+        page = await self.fetch(
+            "GET", f"{API}/intents/{intent_id}/failures", FailureList, key="failures"
+        )
+        return page.failures
+
+    # -- portfolios ------------------------------------------------------------------------
+    async def list_portfolios(self, created_by: str | None = None) -> list[Portfolio]:
+        page = await self.fetch(
+            "GET",
+            f"{API}/portfolios",
+            PortfolioList,
+            key="portfolios",
+            params={"created_by": created_by},
+        )
+        return page.portfolios
+
+    async def create_portfolio(
+        self,
+        name: str,
+        description: str | None = None,
+        governance_policy: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Portfolio:
+        body: dict[str, Any] = {"name": name, "created_by": self.agent_id}
+        for key, value in (
+            ("description", description),
+            ("governance_policy", governance_policy),
+            ("metadata", metadata),
+        ):
+            if value is not None:
+                body[key] = value
+        return await self.fetch("POST", f"{API}/portfolios", Portfolio, body=body)
+
+    async def get_portfolio(self, portfolio_id: str) -> PortfolioDetail:
+        """The portfolio with its member intents and aggregate progress."""
+        return await self.fetch("GET", f"{API}/portfolios/{portfolio_id}", PortfolioDetail)
+
+    async def portfolio_intents(self, portfolio_id: str) -> PortfolioIntents:
+        return await self.fetch(
+            "GET",
+            f"{API}/portfolios/{portfolio_id}/intents",
+            PortfolioIntents,
+            key="intents",
+            defaults={
+                "aggregate_status": lambda items: {
+                    "total": len(items),
+                    "by_status": {},
+                    "completion_percentage": 0,
+                },
+                "memberships": [],
+            },
+        )
+
+    async def set_portfolio_status(
+        self, portfolio_id: str, status: str, reason: str | None = None
+    ) -> Portfolio:
+        body: dict[str, Any] = {"status": status}
+        if reason is not None:
+            body["reason"] = reason
+        return await self.fetch(
+            "PATCH", f"{API}/portfolios/{portfolio_id}/status", Portfolio, body=body
+        )
+
+    async def add_to_portfolio(
+        self, portfolio_id: str, intent_id: str, role: str = "member", priority: int = 0
+    ) -> Membership:
+        return await self.fetch(
+            "POST",
+            f"{API}/portfolios/{portfolio_id}/intents",
+            Membership,
+            body={"intent_id": intent_id, "role": role, "priority": priority},
+        )
+
+    async def remove_from_portfolio(self, portfolio_id: str, intent_id: str) -> None:
+        await self.request("DELETE", f"{API}/portfolios/{portfolio_id}/intents/{intent_id}")
+
+    async def intent_portfolios(self, intent_id: str) -> list[Portfolio]:
+        page = await self.fetch(
+            "GET", f"{API}/intents/{intent_id}/portfolios", PortfolioList, key="portfolios"
+        )
+        return page.portfolios
