@@ -1,4 +1,4 @@
-"""Arbitration requests and decisions (RFC-0003 governance) over HTTP: every endpoint and refusal."""
+"""Arbitration requests and decisions (RFC-0003 governance) over HTTP: endpoints, refusals."""
 
 from __future__ import annotations
 

@@ -395,7 +395,7 @@ def test_expiry_is_judged_on_every_read_and_write_before_any_sweep(unswept):
             ("lease_released", "expired"),
             ("lease_acquired", "acquired"),
         ]
-        expiry = [e for e in events(alice, intent_id) if e["event_type"] == "lease_released"][0]
+        expiry = next(e for e in events(alice, intent_id) if e["event_type"] == "lease_released")
         assert expiry["actor"] is None and expiry["payload"]["reason"] == "expired"
         # The old holder can neither revive nor double-release it.
         body = assert_error(alice.patch(path, json={"duration_seconds": 60}), 409)
@@ -426,21 +426,23 @@ def test_an_expired_lease_is_never_renewed_even_when_nobody_took_the_scope(unswe
 
 
 def test_the_sweeper_marks_expired_leases_and_logs_the_reason(tmp_path):
-    with run_server(tmp_path / "oi.db", lease_sweep_seconds=0.1) as live:
-        with live.client("alice") as alice:
-            intent_id = new_intent(alice)
-            lease = acquire(alice, intent_id, duration=1).json()
-            kept = acquire(alice, intent_id, scope="long", duration=3600).json()
-            wait_until(lambda: ("lease_released", "expired") in lease_events(alice, intent_id))
-            released = [e for e in events(alice, intent_id) if e["event_type"] == "lease_released"]
-            assert len(released) == 1
-            assert released[0]["payload"]["lease_id"] == lease["id"]
-            assert released[0]["payload"]["reason"] == "expired"
-            everything = alice.get("/api/v1/leases?status=all").json()["leases"]
-            assert {x["id"]: x["status"] for x in everything} == {
-                lease["id"]: "expired",
-                kept["id"]: "active",
-            }
+    with (
+        run_server(tmp_path / "oi.db", lease_sweep_seconds=0.1) as live,
+        live.client("alice") as alice,
+    ):
+        intent_id = new_intent(alice)
+        lease = acquire(alice, intent_id, duration=1).json()
+        kept = acquire(alice, intent_id, scope="long", duration=3600).json()
+        wait_until(lambda: ("lease_released", "expired") in lease_events(alice, intent_id))
+        released = [e for e in events(alice, intent_id) if e["event_type"] == "lease_released"]
+        assert len(released) == 1
+        assert released[0]["payload"]["lease_id"] == lease["id"]
+        assert released[0]["payload"]["reason"] == "expired"
+        everything = alice.get("/api/v1/leases?status=all").json()["leases"]
+        assert {x["id"]: x["status"] for x in everything} == {
+            lease["id"]: "expired",
+            kept["id"]: "active",
+        }
 
 
 # --- lease-guarded state -------------------------------------------------------------------
