@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from .settings import Settings, ensure_api_key, load_settings
@@ -57,9 +60,28 @@ def serve(settings: Settings, *, announce=print) -> None:
     )
     server = uvicorn.Server(config)
     announce(f"serving the OpenIntent API on {settings.base_url}/api/v1")
+    # uvicorn handles SIGINT/SIGTERM while it runs (graceful shutdown), then re-raises the
+    # signal against the handlers that were installed before it started. With the defaults
+    # that kills the process by SIGTERM or raises KeyboardInterrupt after a clean shutdown;
+    # no-op handlers let a clean shutdown end with exit status 0.
+    if threading.current_thread() is threading.main_thread():  # as uvicorn itself checks
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _ignore_after_shutdown)
     server.run()
+    if server.force_exit:
+        # A second signal during shutdown skips the lifespan, so the database threads
+        # (non-daemon) were never closed and would keep the process alive forever. Every
+        # acknowledged write is already committed with synchronous=FULL: leave at once.
+        announce("forced exit: the database was not closed; committed writes are durable")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
     if not server.started:
         sys.exit(1)
+
+
+def _ignore_after_shutdown(signum: int, frame: object) -> None:
+    """Receives the signal uvicorn re-raises once its graceful shutdown is done."""
 
 
 def main(argv: list[str] | None = None) -> None:
