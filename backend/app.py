@@ -13,7 +13,18 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from .api import agents, discovery, events, governance, intents, leases
+from .api import (
+    agents,
+    attachments,
+    costs,
+    discovery,
+    events,
+    governance,
+    intents,
+    leases,
+    portfolios,
+    retries,
+)
 from .auth import API_KEY_HEADER, KeyRing, api_key_guard
 from .errors import EXCEPTION_HANDLERS
 from .settings import Settings
@@ -24,7 +35,17 @@ from .store.sqlite import SqliteStore
 # `asynccontextmanager` functions taking the app, entered after the store opens and left
 # before it closes (background sweepers, workers, commit listeners). Discovery advertises
 # exactly the capabilities of the modules listed here, so it never claims what it lacks.
-FEATURES: list[ModuleType] = [intents, agents, events, leases, governance]
+FEATURES: list[ModuleType] = [
+    intents,
+    agents,
+    events,
+    leases,
+    governance,
+    attachments,
+    costs,
+    retries,
+    portfolios,
+]
 
 API_PREFIX = "/api/v1"
 ALIAS_PREFIX = "/v1"  # the seed RFC tables' paths

@@ -7,13 +7,26 @@ from __future__ import annotations
 
 from abc import abstractmethod
 
+from .attachments import AttachmentStore
+from .costs import CostStore
 from .events import EventStore
 from .governance import GovernanceStore
 from .intents import IntentStore
 from .leases import LeaseStore
+from .portfolios import PortfolioStore
+from .retries import RetryStore
 
 
-class Store(IntentStore, EventStore, LeaseStore, GovernanceStore):
+class Store(
+    IntentStore,
+    EventStore,
+    LeaseStore,
+    GovernanceStore,
+    AttachmentStore,
+    CostStore,
+    RetryStore,
+    PortfolioStore,
+):
     @abstractmethod
     async def open(self) -> None: ...
 

@@ -1,0 +1,56 @@
+"""Costs (RFC-0009): record, and list with a summary that includes the intent's budget."""
+
+from __future__ import annotations
+
+import math
+
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_201_CREATED
+
+from ..domain.errors import InvalidInput
+from ..store import Store
+from ..wire.costs import Cost, CostCreate, CostList
+from .params import AgentIdHeader, actor_of
+
+CAPABILITIES = ["cost-tracking"]
+MAX_NAME = 200
+
+
+def check_cost(data: CostCreate) -> None:
+    errors = []
+    if not math.isfinite(data.amount) or data.amount < 0:
+        errors.append({"field": "amount", "message": "a finite number, not negative"})
+    for field in ("cost_type", "unit"):
+        value = getattr(data, field)
+        if not value.strip() or len(value) > MAX_NAME:
+            errors.append({"field": field, "message": f"1 to {MAX_NAME} characters"})
+    if errors:
+        raise InvalidInput(
+            "Invalid cost: " + "; ".join(f"{e['field']} must be {e['message']}" for e in errors),
+            errors=errors,
+        )
+
+
+class CostController(Controller):
+    path = "/intents/{intent_id:str}/costs"
+    tags = ["costs"]
+
+    @post("", status_code=HTTP_201_CREATED, summary="Record a cost")
+    async def record(
+        self,
+        store: NamedDependency[Store],
+        intent_id: FromPath[str],
+        data: JSONBody[CostCreate],
+        agent_id: AgentIdHeader = None,
+    ) -> Cost:
+        check_cost(data)
+        return await store.record_cost(intent_id, data, actor_of(data.agent_id, agent_id))
+
+    @get("", summary="An intent's costs, oldest first, with totals and budget")
+    async def list_costs(self, store: NamedDependency[Store], intent_id: FromPath[str]) -> CostList:
+        return await store.list_costs(intent_id)
+
+
+CONTROLLERS = [CostController]

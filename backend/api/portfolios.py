@@ -1,0 +1,121 @@
+"""Portfolios (RFC-0007): create, list, view with members and aggregate, status, members."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from ..domain.errors import InvalidInput
+from ..domain.portfolios import check_governance_policy, check_portfolio_status, check_role
+from ..store import Store
+from ..wire.portfolios import (
+    Membership,
+    MembershipCreate,
+    Portfolio,
+    PortfolioCreate,
+    PortfolioDetail,
+    PortfolioIntents,
+    PortfolioList,
+    PortfolioStatusChange,
+)
+from .params import AgentIdHeader, actor_of
+
+CAPABILITIES = ["portfolios"]
+MAX_NAME = 500
+
+
+class PortfolioController(Controller):
+    path = "/portfolios"
+    tags = ["portfolios"]
+
+    @post("", status_code=HTTP_201_CREATED, summary="Create a portfolio")
+    async def create(
+        self,
+        store: NamedDependency[Store],
+        data: JSONBody[PortfolioCreate],
+        agent_id: AgentIdHeader = None,
+    ) -> Portfolio:
+        if not data.name.strip() or len(data.name) > MAX_NAME:
+            raise InvalidInput(
+                f"name must be 1 to {MAX_NAME} characters", errors=[{"field": "name"}]
+            )
+        check_governance_policy(data.governance_policy or {})
+        return await store.create_portfolio(data, actor_of(agent_id))
+
+    @get("", summary="List portfolios, oldest first")
+    async def list_portfolios(
+        self,
+        store: NamedDependency[Store],
+        created_by: Annotated[str | None, QueryParameter()] = None,
+        status: Annotated[str | None, QueryParameter()] = None,
+    ) -> PortfolioList:
+        if status is not None:
+            check_portfolio_status(status)
+        return PortfolioList(portfolios=await store.list_portfolios(created_by, status))
+
+    @get("/{portfolio_id:str}", summary="A portfolio with its member intents and aggregate")
+    async def detail(
+        self, store: NamedDependency[Store], portfolio_id: FromPath[str]
+    ) -> PortfolioDetail:
+        return await store.get_portfolio(portfolio_id)
+
+    @patch("/{portfolio_id:str}/status", summary="Set the status: active|completed|abandoned")
+    async def set_status(
+        self,
+        store: NamedDependency[Store],
+        portfolio_id: FromPath[str],
+        data: JSONBody[PortfolioStatusChange],
+        agent_id: AgentIdHeader = None,
+    ) -> Portfolio:
+        return await store.set_portfolio_status(
+            portfolio_id, data.status, data.reason, actor_of(agent_id)
+        )
+
+    @post("/{portfolio_id:str}/intents", status_code=HTTP_201_CREATED, summary="Add a member")
+    async def add_member(
+        self,
+        store: NamedDependency[Store],
+        portfolio_id: FromPath[str],
+        data: JSONBody[MembershipCreate],
+        agent_id: AgentIdHeader = None,
+    ) -> Membership:
+        check_role(data.role)
+        return await store.add_portfolio_member(portfolio_id, data, actor_of(agent_id))
+
+    @get("/{portfolio_id:str}/intents", summary="Member intents with the aggregate status")
+    async def members(
+        self, store: NamedDependency[Store], portfolio_id: FromPath[str]
+    ) -> PortfolioIntents:
+        return await store.portfolio_intents(portfolio_id)
+
+    @delete(
+        "/{portfolio_id:str}/intents/{intent_id:str}",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Remove a member",
+    )
+    async def remove_member(
+        self,
+        store: NamedDependency[Store],
+        portfolio_id: FromPath[str],
+        intent_id: FromPath[str],
+        agent_id: AgentIdHeader = None,
+    ) -> None:
+        await store.remove_portfolio_member(portfolio_id, intent_id, actor_of(agent_id))
+
+
+class IntentPortfolioController(Controller):
+    path = "/intents/{intent_id:str}/portfolios"
+    tags = ["portfolios"]
+
+    @get("", summary="The portfolios an intent belongs to")
+    async def of_intent(
+        self, store: NamedDependency[Store], intent_id: FromPath[str]
+    ) -> PortfolioList:
+        return PortfolioList(portfolios=await store.intent_portfolios(intent_id))
+
+
+CONTROLLERS = [PortfolioController, IntentPortfolioController]

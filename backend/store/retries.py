@@ -1,0 +1,29 @@
+"""The retry-policy and failure part of the Store contract (RFC-0010)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from ..wire.retries import Failure, FailureCreate, RetryPolicy, RetryPolicySet
+
+
+class RetryStore(ABC):
+    @abstractmethod
+    async def set_retry_policy(
+        self, intent_id: str, data: RetryPolicySet, actor: str | None
+    ) -> RetryPolicy:
+        """Create or replace (already validated). Raises NotFound for an unknown intent."""
+
+    @abstractmethod
+    async def get_retry_policy(self, intent_id: str) -> RetryPolicy:
+        """Raises NotFound for an unknown intent or when none is set."""
+
+    @abstractmethod
+    async def record_failure(
+        self, intent_id: str, data: FailureCreate, agent_id: str | None
+    ) -> Failure:
+        """Applies the policy (next delay, exhaustion, fallback) atomically with the insert."""
+
+    @abstractmethod
+    async def list_failures(self, intent_id: str) -> list[Failure]:
+        """Oldest first. Raises NotFound."""

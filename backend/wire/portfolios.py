@@ -1,0 +1,80 @@
+"""RFC-0007 portfolios and their memberships."""
+
+from __future__ import annotations
+
+import msgspec
+
+from .base import JSONObject, Request, Response
+from .intents import Intent
+
+
+class Portfolio(Response):
+    id: str
+    name: str
+    description: str | None
+    created_by: str | None
+    status: str
+    """active | completed | abandoned"""
+    governance_policy: JSONObject
+    metadata: JSONObject
+    created_at: str
+    updated_at: str
+    created_at_camel: str = msgspec.field(name="createdAt", default="")
+    updated_at_camel: str = msgspec.field(name="updatedAt", default="")
+
+
+class AggregateStatus(Response):
+    total: int
+    by_status: dict[str, int]
+    completion_percentage: int
+    """completed * 100 // total, 0 for an empty portfolio."""
+    has_suspended_members: bool = False
+    suspended_member_count: int = 0
+
+
+class Membership(Response):
+    id: str
+    portfolio_id: str
+    intent_id: str
+    role: str
+    """primary | member | dependency"""
+    priority: int
+    added_at: str
+
+
+class PortfolioDetail(Portfolio):
+    """The portfolio with its members; each intent's constraints include the policy's
+    `shared_constraints` (the intent's own values win)."""
+
+    intents: list[Intent] = msgspec.field(default_factory=list)
+    aggregate_status: AggregateStatus | None = None
+    memberships: list[Membership] = msgspec.field(default_factory=list)
+
+
+class PortfolioCreate(Request):
+    name: str
+    description: str | None = None
+    created_by: str | None = None
+    governance_policy: JSONObject | None = None
+    metadata: JSONObject | None = None
+
+
+class PortfolioList(Response):
+    portfolios: list[Portfolio]
+
+
+class PortfolioStatusChange(Request):
+    status: str
+    reason: str | None = None
+
+
+class MembershipCreate(Request):
+    intent_id: str
+    role: str = "member"
+    priority: int = 0
+
+
+class PortfolioIntents(Response):
+    intents: list[Intent]
+    aggregate_status: AggregateStatus
+    memberships: list[Membership]
