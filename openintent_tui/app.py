@@ -1,0 +1,295 @@
+"""The console: global keys, navigation with breadcrumbs, the live stream, the status line."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+
+from .client import ConnectionState, EventStream, OpenIntentClient
+from .commands import ConsoleCommands, parse_verb
+from .messages import ConnectionChanged, EventsReceived, Resynced
+from .screens.base import ConsoleScreen
+from .screens.help import HelpScreen
+from .screens.intents import IntentsScreen
+from .widgets.command_line import CommandLine
+
+FLUSH_SECONDS = 0.05
+RATE_WINDOW = 10.0
+AUDIT_SIZE = 200
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OpenIntentApp(App):
+    """`OpenIntentApp(connection, read_only=..., keymap=..., contexts=...)`; `connection` is a
+    `contexts.ConnectionInfo` (name, url, api_key, operator, read_only, color)."""
+
+    TITLE = "openintent"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+
+    BINDINGS = [
+        Binding("colon", "command_line", "Command", id="app.command"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("escape", "back", "Back", show=False, id="app.back"),
+        Binding("q", "back_or_quit", "Back/Quit", show=False, id="app.quit"),
+        Binding("1", "view('intents')", "Intents", show=False, id="app.view_intents"),
+        Binding("2", "view('leases')", "Leases", show=False, id="app.view_leases"),
+        Binding("3", "view('arb')", "Arbitration", show=False, id="app.view_arbitration"),
+        Binding("4", "view('portfolios')", "Portfolios", show=False, id="app.view_portfolios"),
+        Binding("R", "reconnect", "Reconnect", show=False, id="app.reconnect"),
+    ]
+
+    # Tests and snapshots replace these to freeze time.
+    clock: Callable[[], datetime] = staticmethod(utc_now)
+    ticks: Callable[[], float] = staticmethod(time.monotonic)
+
+    def __init__(
+        self,
+        connection: Any,
+        *,
+        read_only: bool = False,
+        keymap: dict[str, str] | None = None,
+        contexts: dict[str, Any] | None = None,
+        stream: bool = True,
+    ) -> None:
+        super().__init__()
+        self.contexts = dict(contexts or {})
+        self.forced_read_only = read_only
+        self.use_stream = stream
+        self.connection = connection
+        self.client: Any = self._make_client(connection)
+        self.connection_state = "connecting"
+        self.retry_at: float | None = None
+        self.stale = True
+        self._pending: list[Any] = []
+        self._arrivals: deque[tuple[float, int]] = deque()
+        self._stream: EventStream | None = None
+        self._was_live = False
+        self.audit_log: deque[str] = deque(maxlen=AUDIT_SIZE)
+        self.events_seen = 0
+        if keymap:
+            self.set_keymap(keymap)
+
+    # ---- connection -------------------------------------------------------------------
+
+    @property
+    def read_only(self) -> bool:
+        return self.forced_read_only or bool(getattr(self.connection, "read_only", False))
+
+    @property
+    def operator(self) -> str:
+        return getattr(self.connection, "operator", None) or "operator"
+
+    def _make_client(self, connection: Any) -> Any:
+        return OpenIntentClient(
+            connection.url,
+            getattr(connection, "api_key", None),
+            agent_id=self._operator_of(connection),
+        )
+
+    @staticmethod
+    def _operator_of(connection: Any) -> str:
+        return getattr(connection, "operator", None) or "operator"
+
+    def status_view(self) -> dict[str, Any]:
+        retry_in = None
+        if self.retry_at is not None:
+            retry_in = max(0, round(self.retry_at - self.ticks()))
+        return {
+            "context": getattr(self.connection, "name", "default"),
+            "color": getattr(self.connection, "color", None) or "blue",
+            "server": self.connection.url,
+            "connection": self.connection_state,
+            "retry_in": retry_in,
+            "stale": self.stale and self.connection_state not in ("live", "connecting"),
+            "read_only": self.read_only,
+            "operator": self.operator,
+            "rate": self.event_rate(),
+        }
+
+    def event_rate(self) -> float:
+        now = self.ticks()
+        while self._arrivals and now - self._arrivals[0][0] > RATE_WINDOW:
+            self._arrivals.popleft()
+        return sum(n for _, n in self._arrivals) / RATE_WINDOW
+
+    def audit(self, what: str) -> None:
+        """The `@` log of what this operator changed (lazygit's command log)."""
+        self.audit_log.append(f"{self.clock().isoformat(timespec='seconds')} {what}")
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.push_screen(IntentsScreen())
+        self.set_interval(FLUSH_SECONDS, self._flush)
+        if self.use_stream:
+            self.run_stream()
+        else:
+            self.connection_state = "unavailable"
+
+    async def on_unmount(self) -> None:
+        try:
+            await self.client.aclose()
+        except Exception:
+            pass
+
+    @work(exclusive=True, group="stream", exit_on_error=False)
+    async def run_stream(self) -> None:
+        """One worker for the global stream; exclusive, so a context switch replaces it."""
+        stream = EventStream(self.client, on_state=self._on_stream_state)
+        self._stream = stream
+        async for event in stream.events():
+            self._pending.append(event)
+
+    def _on_stream_state(self, state: ConnectionState) -> None:
+        previous = self.connection_state
+        self.connection_state = state.state
+        self.retry_at = self.ticks() + state.retry_in if state.retry_in is not None else None
+        if state.state == "live":
+            self.stale = False
+            if self._was_live and previous != "live":
+                self._broadcast(Resynced)
+            self._was_live = True
+        elif state.state in ("reconnecting", "offline"):
+            self.stale = True
+        self._broadcast(lambda: ConnectionChanged(state.state, state.retry_in))
+
+    def _broadcast(self, make: Callable[[], Message]) -> None:
+        # A message is handled once, so each screen gets its own instance.
+        for screen in self.screen_stack:
+            if isinstance(screen, ConsoleScreen):
+                screen.post_message(make())
+
+    def _flush(self) -> None:
+        """Hand queued stream events to the screens, at most every 50 ms."""
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        self.events_seen += len(batch)
+        self._arrivals.append((self.ticks(), len(batch)))
+        for screen in self.screen_stack:
+            if isinstance(screen, ConsoleScreen):
+                screen.post_message(EventsReceived(batch))
+
+    def action_reconnect(self) -> None:
+        if self._stream is not None:
+            self._stream.reconnect_now()
+        self.notify("Reconnecting…")
+
+    # ---- navigation ---------------------------------------------------------------------
+
+    def action_command_line(self) -> None:
+        try:
+            self.screen.query_one(CommandLine).open()
+        except Exception:
+            pass
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def action_back_or_quit(self) -> None:
+        if len(self.screen_stack) > 2:
+            self.pop_screen()
+        else:
+            self.exit()
+
+    def action_view(self, name: str) -> None:
+        self.run_verb(name)
+
+    def _to_root(self) -> IntentsScreen:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        root = self.screen_stack[-1]
+        assert isinstance(root, IntentsScreen)
+        return root
+
+    def show_view(self, screen: Screen) -> None:
+        """Top-level views sit directly above the intents list, so esc returns there."""
+        self._to_root()
+        self.push_screen(screen)
+
+    def open_intent(self, intent_id: str) -> None:
+        from .screens.intent_detail import IntentDetailScreen
+
+        self.push_screen(IntentDetailScreen(intent_id))
+
+    def run_verb(self, text: str) -> None:
+        """`:` verbs and palette commands: intents, open, leases, arb, portfolios, ctx, q."""
+        verb, args, options = parse_verb(text)
+        if verb in ("q", "quit", "q!"):
+            self.exit()
+        elif verb in ("intents", "intent", "i"):
+            root = self._to_root()
+            root.apply_status(options.get("status"))
+            if "q" in options or args:
+                root.table.set_filter(options.get("q") or " ".join(args))
+        elif verb in ("open", "o"):
+            if not args:
+                self.notify(":open needs an intent id", severity="warning")
+            else:
+                self.open_intent(args[0])
+        elif verb in ("leases", "lease", "l"):
+            from .screens.leases import LeasesScreen
+
+            self.show_view(LeasesScreen())
+        elif verb in ("arb", "arbitration", "arbitrations", "a"):
+            from .screens.arbitration import ArbitrationScreen
+
+            self.show_view(ArbitrationScreen())
+        elif verb in ("portfolios", "portfolio", "p"):
+            from .screens.portfolios import PortfoliosScreen
+
+            self.show_view(PortfoliosScreen())
+        elif verb in ("ctx", "context"):
+            self.switch_context(args[0] if args else "")
+        elif verb in ("help", "h"):
+            self.action_help()
+        elif verb in ("reconnect",):
+            self.action_reconnect()
+        else:
+            self.notify(f"Unknown command: {text}", severity="warning")
+
+    def on_command_line_run(self, message: CommandLine.Run) -> None:
+        self.run_verb(message.text)
+
+    def switch_context(self, name: str) -> None:
+        if name not in self.contexts:
+            known = ", ".join(sorted(self.contexts)) or "none configured"
+            self.notify(f"No context {name!r} (known: {known})", severity="warning")
+            return
+        old_client = self.client
+        self.connection = self.contexts[name]
+        self.client = self._make_client(self.connection)
+        self.connection_state = "connecting"
+        self._was_live = False
+        self._pending.clear()
+        self._close_later(old_client)
+        root = self._to_root()
+        root.intents.clear()
+        root.last_activity.clear()
+        root.reload()
+        if self.use_stream:
+            self.run_stream()
+        self.refresh_bindings()
+        self.notify(f"Switched to context {name} ({self.connection.url})")
+
+    @work(group="close", exit_on_error=False)
+    async def _close_later(self, client: Any) -> None:
+        await client.aclose()

@@ -1,0 +1,28 @@
+"""Textual messages the app posts to its screens. Widgets and screens react with `@on`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+
+class EventsReceived(Message):
+    """A batch of streamed events (wire `Event` Structs), flushed every ~50 ms."""
+
+    def __init__(self, events: list[Any]) -> None:
+        super().__init__()
+        self.events = events
+
+
+class ConnectionChanged(Message):
+    """The live stream moved between `connecting`, `live`, `reconnecting` and `offline`."""
+
+    def __init__(self, state: str, retry_in: float | None = None) -> None:
+        super().__init__()
+        self.state = state
+        self.retry_in = retry_in
+
+
+class Resynced(Message):
+    """The stream came back after a gap: screens re-read what they show."""

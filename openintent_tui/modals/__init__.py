@@ -1,0 +1,1 @@
+"""Dialogs that end in `dismiss(result)`: confirm, rationale, lease grant, revoke."""

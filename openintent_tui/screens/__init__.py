@@ -1,0 +1,1 @@
+"""Top-level views. Each asks the client through workers and renders with widgets."""

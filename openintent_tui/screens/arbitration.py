@@ -1,0 +1,269 @@
+"""The arbitration queue (oldest first) and one case: pick an option by number, give a
+rationale, record the decision as the operator. Keyboard only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Static
+
+from ..messages import EventsReceived, Resynced
+from ..modals.text_prompt import rationale_prompt
+from ..widgets.json_tree import JsonTree
+from ..widgets.virtual_table import Column, Row, VirtualTable
+from .base import ConsoleScreen
+from .data import call, pending_arbitrations
+from .format import ago, short_id
+
+ARB_EVENTS = frozenset({"arbitration_requested", "decision_recorded"})
+
+
+def option_labels(arbitration: Any) -> list[str]:
+    """Options from the request, else from `context.options` (how other servers send them)."""
+    options = list(getattr(arbitration, "options", None) or [])
+    if not options:
+        options = list((getattr(arbitration, "context", None) or {}).get("options", []) or [])
+    labels = []
+    for option in options:
+        if isinstance(option, str):
+            labels.append(option)
+        elif isinstance(option, dict):
+            labels.append(str(option.get("label") or option.get("id") or option))
+        else:
+            labels.append(str(getattr(option, "label", option)))
+    return labels
+
+
+class ArbitrationScreen(ConsoleScreen):
+    crumb = "Arbitration"
+
+    BINDINGS = [
+        Binding("r", "reload", "Reload", id="arb.reload"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cases: dict[str, Any] = {}
+        self.titles: dict[str, str] = {}
+        self.loaded = False
+        self._dirty = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="counts")
+        yield VirtualTable(
+            [
+                Column("age", "WAITING", 12, fmt=self._ago),
+                Column("intent", "INTENT", 28),
+                Column("requester", "REQUESTED BY", 16),
+                Column("options", "OPTIONS", 7),
+                Column("reason", "REASON", 40),
+            ],
+            empty_text="Loading the arbitration queue…",
+            id="arb-table",
+        )
+
+    @property
+    def table(self) -> VirtualTable:
+        return self.query_one("#arb-table", VirtualTable)
+
+    def _ago(self, value: Any) -> str:
+        return ago(value, self.now())
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.table.sort_by("age")  # oldest first
+        self.load()
+        self.set_interval(1.0, self.table.refresh)
+        self.set_interval(0.5, self._apply_dirty)
+
+    def reload(self) -> None:
+        self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(exclusive=True, group="arb-load", exit_on_error=False)
+    async def load(self) -> None:
+        try:
+            cases = await pending_arbitrations(self.client)
+        except Exception as exc:
+            message = getattr(exc, "message", str(exc))
+            if "support" in message or "client has no" in message:
+                message = "unavailable on this server"
+            self.table.empty_text = f"Arbitration queue: {message}"
+            self.table.set_rows([])
+            self.loaded = True
+            return
+        cases = [c for c in cases if getattr(c, "status", "pending") == "pending"]
+        for intent_id in {c.intent_id for c in cases} - set(self.titles):
+            try:
+                self.titles[intent_id] = (await call(self.client, "get_intent", intent_id)).title
+            except Exception:
+                self.titles[intent_id] = short_id(intent_id)
+        self.cases = {c.id: c for c in cases}
+        self.table.empty_text = "The queue is empty: nothing waits for a decision."
+        self.table.set_rows(self.row(c) for c in cases)
+        self.loaded = True
+        oldest = min((c.created_at for c in cases), default=None)
+        text = Text(f" {len(cases)} pending", style="bold")
+        if oldest:
+            text.append(f"   oldest waiting {ago(oldest, self.now())}", style="yellow")
+        self.query_one("#counts", Static).update(text)
+
+    def row(self, case: Any) -> Row:
+        title = self.titles.get(case.intent_id, short_id(case.intent_id))
+        labels = option_labels(case)
+        return Row(
+            case.id,
+            ("", title, case.requester_id or "-", str(len(labels)), case.reason),
+            (case.created_at, title.lower(), case.requester_id, len(labels), case.reason),
+        )
+
+    @on(EventsReceived)
+    def on_events(self, message: EventsReceived) -> None:
+        if any(e.event_type in ARB_EVENTS for e in message.events):
+            self._dirty = True
+
+    def _apply_dirty(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.load()
+
+    @on(Resynced)
+    def on_resynced(self) -> None:
+        self.load()
+
+    @on(VirtualTable.Selected, "#arb-table")
+    def open_case(self, message: VirtualTable.Selected) -> None:
+        case = self.cases.get(message.key)
+        if case is not None:
+            self.app.push_screen(
+                CaseScreen(case, self.titles.get(case.intent_id, "")), self._case_closed
+            )
+
+    def _case_closed(self, decided: bool | None) -> None:
+        if decided:
+            self.load()
+
+
+class CaseScreen(ConsoleScreen):
+    """One arbitration. `1`-`9` pick, `w` writes the rationale, `d` records the decision."""
+
+    BINDINGS = [
+        *(
+            Binding(str(n), f"pick({n})", f"Option {n}", show=False, id=f"case.pick_{n}")
+            for n in range(1, 10)
+        ),
+        Binding("w", "rationale", "Rationale", id="case.rationale"),
+        Binding("d", "decide", "Record decision", id="case.decide"),
+        Binding("o", "open_intent", "Open intent", id="case.open_intent"),
+    ]
+    MUTATING_ACTIONS = frozenset({"pick", "rationale", "decide"})
+
+    def __init__(self, case: Any, title: str = "") -> None:
+        super().__init__()
+        self.case = case
+        self.title_text = title
+        self.options = option_labels(case)
+        self.picked: int | None = None
+        self.rationale = ""
+        self.crumb = f"Case {short_id(case.id)}"
+        self.decided = False
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="case-body"):
+            yield Static(self._header(), id="case-header")
+            yield Static("Options", classes="section-title")
+            with Vertical(id="options"):
+                if not self.options:
+                    yield Static("No options were offered.", classes="unavailable")
+                for n, label in enumerate(self.options, 1):
+                    yield Static(f" {n}  {label}", classes="option", id=f"option-{n}")
+            yield Static(self._rationale_text(), id="case-rationale")
+            yield Static("Context", classes="section-title")
+            yield JsonTree("context", id="case-context")
+
+    def on_mount(self) -> None:
+        self.query_one(JsonTree).show(self.case.context or {})
+
+    def _header(self) -> Text:
+        case = self.case
+        text = Text()
+        text.append(case.reason + "\n", style="bold")
+        text.append(f"intent   {self.title_text or case.intent_id}  ({case.intent_id})\n")
+        text.append(f"by       {case.requester_id}   {ago(case.created_at, self.now())}\n")
+        if self.console.read_only:
+            text.append("read-only: decisions are disabled", style="bold red")
+        else:
+            text.append(
+                "1-9 pick an option · w write rationale · d record decision · esc back",
+                style="dim",
+            )
+        return text
+
+    def _rationale_text(self) -> Text:
+        text = Text("Rationale: ", style="bold")
+        text.append(
+            self.rationale or "(none yet: d asks for one)", style="" if self.rationale else "dim"
+        )
+        return text
+
+    def action_pick(self, number: int) -> None:
+        if number > len(self.options):
+            self.notify(f"There is no option {number}", severity="warning")
+            return
+        self.picked = number
+        for n in range(1, len(self.options) + 1):
+            self.query_one(f"#option-{n}", Static).set_class(n == number, "-picked")
+
+    def action_rationale(self) -> None:
+        label = self.options[self.picked - 1] if self.picked else "this case"
+        self.app.push_screen(rationale_prompt(label), self._rationale_given)
+
+    def _rationale_given(self, text: str | None, then_decide: bool = False) -> None:
+        if text:
+            self.rationale = text
+            self.query_one("#case-rationale", Static).update(self._rationale_text())
+            if then_decide:
+                self.record()
+
+    def action_decide(self) -> None:
+        if self.picked is None:
+            self.notify("Pick an option first (1-9)", severity="warning")
+            return
+        if not self.rationale:
+            label = self.options[self.picked - 1]
+            self.app.push_screen(
+                rationale_prompt(label), lambda text: self._rationale_given(text, True)
+            )
+            return
+        self.record()
+
+    def action_open_intent(self) -> None:
+        self.console.open_intent(self.case.intent_id)
+
+    @work(exclusive=True, group="case-decide", exit_on_error=False)
+    async def record(self) -> None:
+        assert self.picked is not None
+        outcome = self.options[self.picked - 1]
+        result = await self.mutate(
+            "Record decision",
+            lambda: call(
+                self.client,
+                "record_decision",
+                self.case.intent_id,
+                decision_type="arbitration",
+                outcome=outcome,
+                rationale=self.rationale,
+                arbitration_id=self.case.id,
+            ),
+            done=f"Decision recorded: {outcome} (by {self.console.operator})",
+        )
+        if result is not None:
+            self.decided = True
+            self.dismiss(True)

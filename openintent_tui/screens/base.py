@@ -1,0 +1,93 @@
+"""What every console screen shares: chrome (crumbs, status bar, footer, `:` line),
+read-only gating of mutating actions, and one way to run a request and report its result."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from ..client.errors import ClientError, Unavailable
+from ..widgets.command_line import CommandLine
+from ..widgets.status_bar import Crumbs, StatusBar
+
+if TYPE_CHECKING:
+    from ..app import OpenIntentApp
+
+
+class ConsoleScreen(Screen):
+    crumb: str = ""
+    MUTATING_ACTIONS: ClassVar[frozenset[str]] = frozenset()
+    """Actions hidden in read-only mode (k9s drops its 'dangerous' keys the same way)."""
+
+    @property
+    def console(self) -> OpenIntentApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def client(self) -> Any:
+        return self.console.client
+
+    def compose(self) -> ComposeResult:
+        yield Crumbs()
+        yield from self.compose_body()
+        # One docked container: widgets docked to the same edge would overlap.
+        with Vertical(id="chrome"):
+            yield CommandLine()
+            yield StatusBar()
+            yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        return iter(())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action in self.MUTATING_ACTIONS and self.console.read_only)
+
+    def reload(self) -> None:
+        """Re-read everything shown (after a reconnect or `r`)."""
+
+    def notify_error(self, exc: BaseException, what: str) -> None:
+        if isinstance(exc, Unavailable):
+            self.notify(f"{what}: unavailable on this server", severity="warning")
+        elif isinstance(exc, ClientError):
+            self.notify(f"{what} failed: {exc.message}", severity="error", timeout=8)
+        else:
+            self.notify(f"{what} failed: {type(exc).__name__}: {exc}", severity="error")
+
+    async def mutate(
+        self,
+        what: str,
+        call: Callable[[], Awaitable[Any]],
+        *,
+        done: str | None = None,
+    ) -> Any | None:
+        """Run one mutating request: refuse in read-only mode, toast the outcome, never raise."""
+        if self.console.read_only:
+            self.notify("Read-only mode: nothing was changed", severity="warning")
+            return None
+        try:
+            result = await call()
+        except Exception as exc:  # a failed request must never take the console down
+            self.notify_error(exc, what)
+            return None
+        self.notify(done or f"{what}: done")
+        self.console.audit(what)
+        return result
+
+    def now(self) -> datetime:
+        return self.console.clock()
+
+
+async def optional(call: Awaitable[Any]) -> tuple[Any, str | None]:
+    """`(value, None)`, or `(None, why)` when the server lacks the endpoint or refuses."""
+    try:
+        return await call, None
+    except Unavailable:
+        return None, "unavailable on this server"
+    except ClientError as exc:
+        return None, exc.message

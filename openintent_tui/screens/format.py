@@ -1,0 +1,61 @@
+"""Small text helpers shared by screens: relative times, countdowns, status colours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+STATUS_STYLES = {
+    "draft": "dim",
+    "active": "bold green",
+    "blocked": "bold red",
+    "completed": "blue",
+    "abandoned": "dim italic",
+    "suspended_awaiting_input": "yellow",
+    "pending": "bold magenta",
+    "resolved": "dim",
+    "released": "dim",
+    "expired": "yellow",
+    "revoked": "red",
+}
+
+
+def parse(ts: str | None) -> datetime | None:
+    if not ts:
+        return None
+    try:
+        value = datetime.fromisoformat(ts)
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def ago(ts: str | None, now: datetime) -> str:
+    when = parse(ts)
+    if when is None:
+        return "-"
+    return _span((now - when).total_seconds()) + " ago"
+
+
+def until(ts: str | None, now: datetime) -> str:
+    when = parse(ts)
+    if when is None:
+        return "-"
+    seconds = (when - now).total_seconds()
+    if seconds <= 0:
+        return "expired"
+    return "in " + _span(seconds)
+
+
+def _span(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+def short_id(value: str | None) -> str:
+    return (value or "-")[:8]

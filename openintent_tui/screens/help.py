@@ -1,0 +1,85 @@
+"""`?`: every key, from the bindings themselves (so remapped keys show as remapped)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+VERBS = [
+    (":intents [status=S] [q=TEXT]", "intents list, optionally filtered"),
+    (":open ID", "open an intent"),
+    (":leases", "all active leases"),
+    (":arb", "arbitration queue"),
+    (":portfolios", "portfolios"),
+    (":ctx NAME", "switch context"),
+    (":q", "quit"),
+]
+
+
+def _key_label(app: Any, binding: Binding) -> str:
+    keys = app._keymap.get(binding.id) if binding.id else None  # the user's remap wins
+    raw = keys or binding.key
+    return ", ".join(app.get_key_display(Binding(k.strip(), "")) for k in raw.split(","))
+
+
+def _section(app: Any, title: str, bindings: list[Binding], out: Table) -> None:
+    out.add_row(Text(title, style="bold underline"), "", "")
+    for binding in bindings:
+        if binding.system or not binding.description:
+            continue
+        out.add_row(_key_label(app, binding), binding.description, Text(binding.id or "", "dim"))
+
+
+def help_table(app: Any, screen: Screen) -> Table:
+    table = Table(box=None, expand=True, show_header=True, header_style="bold")
+    table.add_column("key", style="bold cyan", no_wrap=True)
+    table.add_column("does")
+    table.add_column(Text("binding id (remap in config.toml [keys])"))
+    _section(
+        app,
+        "This view: " + type(screen).__name__.removesuffix("Screen"),
+        [b for b in getattr(screen, "BINDINGS", []) if isinstance(b, Binding)],
+        table,
+    )
+    widgets: dict[type, list[Binding]] = {}
+    for node in screen.walk_children():
+        bindings = [b for b in getattr(type(node), "BINDINGS", []) if isinstance(b, Binding)]
+        if (
+            bindings
+            and type(node) not in widgets
+            and node.__class__.__module__.startswith("openintent_tui")
+        ):
+            widgets[type(node)] = bindings
+    for kind, bindings in widgets.items():
+        _section(app, kind.__name__, bindings, table)
+    _section(app, "Everywhere", [b for b in app.BINDINGS if isinstance(b, Binding)], table)
+    table.add_row(Text("Textual", style="bold underline"), "", "")
+    table.add_row("ctrl+p", "command palette (same commands as :)", "")
+    table.add_row("ctrl+q", "quit", "")
+    table.add_row("tab / shift+tab", "next / previous pane", "")
+    table.add_row(Text(": verbs", style="bold underline"), "", "")
+    for verb, what in VERBS:
+        table.add_row(verb, what, "")
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
+
+    def __init__(self, for_screen: Screen) -> None:
+        super().__init__()
+        self.for_screen = for_screen
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog help"):
+            yield Static(help_table(self.app, self.for_screen), id="help-table")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

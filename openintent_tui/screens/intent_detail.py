@@ -1,0 +1,292 @@
+"""One intent: state tree, metadata, agents, leases, decisions, attachments, costs, failures,
+and its live event tail."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Static
+
+from ..messages import EventsReceived, Resynced
+from ..modals.lease_grant import LeaseGrant, LeaseGrantModal
+from ..widgets.event_tail import EventTail
+from ..widgets.json_tree import JsonTree
+from .base import ConsoleScreen, optional
+from .data import call, items
+from .format import STATUS_STYLES, ago, short_id, until
+
+TAIL_BACKFILL_PAGES = 10
+TAIL_PAGE = 1000
+SECTIONS = ("agents", "leases", "decisions", "attachments", "costs", "failures")
+
+
+class IntentDetailScreen(ConsoleScreen):
+    BINDINGS = [
+        Binding("r", "reload", "Reload", id="detail.reload"),
+        Binding("n", "grant", "Grant lease", id="detail.grant"),
+        Binding("t", "focus_tail", "Event tail", id="detail.tail"),
+        Binding("s", "focus_state", "State tree", id="detail.state"),
+    ]
+    MUTATING_ACTIONS = frozenset({"grant"})
+
+    def __init__(self, intent_id: str) -> None:
+        super().__init__()
+        self.intent_id = intent_id
+        self.intent: Any = None
+        self.crumb = f"Intent {short_id(intent_id)}"
+        self._dirty = False
+        self.sections: dict[str, Any] = {}
+        self.loaded = asyncio.Event()
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal():
+            with VerticalScroll(id="detail-left"):
+                yield Static("Loading…", id="meta", classes="panel")
+                for section in SECTIONS:
+                    yield Static(section.capitalize(), classes="section-title")
+                    yield Static("…", id=f"sec-{section}", classes="panel")
+            with Vertical(id="detail-right"):
+                yield JsonTree("state", id="state")
+                tail = EventTail(id="tail")
+                tail.border_title = "events"
+                yield tail
+
+    def on_mount(self) -> None:
+        self.query_one(EventTail).focus()
+        self.reload()
+        self.load_tail()
+        self.set_interval(1.0, self._apply_dirty)
+
+    def reload(self) -> None:
+        self.load_detail()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_focus_tail(self) -> None:
+        self.query_one(EventTail).focus()
+
+    def action_focus_state(self) -> None:
+        self.query_one(JsonTree).focus()
+
+    # ---- loading -------------------------------------------------------------------------
+
+    @work(exclusive=True, group="detail-load", exit_on_error=False)
+    async def load_detail(self) -> None:
+        try:
+            intent = await call(self.client, "get_intent", self.intent_id)
+        except Exception as exc:
+            message = getattr(exc, "message", str(exc))
+            self.query_one("#meta", Static).update(
+                Text(f"Cannot load intent {self.intent_id}: {message}", style="bold red")
+            )
+            return
+        self.intent = intent
+        self.crumb = f"Intent: {intent.title[:30]}"
+        self.query_one("#meta", Static).update(self._meta(intent))
+        self.query_one(JsonTree).show(intent.state)
+        c, i = self.client, self.intent_id
+        fetched = await asyncio.gather(
+            optional(call(c, "list_agents", i)),
+            optional(call(c, "intent_leases", i)),
+            optional(call(c, "list_decisions", i)),
+            optional(call(c, "list_attachments", i)),
+            optional(call(c, "get_costs", i)),
+            optional(call(c, "list_failures", i)),
+            optional(call(c, "get_retry_policy", i)),
+        )
+        agents, leases, decisions, attachments, costs, failures, retry = fetched
+        self.sections = dict(zip((*SECTIONS, "retry"), fetched, strict=True))
+        self._show("agents", agents, self._agents)
+        self._show("leases", leases, self._leases)
+        self._show("decisions", decisions, self._decisions)
+        self._show("attachments", attachments, self._attachments)
+        self._show("costs", costs, self._costs)
+        self._show("failures", failures, lambda v: self._failures(v, retry))
+        self.loaded.set()
+
+    def _show(self, section: str, fetched: tuple[Any, str | None], render: Any) -> None:
+        value, problem = fetched
+        widget = self.query_one(f"#sec-{section}", Static)
+        if problem is not None and section != "failures":
+            widget.update(Text(problem, style="italic yellow"))
+            return
+        try:
+            widget.update(render(value if problem is None else None))
+        except Exception as exc:  # an odd shape from some server: show it, don't crash
+            widget.update(Text(f"cannot show: {exc}", style="italic yellow"))
+
+    def _meta(self, intent: Any) -> Table:
+        now = self.now()
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("title", Text(intent.title, style="bold"))
+        table.add_row("id", intent.id)
+        table.add_row("status", Text(intent.status, style=STATUS_STYLES.get(intent.status, "")))
+        table.add_row("version", str(intent.version))
+        table.add_row("created by", intent.created_by or "-")
+        table.add_row("created", f"{intent.created_at[:19]}  ({ago(intent.created_at, now)})")
+        table.add_row("updated", f"{intent.updated_at[:19]}  ({ago(intent.updated_at, now)})")
+        if intent.parent_intent_id:
+            table.add_row("parent", intent.parent_intent_id)
+        if intent.depends_on:
+            table.add_row("depends on", ", ".join(intent.depends_on))
+        if intent.description:
+            table.add_row("description", intent.description)
+        if intent.constraints:
+            table.add_row(
+                "constraints", ", ".join(f"{k}={v}" for k, v in intent.constraints.items())
+            )
+        return table
+
+    def _agents(self, value: Any) -> Text:
+        agents = items(value, "agents")
+        if not agents:
+            return Text("none assigned", style="dim")
+        return Text("\n".join(f"{a.agent_id}  ({a.role})" for a in agents))
+
+    def _leases(self, value: Any) -> Text:
+        leases = [x for x in items(value, "leases") if getattr(x, "status", "active") == "active"]
+        if not leases:
+            return Text("no active leases", style="dim")
+        now = self.now()
+        return Text(
+            "\n".join(
+                f"{lease.scope:<16} {lease.agent_id:<14} expires {until(lease.expires_at, now)}"
+                for lease in leases
+            )
+        )
+
+    def _decisions(self, value: Any) -> Text:
+        decisions = items(value, "decisions")
+        if not decisions:
+            return Text("no decisions", style="dim")
+        return Text(
+            "\n".join(
+                f"{d.created_at[:19]} {d.decision_maker_id}: {d.outcome}"
+                + (f" — {d.reasoning}" if getattr(d, "reasoning", "") else "")
+                for d in decisions[-10:]
+            )
+        )
+
+    def _attachments(self, value: Any) -> Text:
+        attachments = items(value, "attachments")
+        if not attachments:
+            return Text("no attachments", style="dim")
+        return Text(
+            "\n".join(
+                f"{getattr(a, 'filename', '?')}  {getattr(a, 'mime_type', '')}  "
+                f"{getattr(a, 'size', '')} B"
+                for a in attachments
+            )
+        )
+
+    def _costs(self, value: Any) -> Text:
+        summary = getattr(value, "summary", None)
+        if summary is None or not summary.count:
+            return Text("no costs recorded", style="dim")
+        text = Text()
+        for unit, amount in sorted(summary.by_unit.items()):
+            text.append(f"{amount:g} {unit}  ")
+        text.append(f"({summary.count} records)\n", style="dim")
+        budget = summary.budget
+        if budget is not None:
+            fraction = min(budget.spent / budget.limit, 1.0) if budget.limit else 1.0
+            filled = round(fraction * 20)
+            style = "red" if budget.exceeded else "yellow" if budget.alerted else "green"
+            text.append("budget [", style="bold")
+            text.append("█" * filled + "░" * (20 - filled), style=style)
+            text.append(f"] {budget.spent:g}/{budget.limit:g} {budget.unit}")
+            if budget.exceeded:
+                text.append("  EXCEEDED", style="bold red")
+        return text
+
+    def _failures(self, value: Any, retry: tuple[Any, str | None]) -> Text:
+        text = Text()
+        failures = items(value, "failures")
+        if failures:
+            for f in failures[-5:]:
+                code = getattr(f, "error_code", None) or getattr(f, "error_type", "error")
+                text.append(
+                    f"#{getattr(f, 'attempt_number', '?')} {code}: "
+                    f"{getattr(f, 'error_message', '')}\n",
+                    style="red",
+                )
+        else:
+            text.append("no failures\n", style="dim")
+        policy, problem = retry
+        if policy is not None:
+            text.append(
+                f"retry: {policy.strategy}, max {policy.max_retries}, "
+                f"base {policy.base_delay_ms} ms, max {policy.max_delay_ms} ms"
+            )
+        else:
+            text.append(f"retry policy: {problem or 'none set'}", style="dim")
+        return text
+
+    @work(exclusive=True, group="detail-tail", exit_on_error=False)
+    async def load_tail(self) -> None:
+        tail = self.query_one(EventTail)
+        cursor = 0
+        for _ in range(TAIL_BACKFILL_PAGES):
+            try:
+                page = await call(self.client, "list_events", self.intent_id, TAIL_PAGE, cursor)
+            except Exception as exc:
+                tail.add_text(f"event log unavailable: {getattr(exc, 'message', exc)}")
+                return
+            tail.add_events(page.events)
+            if page.next_cursor is None or not page.events:
+                return
+            cursor = page.next_cursor
+
+    # ---- live -----------------------------------------------------------------------------
+
+    @on(EventsReceived)
+    def on_events(self, message: EventsReceived) -> None:
+        mine = [e for e in message.events if e.intent_id == self.intent_id]
+        if mine:
+            self.query_one(EventTail).add_events(mine)
+            self._dirty = True
+
+    @on(Resynced)
+    def on_resynced(self) -> None:
+        self.reload()
+        self.load_tail()  # the tail de-duplicates by id, so this only fills the gap
+
+    def _apply_dirty(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.reload()
+
+    # ---- actions -------------------------------------------------------------------------
+
+    def action_grant(self) -> None:
+        self.app.push_screen(LeaseGrantModal(self.intent_id), self._granted)
+
+    def _granted(self, grant: LeaseGrant | None) -> None:
+        if grant is not None:
+            self.grant_lease(grant)
+
+    @work(group="detail-mutate", exit_on_error=False)
+    async def grant_lease(self, grant: LeaseGrant) -> None:
+        lease = await self.mutate(
+            f"Grant {grant.scope} to {grant.agent_id}",
+            lambda: call(
+                self.client,
+                "acquire_lease",
+                grant.intent_id,
+                grant.scope,
+                grant.duration_seconds,
+                agent_id=grant.agent_id,
+            ),
+        )
+        if lease is not None:
+            self.reload()

@@ -1,0 +1,245 @@
+"""Portfolios with aggregate progress; one portfolio's members by status; drill into an intent."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+
+from ..messages import EventsReceived, Resynced
+from ..widgets.virtual_table import Column, Row, VirtualTable
+from .base import ConsoleScreen
+from .data import call, items
+from .format import STATUS_STYLES, ago, short_id
+
+BAR = 20
+ORDER = ("active", "blocked", "suspended_awaiting_input", "draft", "completed", "abandoned")
+
+
+def progress_bar(percent: int, width: int = BAR) -> str:
+    filled = round(max(0, min(percent, 100)) * width / 100)
+    return "■" * filled + "·" * (width - filled) + f" {percent:>3}%"
+
+
+def by_status_text(by_status: dict[str, int]) -> str:
+    return "  ".join(f"{s} {by_status[s]}" for s in ORDER if by_status.get(s)) or "-"
+
+
+def aggregate_of(detail: Any) -> tuple[int, int, dict[str, int]]:
+    """(total, percent, by_status) from the server's aggregate, else counted from members."""
+    aggregate = getattr(detail, "aggregate_status", None)
+    if aggregate is not None:
+        return aggregate.total, aggregate.completion_percentage, dict(aggregate.by_status)
+    members = list(getattr(detail, "intents", []) or [])
+    counts = Counter(m.status for m in members)
+    total = len(members)
+    return total, (counts.get("completed", 0) * 100 // total if total else 0), dict(counts)
+
+
+class PortfoliosScreen(ConsoleScreen):
+    crumb = "Portfolios"
+
+    BINDINGS = [Binding("r", "reload", "Reload", id="portfolios.reload")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.details: dict[str, Any] = {}
+        self.loaded = False
+        self._dirty = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="counts")
+        yield VirtualTable(
+            [
+                Column("name", "PORTFOLIO", 26),
+                Column("status", "STATUS", 10),
+                Column("progress", "PROGRESS", BAR + 5),
+                Column("total", "INTENTS", 7),
+                Column("by_status", "MEMBERS BY STATUS", 40),
+            ],
+            empty_text="Loading portfolios…",
+            id="portfolios-table",
+        )
+
+    @property
+    def table(self) -> VirtualTable:
+        return self.query_one("#portfolios-table", VirtualTable)
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.load()
+        self.set_interval(1.0, self._apply_dirty)
+
+    def reload(self) -> None:
+        self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(exclusive=True, group="portfolios-load", exit_on_error=False)
+    async def load(self) -> None:
+        try:
+            portfolios = items(await call(self.client, "list_portfolios"), "portfolios")
+        except Exception as exc:
+            message = getattr(exc, "message", str(exc))
+            if "support" in message or "client has no" in message:
+                message = "unavailable on this server"
+            self.table.empty_text = f"Portfolios: {message}"
+            self.table.set_rows([])
+            self.loaded = True
+            return
+        details = {}
+        for portfolio in portfolios:
+            try:
+                details[portfolio.id] = await call(self.client, "get_portfolio", portfolio.id)
+            except Exception:
+                details[portfolio.id] = portfolio
+        self.details = details
+        self.table.empty_text = "No portfolios yet."
+        self.table.set_rows(self.row(d) for d in details.values())
+        self.loaded = True
+        self.query_one("#counts", Static).update(f" {len(details)} portfolios")
+
+    def row(self, detail: Any) -> Row:
+        total, percent, by_status = aggregate_of(detail)
+        return Row(
+            detail.id,
+            (
+                detail.name,
+                detail.status,
+                progress_bar(percent),
+                str(total),
+                by_status_text(by_status),
+            ),
+            (detail.name.lower(), detail.status, percent, total, ""),
+        )
+
+    @on(EventsReceived)
+    def on_events(self, message: EventsReceived) -> None:
+        if message.events:
+            self._dirty = True
+
+    def _apply_dirty(self) -> None:
+        if self._dirty and self.app.screen is self:
+            self._dirty = False
+            self.load()
+
+    @on(Resynced)
+    def on_resynced(self) -> None:
+        self.load()
+
+    @on(VirtualTable.Selected, "#portfolios-table")
+    def open_portfolio(self, message: VirtualTable.Selected) -> None:
+        self.app.push_screen(PortfolioScreen(message.key))
+
+
+class PortfolioScreen(ConsoleScreen):
+    BINDINGS = [Binding("r", "reload", "Reload", id="portfolio.reload")]
+
+    def __init__(self, portfolio_id: str) -> None:
+        super().__init__()
+        self.portfolio_id = portfolio_id
+        self.crumb = f"Portfolio {short_id(portfolio_id)}"
+        self.detail: Any = None
+        self.loaded = False
+        self._dirty = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("Loading…", id="progress")
+        yield VirtualTable(
+            [
+                Column("status", "STATUS", 10),
+                Column("title", "MEMBER", 34),
+                Column("role", "ROLE", 10),
+                Column("version", "VER", 5),
+                Column("updated", "UPDATED", 12, fmt=self._ago),
+                Column("id", "ID", 36),
+            ],
+            empty_text="No members.",
+            status_styles=STATUS_STYLES,
+            id="members-table",
+        )
+
+    @property
+    def table(self) -> VirtualTable:
+        return self.query_one("#members-table", VirtualTable)
+
+    def _ago(self, value: Any) -> str:
+        return ago(value, self.now())
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.table.sort_by("status")
+        self.load()
+        self.set_interval(1.0, self._apply_dirty)
+
+    def reload(self) -> None:
+        self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(exclusive=True, group="portfolio-load", exit_on_error=False)
+    async def load(self) -> None:
+        try:
+            detail = await call(self.client, "get_portfolio", self.portfolio_id)
+        except Exception as exc:
+            self.query_one("#progress", Static).update(
+                Text(f"Cannot load portfolio: {getattr(exc, 'message', exc)}", style="red")
+            )
+            self.loaded = True
+            return
+        self.detail = detail
+        self.crumb = f"Portfolio: {detail.name[:30]}"
+        roles = {m.intent_id: m.role for m in getattr(detail, "memberships", []) or []}
+        total, percent, by_status = aggregate_of(detail)
+        text = Text()
+        text.append(detail.name, style="bold")
+        text.append(f"  ({detail.status})\n")
+        if detail.description:
+            text.append(detail.description + "\n", style="dim")
+        text.append(progress_bar(percent, 40), style="green")
+        text.append(f"  {total} intents   {by_status_text(by_status)}")
+        self.query_one("#progress", Static).update(text)
+        self.table.set_rows(
+            Row(
+                i.id,
+                (i.status, i.title, roles.get(i.id, "member"), str(i.version), "", i.id),
+                (
+                    ORDER.index(i.status) if i.status in ORDER else 99,
+                    i.title.lower(),
+                    roles.get(i.id, "member"),
+                    i.version,
+                    i.updated_at,
+                    i.id,
+                ),
+            )
+            for i in getattr(detail, "intents", []) or []
+        )
+        self.loaded = True
+
+    @on(EventsReceived)
+    def on_events(self, message: EventsReceived) -> None:
+        members = {row.key for row in self.table.rows()}
+        if any(
+            e.intent_id in members or e.portfolio_id == self.portfolio_id for e in message.events
+        ):
+            self._dirty = True
+
+    def _apply_dirty(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.load()
+
+    @on(Resynced)
+    def on_resynced(self) -> None:
+        self.load()
+
+    @on(VirtualTable.Selected, "#members-table")
+    def open_member(self, message: VirtualTable.Selected) -> None:
+        self.console.open_intent(message.key)

@@ -1,0 +1,1 @@
+"""Reusable widgets. None of them talks HTTP: screens feed them data."""

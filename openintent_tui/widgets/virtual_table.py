@@ -1,0 +1,360 @@
+"""A Line-API table over a Python list: filter, sort and cursor live in the model.
+
+DataTable needs ~14 s to load 100k rows (see notes/tui.md); this renders only the visible
+lines, so loading, filtering and sorting cost one pass over a list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+
+class Column(NamedTuple):
+    key: str
+    label: str
+    width: int
+    """Cells wider than this are cut; the last column takes what is left."""
+    fmt: Callable[[Any], str] | None = None
+    """Draw from the row's sort value at render time (e.g. "3m ago", which must tick)."""
+
+
+class Row:
+    """One line of the table. `values` are what sorting compares; `cells` what is drawn."""
+
+    __slots__ = ("cells", "haystack", "key", "style", "values")
+
+    def __init__(
+        self,
+        key: str,
+        cells: Sequence[str],
+        values: Sequence[Any] | None = None,
+        style: str = "",
+    ) -> None:
+        self.key = key
+        self.cells = tuple(cells)
+        self.values = tuple(values) if values is not None else self.cells
+        # Lower-cased once so filtering 100k rows is a substring test per row.
+        self.haystack = "\x1f".join(self.cells).lower()
+        self.style = style
+
+
+def _sort_key(index: int) -> Callable[[Row], tuple[bool, Any]]:
+    # None sorts last whatever the direction; mixed types are not expected per column.
+    def key(row: Row) -> tuple[bool, Any]:
+        value = row.values[index]
+        return (value is None, value if value is not None else 0)
+
+    return key
+
+
+class VirtualTable(ScrollView, can_focus=True):
+    """Rows are keyed by a string id; `upsert` keeps the cursor on the same row."""
+
+    BINDINGS = [
+        Binding("j,down", "cursor_down", "Down", show=False, id="table.down"),
+        Binding("k,up", "cursor_up", "Up", show=False, id="table.up"),
+        Binding("g,home", "cursor_top", "Top", show=False, id="table.top"),
+        Binding("G,end", "cursor_bottom", "Bottom", show=False, id="table.bottom"),
+        Binding("pagedown,ctrl+d", "page_down", "Page down", show=False, id="table.page_down"),
+        Binding("pageup,ctrl+u", "page_up", "Page up", show=False, id="table.page_up"),
+        Binding("enter", "select", "Open", id="table.open"),
+    ]
+
+    COMPONENT_CLASSES = {
+        "virtual-table--header",
+        "virtual-table--cursor",
+        "virtual-table--empty",
+    }
+
+    DEFAULT_CSS = """
+    VirtualTable {
+        overflow-x: hidden;
+        height: 1fr;
+    }
+    VirtualTable > .virtual-table--header {
+        text-style: bold;
+        color: $text-accent;
+        background: $surface;
+    }
+    VirtualTable > .virtual-table--cursor {
+        background: $block-cursor-blurred-background;
+    }
+    VirtualTable:focus > .virtual-table--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+    }
+    VirtualTable > .virtual-table--empty {
+        color: $text-muted;
+        text-style: italic;
+    }
+    """
+
+    cursor = reactive(0, always_update=True)
+
+    class Selected(Message):
+        """Enter on a row."""
+
+        def __init__(self, table: VirtualTable, key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
+
+    class Highlighted(Message):
+        def __init__(self, table: VirtualTable, key: str | None) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
+
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        *,
+        empty_text: str = "Nothing here.",
+        status_styles: dict[str, str] | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.columns = list(columns)
+        self._formatted = any(column.fmt for column in self.columns)
+        self.empty_text = empty_text
+        self._rows: dict[str, Row] = {}
+        self._view: list[Row] = []
+        self._index: dict[str, int] | None = None
+        self.filter_text = ""
+        self.row_filter: Callable[[Row], bool] | None = None
+        self.sort_column: int | None = None
+        self.sort_reverse = False
+        self.stale = False
+        self._rich_styles: dict[str, Style] = {}
+        self._status_styles = status_styles or {}
+
+    # ---- model -------------------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        """Rows after filtering."""
+        return len(self._view)
+
+    @property
+    def total_count(self) -> int:
+        return len(self._rows)
+
+    @property
+    def visible_rows(self) -> list[Row]:
+        return self._view
+
+    def rows(self) -> Iterable[Row]:
+        return self._rows.values()
+
+    def get_row(self, key: str) -> Row | None:
+        return self._rows.get(key)
+
+    @property
+    def cursor_key(self) -> str | None:
+        if 0 <= self.cursor < len(self._view):
+            return self._view[self.cursor].key
+        return None
+
+    def set_rows(self, rows: Iterable[Row]) -> None:
+        """Replace every row (a reload); the cursor stays on the same key when it survives."""
+        keep = self.cursor_key
+        self._rows = {row.key: row for row in rows}
+        self._rebuild(keep)
+
+    def upsert(self, rows: Iterable[Row]) -> None:
+        """Add or replace rows in place (live updates)."""
+        keep = self.cursor_key
+        for row in rows:
+            self._rows[row.key] = row
+        self._rebuild(keep)
+
+    def remove(self, keys: Iterable[str]) -> None:
+        keep = self.cursor_key
+        for key in keys:
+            self._rows.pop(key, None)
+        self._rebuild(keep)
+
+    def set_filter(self, text: str) -> None:
+        keep = self.cursor_key
+        self.filter_text = text
+        self._rebuild(keep)
+
+    def set_row_filter(self, predicate: Callable[[Row], bool] | None) -> None:
+        """A structured filter (e.g. status=active) applied before the text filter."""
+        keep = self.cursor_key
+        self.row_filter = predicate
+        self._rebuild(keep)
+
+    def sort_by(self, column_key: str, reverse: bool | None = None) -> None:
+        """Sort by a column; asking again for the same column flips the direction."""
+        index = next(i for i, c in enumerate(self.columns) if c.key == column_key)
+        if reverse is None:
+            reverse = not self.sort_reverse if self.sort_column == index else False
+        keep = self.cursor_key
+        self.sort_column, self.sort_reverse = index, reverse
+        self._rebuild(keep)
+
+    def move_to(self, key: str) -> bool:
+        index = self._key_index().get(key)
+        if index is None:
+            return False
+        self.cursor = index
+        return True
+
+    def _key_index(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = {row.key: i for i, row in enumerate(self._view)}
+        return self._index
+
+    def _rebuild(self, keep: str | None) -> None:
+        needle = self.filter_text.lower()
+        rows: list[Row] = list(self._rows.values())
+        if self.row_filter is not None:
+            rows = [row for row in rows if self.row_filter(row)]
+        if needle:
+            rows = [row for row in rows if needle in row.haystack]
+        if self.sort_column is not None:
+            rows.sort(key=_sort_key(self.sort_column), reverse=self.sort_reverse)
+        self._view = rows
+        self._index = None
+        self.virtual_size = Size(self.size.width, len(rows) + 1)
+        if keep is not None and (index := self._key_index().get(keep)) is not None:
+            self.cursor = index
+        else:
+            self.cursor = min(self.cursor, max(len(rows) - 1, 0))
+        self.refresh()
+
+    # ---- cursor --------------------------------------------------------------------------
+
+    def validate_cursor(self, value: int) -> int:
+        return max(0, min(value, len(self._view) - 1)) if self._view else 0
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self._scroll_cursor_into_view()
+        self.refresh()
+        self.post_message(self.Highlighted(self, self.cursor_key))
+
+    def _scroll_cursor_into_view(self) -> None:
+        body = max(self.scrollable_content_region.height - 1, 1)
+        top = round(self.scroll_y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + body:
+            self.scroll_to(y=self.cursor - body + 1, animate=False, immediate=True)
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self._view) + 1)
+        self._scroll_cursor_into_view()
+
+    def action_cursor_down(self) -> None:
+        self.cursor += 1
+
+    def action_cursor_up(self) -> None:
+        self.cursor -= 1
+
+    def action_cursor_top(self) -> None:
+        self.cursor = 0
+
+    def action_cursor_bottom(self) -> None:
+        self.cursor = len(self._view) - 1
+
+    def action_page_down(self) -> None:
+        self.cursor += max(self.scrollable_content_region.height - 2, 1)
+
+    def action_page_up(self) -> None:
+        self.cursor -= max(self.scrollable_content_region.height - 2, 1)
+
+    def action_select(self) -> None:
+        if (key := self.cursor_key) is not None:
+            self.post_message(self.Selected(self, key))
+
+    def on_click(self, event: Any) -> None:
+        row = round(self.scroll_y) + event.y - 1
+        if 0 <= row < len(self._view):
+            if row == self.cursor and event.chain > 1:
+                self.action_select()
+            self.cursor = row
+
+    # ---- rendering -----------------------------------------------------------------------
+
+    def _widths(self, total: int) -> list[int]:
+        widths = [c.width for c in self.columns]
+        used = sum(widths[:-1]) + len(widths) - 1
+        widths[-1] = max(total - used, widths[-1] if total <= 0 else 1)
+        return widths
+
+    def _line(self, cells: Sequence[str], widths: list[int], style: Style) -> list[Segment]:
+        segments: list[Segment] = []
+        for i, (text, width) in enumerate(zip(cells, widths, strict=False)):
+            if len(text) > width:
+                text = text[: max(width - 1, 0)] + "…" if width > 1 else text[:width]
+            cell_style = style
+            if i == 0 and self._status_styles and text.strip() in self._status_styles:
+                cell_style = style + self._cached_style(self._status_styles[text.strip()])
+            segments.append(Segment(text.ljust(width), cell_style))
+            if i < len(widths) - 1:
+                segments.append(Segment(" ", style))
+        return segments
+
+    def _cached_style(self, spec: str) -> Style:
+        style = self._rich_styles.get(spec)
+        if style is None:
+            style = self._rich_styles[spec] = Style.parse(spec)
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if y == 0:
+            header = self.get_component_rich_style("virtual-table--header")
+            labels = []
+            for i, column in enumerate(self.columns):
+                mark = ""
+                if self.sort_column == i:
+                    mark = " ▼" if self.sort_reverse else " ▲"
+                labels.append(column.label + mark)
+            segments = self._line(labels, self._widths(width), header)
+            return Strip(segments).adjust_cell_length(width, header)
+        index = round(self.scroll_y) + y - 1
+        if index >= len(self._view):
+            if index == 0 and not self._view:
+                empty = self.get_component_rich_style("virtual-table--empty")
+                return Strip([Segment(" " + self.empty_text, empty)]).adjust_cell_length(
+                    width, base
+                )
+            return Strip.blank(width, base)
+        row = self._view[index]
+        cells = row.cells
+        if self._formatted:
+            cells = tuple(
+                column.fmt(row.values[i]) if column.fmt else cells[i]
+                for i, column in enumerate(self.columns)
+            )
+        style = base
+        if row.style:
+            style = style + self._cached_style(row.style)
+        if self.stale:
+            style = style + Style(dim=True)
+        if index == self.cursor:
+            style = style + self.get_component_rich_style("virtual-table--cursor")
+        return Strip(self._line(cells, self._widths(width), style)).adjust_cell_length(width, style)
