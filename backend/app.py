@@ -24,6 +24,8 @@ from .api import (
     leases,
     portfolios,
     retries,
+    streams,
+    subscriptions,
 )
 from .auth import API_KEY_HEADER, KeyRing, api_key_guard
 from .errors import EXCEPTION_HANDLERS
@@ -45,6 +47,8 @@ FEATURES: list[ModuleType] = [
     costs,
     retries,
     portfolios,
+    streams,
+    subscriptions,
 ]
 
 API_PREFIX = "/api/v1"

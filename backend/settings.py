@@ -42,6 +42,19 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reader_connections: int = 2
     webhook_allow_cidrs: list[str] = msgspec.field(default_factory=list)
     """Address ranges webhooks may reach although private or loopback (tests: 127.0.0.0/8)."""
+    webhook_max_attempts: int = 8
+    """Tries per delivery before it is marked failed."""
+    webhook_retry_base_seconds: float = 1.0
+    """First retry delay; doubles per attempt (with jitter) up to webhook_retry_max_seconds."""
+    webhook_retry_max_seconds: float = 600.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_response_bytes: int = 65_536
+    """How much of a receiver's answer is read (kept for the attempt log)."""
+    webhook_concurrency: int = 16
+    sse_keepalive_seconds: float = 15.0
+    """Idle streams get a `: keepalive` comment this often (proxies drop silent ones)."""
+    sse_buffer_events: int = 1024
+    """Per-stream live buffer; a stream that falls further behind re-reads the log."""
     log_level: str = "warning"
 
     @property

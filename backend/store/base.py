@@ -15,6 +15,7 @@ from .intents import IntentStore
 from .leases import LeaseStore
 from .portfolios import PortfolioStore
 from .retries import RetryStore
+from .subscriptions import SubscriptionStore
 
 
 class Store(
@@ -22,6 +23,7 @@ class Store(
     EventStore,
     LeaseStore,
     GovernanceStore,
+    SubscriptionStore,
     AttachmentStore,
     CostStore,
     RetryStore,

@@ -28,6 +28,11 @@ from .schema import migrate
 T = TypeVar("T")
 
 MAX_BATCH = 256
+
+EMIT_HOOKS: list[Callable[[Tx, Event], None]] = []
+"""`hook(tx, event)` runs in the writer thread right after each event is inserted, inside the
+same transaction (the webhook outbox is written atomically with its event). Hooks must be
+cheap when they have nothing to do: they run for every event. Raising fails the op."""
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.decode
 
@@ -152,6 +157,8 @@ class Tx:
             parent_event_id=parent_event_id,
         )
         self.events.append(event)
+        for hook in EMIT_HOOKS:
+            hook(self, event)
         return event
 
 

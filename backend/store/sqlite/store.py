@@ -11,6 +11,7 @@ from .intents import SqliteIntents
 from .leases import SqliteLeases
 from .portfolios import SqlitePortfolios
 from .retries import SqliteRetries
+from .subscriptions import SqliteSubscriptions
 
 
 class SqliteStore(
@@ -18,6 +19,7 @@ class SqliteStore(
     SqliteEvents,
     SqliteLeases,
     SqliteGovernance,
+    SqliteSubscriptions,
     SqliteAttachments,
     SqliteCosts,
     SqliteRetries,

@@ -1,0 +1,261 @@
+"""Live event streams (Server-Sent Events) that never lose an event.
+
+Each frame is `id: <global sequence>`, `event: <event_type>`, `data: <Event JSON>`. A stream
+subscribes to the broker *before* it reads the log, so the log replay (Last-Event-ID or
+?since=) and the live tail overlap instead of leaving a gap; the overlap is dropped by
+sequence, so there are no duplicates either. When a stream's buffer overflows it reads the
+log again from its cursor (see backend/bus.py).
+
+Paths: the SDK's (`/intents/{id}/subscribe`, `/portfolios/{id}/subscribe`,
+`/agents/{id}/subscribe`), the reference server's (`/subscribe/intents/{id}`, ...), and
+`/events/stream` for everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from litestar import Controller, Litestar, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.response import Stream
+
+from ..bus import (
+    LAGGED,
+    AgentScope,
+    Broker,
+    GlobalScope,
+    IntentScope,
+    PortfolioScope,
+    Scope,
+    sse_frame,
+)
+from ..domain.errors import InvalidInput, NotFound
+from ..store import Store
+from ..wire.events import EVENT_TYPES, event_type_error_detail
+
+CAPABILITIES = ["streams", "sse"]
+
+REPLAY_PAGE = 500
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+CONNECTED = b": connected\nretry: 3000\n\n"
+KEEPALIVE = b": keepalive\n\n"
+CATCH_UP = b": catching up from the log\n\n"
+
+LastEventId = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Last-Event-ID",
+        description="Resume after this global sequence (the last `id:` received).",
+        required=False,
+    ),
+]
+Since = Annotated[
+    str | None,
+    QueryParameter(description="Replay events after this global sequence, then go live."),
+]
+EventTypeFilter = Annotated[
+    str | None,
+    QueryParameter(description="Only these event types (comma-separated)."),
+]
+
+
+def parse_cursor(last_event_id: str | None, since: str | None) -> int | None:
+    """Where replay starts; None means live only. Last-Event-ID wins: it is what a
+    reconnecting client knows best."""
+    for name, value in (("Last-Event-ID", last_event_id), ("since", since)):
+        if value is None or value.strip() == "":
+            continue
+        text = value.strip()
+        if not text.isdigit():
+            raise InvalidInput(
+                f"{name} must be a global sequence (a non-negative integer), not {value!r}",
+                errors=[{"field": name}],
+            )
+        return int(text)
+    return None
+
+
+def parse_event_types(value: str | None) -> frozenset[str] | None:
+    if not value:
+        return None
+    wanted = frozenset(t.strip() for t in value.split(",") if t.strip())
+    unknown = sorted(wanted - EVENT_TYPES)
+    if unknown:
+        raise InvalidInput(
+            f"Unknown event_type {', '.join(unknown)}; see `errors` for the allowed values",
+            errors=[event_type_error_detail()],
+        )
+    return wanted or None
+
+
+async def event_stream(
+    store: Store,
+    broker: Broker,
+    scope: Scope,
+    event_types: frozenset[str] | None,
+    cursor: int | None,
+    keepalive_seconds: float,
+    refresh_scope=None,
+) -> AsyncIterator[bytes]:
+    """The SSE body. Subscribing happens here, on the first iteration, so a client that
+    goes away before the body starts never leaves a subscription behind."""
+    subscription = broker.subscribe(scope, event_types)
+    catch_up = cursor is not None
+    if cursor is None:
+        cursor = broker.head  # live only: everything published after this is buffered
+    try:
+        if refresh_scope is not None:
+            await refresh_scope(subscription.scope)  # after subscribing: no missed change
+        yield CONNECTED
+        while True:
+            if catch_up:
+                subscription.resume()  # before reading: what commits from now is buffered
+                while True:
+                    page = await store.events_after(cursor, REPLAY_PAGE)
+                    frames = [
+                        sse_frame(event)
+                        for event in page
+                        if subscription.scope.matches(event) and subscription.wants(event)
+                    ]
+                    if page:
+                        cursor = page[-1].global_sequence
+                    if frames:
+                        yield b"".join(frames)
+                    if len(page) < REPLAY_PAGE:
+                        break
+                catch_up = False
+            items = await subscription.next(keepalive_seconds)
+            if items is None:
+                yield KEEPALIVE
+            elif items is LAGGED:
+                catch_up = True
+                yield CATCH_UP  # a comment: clients ignore it; it says why the burst
+            else:
+                frames = []
+                for seq, frame in items:
+                    if seq > cursor:  # at or below: already sent by the replay
+                        frames.append(frame)
+                        cursor = seq
+                if frames:
+                    yield b"".join(frames)
+    finally:
+        broker.unsubscribe(subscription)
+
+
+class StreamController(Controller):
+    tags = ["streams"]
+
+    def _stream(
+        self,
+        state: State,
+        scope: Scope,
+        event_type: str | None,
+        last_event_id: str | None,
+        since: str | None,
+        refresh_scope=None,
+    ) -> Stream:
+        body = event_stream(
+            state.store,
+            state.broker,
+            scope,
+            parse_event_types(event_type),
+            parse_cursor(last_event_id, since),
+            state.settings.sse_keepalive_seconds,
+            refresh_scope,
+        )
+        return Stream(body, media_type="text/event-stream", headers=SSE_HEADERS)
+
+    @get(
+        ["/intents/{intent_id:str}/subscribe", "/subscribe/intents/{intent_id:str}"],
+        summary="Stream one intent's events (SSE)",
+    )
+    async def intent_stream(
+        self,
+        state: State,
+        store: NamedDependency[Store],
+        intent_id: FromPath[str],
+        event_type: EventTypeFilter = None,
+        since: Since = None,
+        last_event_id: LastEventId = None,
+    ) -> Stream:
+        await store.get_intent(intent_id)  # 404 before streaming
+        return self._stream(state, IntentScope(intent_id), event_type, last_event_id, since)
+
+    @get(
+        ["/portfolios/{portfolio_id:str}/subscribe", "/subscribe/portfolios/{portfolio_id:str}"],
+        summary="Stream a portfolio's events and its member intents' events (SSE)",
+    )
+    async def portfolio_stream(
+        self,
+        state: State,
+        store: NamedDependency[Store],
+        portfolio_id: FromPath[str],
+        event_type: EventTypeFilter = None,
+        since: Since = None,
+        last_event_id: LastEventId = None,
+    ) -> Stream:
+        member_ids = getattr(store, "portfolio_member_ids", None)
+        if member_ids is None:
+            raise NotFound(f"Portfolio {portfolio_id} not found (portfolios are not enabled)")
+        members = await member_ids(portfolio_id)  # NotFound for an unknown portfolio
+
+        async def refresh(scope: Scope) -> None:
+            assert isinstance(scope, PortfolioScope)
+            scope.members.update(await member_ids(portfolio_id))
+
+        return self._stream(
+            state, PortfolioScope(portfolio_id, members), event_type, last_event_id, since, refresh
+        )
+
+    @get(
+        ["/agents/{agent_id:str}/subscribe", "/subscribe/agents/{agent_id:str}"],
+        summary="Stream an agent's events (SSE): what it does, what names it, and everything on "
+        "the intents it is assigned to",
+    )
+    async def agent_stream(
+        self,
+        state: State,
+        store: NamedDependency[Store],
+        agent_id: FromPath[str],
+        event_type: EventTypeFilter = None,
+        since: Since = None,
+        last_event_id: LastEventId = None,
+    ) -> Stream:
+        intents = await store.agent_intent_ids(agent_id)
+
+        async def refresh(scope: Scope) -> None:
+            assert isinstance(scope, AgentScope)
+            scope.intents.update(await store.agent_intent_ids(agent_id))
+
+        return self._stream(
+            state, AgentScope(agent_id, intents), event_type, last_event_id, since, refresh
+        )
+
+    @get("/events/stream", summary="Stream every event on the server (SSE)")
+    async def global_stream(
+        self,
+        state: State,
+        event_type: EventTypeFilter = None,
+        since: Since = None,
+        last_event_id: LastEventId = None,
+    ) -> Stream:
+        return self._stream(state, GlobalScope(), event_type, last_event_id, since)
+
+
+@asynccontextmanager
+async def broker_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """One broker per app, fed by the store's commit listener."""
+    store: Store = app.state.store
+    broker = Broker(buffer_events=app.state.settings.sse_buffer_events)
+    store.add_commit_listener(broker.publish)
+    broker.head = max(broker.head, await store.latest_global_sequence())
+    app.state.broker = broker
+    yield
+
+
+CONTROLLERS = [StreamController]
+LIFESPANS = [broker_lifespan]

@@ -1,0 +1,258 @@
+"""In-process event broker: committed events fan out to live SSE subscribers.
+
+The event log in the database is the truth; the broker is only a fast path. Each subscriber
+has a bounded buffer. When it overflows (a slow client), the buffer is dropped and the
+subscriber is marked lagged: its stream re-reads the log from its cursor and then goes live
+again, so a slow client costs memory bounded by the buffer and loses nothing, and the
+publisher never waits for anyone.
+
+`publish` is registered as the store's commit listener: it runs on the event loop, once per
+committed batch, in commit order, so every subscriber sees events in global-sequence order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from .wire.events import Event
+
+_encode = msgspec.json.Encoder().encode
+
+LAGGED = object()
+"""What `Subscription.next` returns after the buffer overflowed: re-read the log."""
+
+
+def sse_frame(event: Event) -> bytes:
+    """One SSE message: `id` is the global sequence (what Last-Event-ID resumes from).
+
+    msgspec escapes newlines inside strings, so the JSON is always a single `data:` line.
+    """
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (
+        event.global_sequence,
+        event.event_type.encode(),
+        _encode(event),
+    )
+
+
+# ----- scopes: which events a stream wants ---------------------------------------------------
+
+
+class Scope:
+    """What a stream is about. `matches` must be pure (it also filters log replays);
+    `observe` sees every live event first, so scopes with membership can follow changes."""
+
+    key: tuple
+
+    def matches(self, event: Event) -> bool:
+        raise NotImplementedError
+
+    def observe(self, event: Event) -> None:
+        return None
+
+
+class GlobalScope(Scope):
+    key = ("global",)
+
+    def matches(self, event: Event) -> bool:
+        return True
+
+
+class IntentScope(Scope):
+    def __init__(self, intent_id: str) -> None:
+        self.intent_id = intent_id
+        self.key = ("intent", intent_id)
+
+    def matches(self, event: Event) -> bool:
+        return event.intent_id == self.intent_id
+
+
+def _payload_value(event: Event, name: str) -> Any:
+    payload = event.payload
+    return payload.get(name) if isinstance(payload, dict) else None
+
+
+_MEMBERSHIP_EVENTS = frozenset(("added_to_portfolio", "removed_from_portfolio"))
+
+
+class PortfolioScope(Scope):
+    """Events about the portfolio itself, and every event of its member intents.
+
+    Membership is loaded when the first stream opens and then followed from the
+    `added_to_portfolio` / `removed_from_portfolio` events (the removal itself is still
+    delivered: it names the portfolio). A replay filters with the current membership."""
+
+    def __init__(self, portfolio_id: str, member_ids: Iterable[str]) -> None:
+        self.portfolio_id = portfolio_id
+        self.members = set(member_ids)
+        self.key = ("portfolio", portfolio_id)
+
+    def _names_me(self, event: Event) -> bool:
+        return (event.portfolio_id or _payload_value(event, "portfolio_id")) == self.portfolio_id
+
+    def observe(self, event: Event) -> None:
+        if event.event_type in _MEMBERSHIP_EVENTS and self._names_me(event):
+            member = event.intent_id or _payload_value(event, "intent_id")
+            if member and event.event_type == "added_to_portfolio":
+                self.members.add(member)
+            elif member:
+                self.members.discard(member)
+
+    def matches(self, event: Event) -> bool:
+        if event.intent_id is not None and event.intent_id in self.members:
+            return True
+        if event.portfolio_id == self.portfolio_id:
+            return True
+        return event.event_type in _MEMBERSHIP_EVENTS and self._names_me(event)
+
+
+class AgentScope(Scope):
+    """An agent's stream: what it did (actor), what names it (`payload.agent_id`, e.g.
+    agent_assigned), and everything on the intents it is assigned to."""
+
+    def __init__(self, agent_id: str, intent_ids: Iterable[str]) -> None:
+        self.agent_id = agent_id
+        self.intents = set(intent_ids)
+        self.key = ("agent", agent_id)
+
+    def observe(self, event: Event) -> None:
+        if event.intent_id and _payload_value(event, "agent_id") == self.agent_id:
+            if event.event_type == "agent_assigned":
+                self.intents.add(event.intent_id)
+            elif event.event_type == "agent_unassigned":
+                self.intents.discard(event.intent_id)  # the event itself still names it
+
+    def matches(self, event: Event) -> bool:
+        if event.actor == self.agent_id or _payload_value(event, "agent_id") == self.agent_id:
+            return True
+        return event.intent_id is not None and event.intent_id in self.intents
+
+
+# ----- subscriptions and the broker ----------------------------------------------------------
+
+
+class Subscription:
+    """One stream's bounded buffer of `(global_sequence, frame)` pairs."""
+
+    __slots__ = ("_items", "_limit", "_waiter", "event_types", "lagged", "scope")
+
+    def __init__(self, scope: Scope, event_types: frozenset[str] | None, limit: int) -> None:
+        self.scope = scope
+        self.event_types = event_types
+        self._items: deque[tuple[int, bytes]] = deque()
+        self._limit = limit
+        self._waiter: asyncio.Future | None = None
+        self.lagged = False
+
+    def wants(self, event: Event) -> bool:
+        return self.event_types is None or event.event_type in self.event_types
+
+    def push(self, seq: int, frame: bytes) -> None:
+        if self.lagged:  # the log has it; the stream will re-read from its cursor
+            return
+        if len(self._items) >= self._limit:
+            self._items.clear()
+            self.lagged = True
+        else:
+            self._items.append((seq, frame))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def resume(self) -> None:
+        """Call before re-reading the log: from now on, new events are buffered again."""
+        self.lagged = False
+
+    async def next(self, idle_seconds: float) -> list[tuple[int, bytes]] | object | None:
+        """Everything buffered (oldest first), `LAGGED`, or None after `idle_seconds` idle."""
+        if not self._items and not self.lagged:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(self._waiter, idle_seconds)
+            except TimeoutError:
+                return None
+            finally:
+                self._waiter = None
+        if self.lagged:
+            return LAGGED
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+
+class _Topic:
+    __slots__ = ("scope", "subscriptions")
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.subscriptions: set[Subscription] = set()
+
+
+class Broker:
+    def __init__(self, buffer_events: int = 1024, head: int = 0) -> None:
+        self.buffer_events = buffer_events
+        self.head = head
+        """The last global sequence published: a new live-only stream starts after it."""
+        self.lag_count = 0
+        self._intent_topics: dict[str, _Topic] = {}  # the common case: one dict lookup
+        self._other_topics: dict[tuple, _Topic] = {}
+
+    def scope_for(self, key: tuple) -> Scope | None:
+        """The live scope already followed for `key`, so new streams share its membership."""
+        topic = self._intent_topics.get(key[1]) if key[0] == "intent" else None
+        topic = topic or self._other_topics.get(key)
+        return topic.scope if topic else None
+
+    def subscribe(self, scope: Scope, event_types: frozenset[str] | None = None) -> Subscription:
+        topics: dict[Any, _Topic]
+        if isinstance(scope, IntentScope):
+            topics, key = self._intent_topics, scope.intent_id
+        else:
+            topics, key = self._other_topics, scope.key
+        topic = topics.get(key)
+        if topic is None:
+            topic = topics[key] = _Topic(scope)
+        subscription = Subscription(topic.scope, event_types, self.buffer_events)
+        topic.subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        scope = subscription.scope
+        if isinstance(scope, IntentScope):
+            topics, key = self._intent_topics, scope.intent_id
+        else:
+            topics, key = self._other_topics, scope.key
+        topic = topics.get(key)
+        if topic is None:
+            return
+        topic.subscriptions.discard(subscription)
+        if not topic.subscriptions:
+            del topics[key]
+
+    def publish(self, events: list[Event]) -> None:
+        """The store's commit listener. Never blocks and never raises into the writer."""
+        for event in events:
+            self.head = max(self.head, event.global_sequence)
+            frame: bytes | None = None
+            topics = list(self._other_topics.values())
+            if event.intent_id is not None:
+                intent_topic = self._intent_topics.get(event.intent_id)
+                if intent_topic is not None:
+                    topics.append(intent_topic)
+            for topic in topics:
+                topic.scope.observe(event)
+                if not topic.scope.matches(event):
+                    continue
+                for subscription in topic.subscriptions:
+                    if not subscription.wants(event):
+                        continue
+                    if frame is None:
+                        frame = sse_frame(event)
+                    was_lagged = subscription.lagged
+                    subscription.push(event.global_sequence, frame)
+                    if subscription.lagged and not was_lagged:
+                        self.lag_count += 1

@@ -1,0 +1,1 @@
+"""Everything that leaves the server: the egress guard, webhook signing and delivery."""

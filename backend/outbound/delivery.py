@@ -1,0 +1,163 @@
+"""The webhook delivery worker: drains the durable outbox, signs, sends, retries.
+
+At least once: a delivery is marked delivered only after a 2xx, and one in flight when the
+server stops stays pending, so it is sent again after a restart (receivers dedupe on
+`webhook-id`). Failures retry with exponential backoff and jitter until `max_attempts`, then
+the delivery is marked failed; every attempt is recorded and visible through the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import httpx
+import msgspec
+
+from ..domain.clock import now_iso
+from ..store import Store
+from ..store.subscriptions import AttemptOutcome, DueDelivery
+from ..wire.events import Event
+from ..wire.subscriptions import WebhookBody
+from .egress import EgressPolicy, EgressRefused, guarded_post
+from .signing import signed_headers
+
+POLL_SECONDS = 1.0
+"""Longest sleep between outbox checks; commits and finished attempts wake the worker."""
+
+_encode = msgspec.json.Encoder().encode
+
+
+class RetryPolicy(msgspec.Struct, frozen=True):
+    max_attempts: int = 8
+    base_seconds: float = 1.0
+    max_seconds: float = 600.0
+
+    def delay(self, attempts_made: int) -> float:
+        """base * 2^(n-1), capped, then jittered into [50%, 100%] so receivers that come
+        back are not hit by every pending delivery at the same instant."""
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** (attempts_made - 1))
+        return ceiling * random.uniform(0.5, 1.0)
+
+
+class WebhookWorker:
+    def __init__(
+        self,
+        store: Store,
+        client: httpx.AsyncClient,
+        egress: EgressPolicy,
+        retry: RetryPolicy,
+        *,
+        concurrency: int = 16,
+        max_response_bytes: int = 65_536,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.egress = egress
+        self.retry = retry
+        self.concurrency = concurrency
+        self.max_response_bytes = max_response_bytes
+        self.has_targets = False
+        self._wake = asyncio.Event()
+        self._in_flight: dict[str, asyncio.Task] = {}
+
+    async def refresh(self) -> None:
+        """Call after subscriptions change: commits wake the worker only when some
+        subscription could have produced a delivery."""
+        subscriptions = await self.store.list_subscriptions()
+        self.has_targets = any(s.webhook_url for s in subscriptions)
+        self._wake.set()
+
+    def on_commit(self, events: list[Event]) -> None:
+        if self.has_targets:
+            self._wake.set()
+
+    async def run(self) -> None:
+        await self.refresh()
+        try:
+            while True:
+                self._wake.clear()
+                await self._start_due()
+                await self._sleep()
+        finally:
+            for task in list(self._in_flight.values()):
+                task.cancel()  # unrecorded attempts stay pending: resent after restart
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+
+    async def _start_due(self) -> None:
+        free = self.concurrency - len(self._in_flight)
+        if free <= 0:
+            return
+        due = await self.store.due_deliveries(time.time(), free + len(self._in_flight))
+        for delivery in due:
+            if free <= 0:
+                break
+            if delivery.id in self._in_flight:
+                continue
+            free -= 1
+            task = asyncio.create_task(self._deliver(delivery), name=f"webhook-{delivery.id}")
+            self._in_flight[delivery.id] = task
+
+    async def _sleep(self) -> None:
+        timeout = POLL_SECONDS
+        next_due = await self.store.next_delivery_due()
+        if next_due is not None and len(self._in_flight) < self.concurrency:
+            timeout = min(timeout, max(0.0, next_due - time.time()))
+            if timeout == 0.0 and not self._in_flight:
+                return  # due now and nothing blocks it: go again at once
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout or POLL_SECONDS)
+        except TimeoutError:
+            pass
+
+    async def _deliver(self, delivery: DueDelivery) -> None:
+        try:
+            outcome = await self.attempt(delivery)
+            await self.store.record_attempt(delivery.id, outcome)
+        finally:
+            self._in_flight.pop(delivery.id, None)
+            self._wake.set()
+
+    async def attempt(self, delivery: DueDelivery) -> AttemptOutcome:
+        body = _encode(WebhookBody(subscription_id=delivery.subscription_id, event=delivery.event))
+        headers = signed_headers(delivery.secret, delivery.id, int(time.time()), body)
+        started_at = now_iso()
+        clock = time.perf_counter()
+        status_code: int | None = None
+        retryable = True
+        try:
+            response = await guarded_post(
+                self.client,
+                self.egress,
+                delivery.webhook_url,
+                body,
+                headers,
+                max_response_bytes=self.max_response_bytes,
+            )
+            status_code = response.status_code
+            error = None
+            if not 200 <= status_code < 300:
+                snippet = response.body[:200].decode("utf-8", "replace")
+                error = f"HTTP {status_code}: {snippet}" if snippet else f"HTTP {status_code}"
+        except EgressRefused as exc:
+            error = f"refused by the egress guard: {exc}"
+            retryable = not exc.permanent
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        duration_ms = (time.perf_counter() - clock) * 1000
+        attempts_made = delivery.attempts + 1
+        if error is None:
+            result, next_at = "delivered", None
+        elif not retryable or attempts_made >= self.retry.max_attempts:
+            result, next_at = "failed", None
+        else:
+            result, next_at = "retry", time.time() + self.retry.delay(attempts_made)
+        return AttemptOutcome(
+            started_at=started_at,
+            duration_ms=round(duration_ms, 3),
+            status_code=status_code,
+            error=error,
+            result=result,
+            next_attempt_at=next_at,
+        )

@@ -1,0 +1,142 @@
+"""Egress guard (SSRF): outbound requests reach only public addresses, or allowlisted ranges.
+
+A URL's host is resolved, every address it resolves to is checked, and the connection goes
+to that checked address (the Host header and TLS SNI keep the name). Re-resolving at connect
+time could return another address (DNS rebinding), so the name is never resolved twice.
+Redirects are never followed: a receiver could otherwise point us anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Iterable
+
+import httpx
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+RESOLVE_TIMEOUT_SECONDS = 5.0
+
+
+class EgressRefused(Exception):
+    """The URL or the address it resolves to may not be contacted. `permanent` is False
+    only for resolution failures, which may pass (a delivery then retries)."""
+
+    def __init__(self, message: str, *, permanent: bool = True) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def _unmapped(address: IPAddress) -> IPAddress:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    return address
+
+
+class EgressPolicy:
+    def __init__(self, allow_cidrs: Iterable[str] = ()) -> None:
+        self.allowed: list[IPNetwork] = [ipaddress.ip_network(c, strict=False) for c in allow_cidrs]
+
+    def address_allowed(self, address: IPAddress) -> bool:
+        """Public unicast only (this refuses loopback, private, link-local and the cloud
+        metadata address, CGNAT 100.64/10, multicast, unspecified and reserved ranges),
+        unless an allowlisted range contains it."""
+        address = _unmapped(address)
+        if any(address in network for network in self.allowed):
+            return True
+        return address.is_global and not address.is_multicast
+
+    def check_url(self, url: str) -> httpx.URL:
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            raise EgressRefused(f"not a valid URL: {exc}") from None
+        if parsed.scheme not in ("http", "https"):
+            raise EgressRefused("only http and https URLs are allowed")
+        if not parsed.host:
+            raise EgressRefused("the URL has no host")
+        if parsed.userinfo:
+            raise EgressRefused("credentials in the URL are not allowed")
+        return parsed
+
+    async def resolve(self, url: httpx.URL) -> IPAddress:
+        """The address to connect to. Every address the name has must be allowed: a name
+        that also points somewhere private is refused whichever address we would pick."""
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    url.host, port, type=socket.SOCK_STREAM
+                )
+        except (OSError, TimeoutError) as exc:
+            raise EgressRefused(f"cannot resolve {url.host!r}: {exc}", permanent=False) from None
+        addresses = []
+        for *_, sockaddr in infos:
+            address = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+            if not self.address_allowed(address):
+                raise EgressRefused(
+                    f"{url.host!r} resolves to {address}, which is not a public address"
+                    " (allow it with webhook_allow_cidrs)"
+                )
+            addresses.append(address)
+        if not addresses:
+            raise EgressRefused(f"cannot resolve {url.host!r}", permanent=False)
+        return addresses[0]
+
+    async def check(self, url: str) -> None:
+        """For creation time: raises EgressRefused with a reason."""
+        await self.resolve(self.check_url(url))
+
+
+class GuardedResponse:
+    __slots__ = ("body", "status_code")
+
+    def __init__(self, status_code: int, body: bytes) -> None:
+        self.status_code = status_code
+        self.body = body
+
+
+async def guarded_post(
+    client: httpx.AsyncClient,
+    policy: EgressPolicy,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    max_response_bytes: int,
+) -> GuardedResponse:
+    """POST to the checked address. Reads at most `max_response_bytes` of the answer."""
+    target = policy.check_url(url)
+    address = await policy.resolve(target)
+    request = client.build_request(
+        "POST",
+        target.copy_with(host=str(address)),
+        content=body,
+        headers={**headers, "Host": target.netloc.decode("ascii")},
+        extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
+    )
+    response = await client.send(request, stream=True, follow_redirects=False)
+    try:
+        received = bytearray()
+        async for chunk in response.aiter_raw():
+            received += chunk[: max_response_bytes - len(received)]
+            if len(received) >= max_response_bytes:
+                break  # enough to report; the rest is not read
+        return GuardedResponse(response.status_code, bytes(received))
+    finally:
+        await response.aclose()
+
+
+def outbound_client(timeout_seconds: float) -> httpx.AsyncClient:
+    """The shared client for webhooks: no proxies from the environment (they would bypass
+    the address check), no redirects, short timeouts."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 5.0)),
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        headers={"User-Agent": "openintent-tui-webhooks"},
+    )
