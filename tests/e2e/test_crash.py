@@ -29,17 +29,29 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """`python -m backend` as a child process, exactly as an operator would start it."""
+    """The server as a child process, exactly as an operator starts it: `python -m backend`
+    (or `command`), its output going to a log file beside the database."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(
+        self,
+        db: Path,
+        *,
+        command: list[str] | None = None,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "backend", "--db", str(db), "--port", str(self.port)]
-        self.proc = subprocess.Popen(
-            [*command, "--api-key", KEY],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
+        self.log = db.parent / f"server-{self.port}.log"
+        args = ["--db", str(db), "--port", str(self.port)]
+        args += ["--api-key", KEY] if extra_args is None else extra_args
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [*(command or [sys.executable, "-m", "backend"]), *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
         deadline = time.monotonic() + 30
         while True:
             if self.proc.poll() is not None:
@@ -55,7 +67,7 @@ class ServerProcess:
             time.sleep(0.05)
 
     def output(self) -> str:
-        return self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
+        return self.log.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.proc.poll() is None:
@@ -69,16 +81,14 @@ class ServerProcess:
 
 
 @contextmanager
-def server_process(db: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(db)
+def server_process(db: Path, **options) -> Iterator[ServerProcess]:
+    server = ServerProcess(db, **options)
     try:
         yield server
     finally:
         if server.proc.poll() is None:
             server.proc.kill()
             server.proc.wait()
-        if server.proc.stdout:
-            server.proc.stdout.close()
 
 
 class Ledger:
