@@ -57,8 +57,7 @@ def run_server(db_path: Path, port: int = 0, **overrides: Any) -> Iterator[LiveS
         db=str(db_path),
         port=port,
         api_keys=[API_KEY],
-        webhook_allow_cidrs=["127.0.0.0/8"],
-        **overrides,
+        **{"webhook_allow_cidrs": ["127.0.0.0/8"], **overrides},  # a test may narrow it
     )
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
