@@ -48,9 +48,17 @@ def loopback_socket(port: int = 0) -> socket.socket:
 
 
 @contextmanager
-def run_server(db_path: Path, port: int = 0, **overrides: Any) -> Iterator[LiveServer]:
-    """Serve a fresh app on 127.0.0.1 until the block ends; `port` lets a test restart in place."""
+def run_server(
+    db_path: Path, port: int = 0, *, send_buffer_bytes: int | None = None, **overrides: Any
+) -> Iterator[LiveServer]:
+    """Serve a fresh app on 127.0.0.1 until the block ends; `port` lets a test restart in place.
+
+    `send_buffer_bytes` fixes the kernel send buffer of every accepted connection (Linux
+    otherwise grows it to 4 MB), so a client that stops reading backs the server up quickly.
+    """
     sock = loopback_socket(port)
+    if send_buffer_bytes:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes)
     port = sock.getsockname()[1]
     settings = msgspec.structs.replace(
         Settings(),
