@@ -55,12 +55,13 @@ API_PREFIX = "/api/v1"
 ALIAS_PREFIX = "/v1"  # the seed RFC tables' paths
 
 
-def provide_store(state: State) -> Store:
-    return state.store
-
-
 def create_app(settings: Settings, store: Store | None = None) -> Litestar:
     store = store or SqliteStore(settings.db_path, readers=settings.reader_connections)
+
+    def provide_store() -> Store:
+        # Without parameters on purpose: asking for `state` made Litestar build a State
+        # copy for every request (measured in bench/README.md).
+        return store
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
