@@ -31,6 +31,7 @@ API = "/api/v1"
 
 # name -> (lua script, what the target is, target in requests/s or None)
 SCENARIOS = {
+    "health": ("health.lua", "health (calibration: no auth, no db)", None),
     "create": ("create.lua", "create intent", None),
     "get": ("get.lua", "get intent", 8000),
     "patch_own": ("patch_own.lua", "state patch, own intent per connection", 5000),
@@ -89,6 +90,7 @@ def prepare(url: str, connections: int) -> dict[str, list[str]]:
                 json={"event_type": "comment", "payload": {"n": n, "text": "x" * 40}},
             ).raise_for_status()
         return {
+            "health": [],
             "create": [],
             "get": make(connections),
             # Spares: wrk calls request() once more per thread than it sends, and an intent

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from litestar import Request, get
 
 from ..wire.base import Response as WireResponse
@@ -27,6 +29,7 @@ class Health(WireResponse):
     version: str
 
 
+@functools.cache  # reading package metadata scans site-packages: once per process is enough
 def package_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
