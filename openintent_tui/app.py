@@ -6,6 +6,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -36,7 +37,8 @@ class OpenIntentApp(App):
     `contexts.ConnectionInfo` (name, url, api_key, operator, read_only, color)."""
 
     TITLE = "openintent"
-    CSS_PATH = "app.tcss"
+    # Absolute, so subclasses defined elsewhere (tests, scripts) find it too.
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     COMMANDS = App.COMMANDS | {ConsoleCommands}
 
     BINDINGS = [
@@ -78,7 +80,9 @@ class OpenIntentApp(App):
         self._stream: EventStream | None = None
         self._was_live = False
         self.audit_log: deque[str] = deque(maxlen=AUDIT_SIZE)
+        self.toasts: deque[tuple[str, str]] = deque(maxlen=AUDIT_SIZE)
         self.events_seen = 0
+        self.last_global_sequence = 0
         if keymap:
             self.set_keymap(keymap)
 
@@ -125,6 +129,20 @@ class OpenIntentApp(App):
             self._arrivals.popleft()
         return sum(n for _, n in self._arrivals) / RATE_WINDOW
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Toasts carry server text, which must never be parsed as markup (a `[` in an error
+        message would otherwise raise); every toast is also kept in `toasts`."""
+        self.toasts.append((severity, message))
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
     def audit(self, what: str) -> None:
         """The `@` log of what this operator changed (lazygit's command log)."""
         self.audit_log.append(f"{self.clock().isoformat(timespec='seconds')} {what}")
@@ -133,7 +151,7 @@ class OpenIntentApp(App):
 
     def on_mount(self) -> None:
         self.push_screen(IntentsScreen())
-        self.set_interval(FLUSH_SECONDS, self._flush)
+        self.set_interval(FLUSH_SECONDS, self._flush_events)
         if self.use_stream:
             self.run_stream()
         else:
@@ -172,12 +190,15 @@ class OpenIntentApp(App):
             if isinstance(screen, ConsoleScreen):
                 screen.post_message(make())
 
-    def _flush(self) -> None:
+    def _flush_events(self) -> None:
         """Hand queued stream events to the screens, at most every 50 ms."""
         if not self._pending:
             return
         batch, self._pending = self._pending, []
         self.events_seen += len(batch)
+        self.last_global_sequence = max(
+            self.last_global_sequence, max(getattr(e, "global_sequence", 0) for e in batch)
+        )
         self._arrivals.append((self.ticks(), len(batch)))
         for screen in self.screen_stack:
             if isinstance(screen, ConsoleScreen):

@@ -163,7 +163,9 @@ class CaseScreen(ConsoleScreen):
         Binding("d", "decide", "Record decision", id="case.decide"),
         Binding("o", "open_intent", "Open intent", id="case.open_intent"),
     ]
-    MUTATING_ACTIONS = frozenset({"pick", "rationale", "decide"})
+    # Picking only marks an option on screen, so it stays available (and keeps `1`-`9` from
+    # falling through to the app's view keys); recording is what read-only mode removes.
+    MUTATING_ACTIONS = frozenset({"rationale", "decide"})
 
     def __init__(self, case: Any, title: str = "") -> None:
         super().__init__()

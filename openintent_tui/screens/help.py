@@ -79,7 +79,8 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog help"):
-            yield Static(help_table(self.app, self.for_screen), id="help-table")
+            self.table = help_table(self.app, self.for_screen)
+            yield Static(self.table, id="help-table")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -106,7 +106,7 @@ class EventTail(ScrollView, can_focus=True):
         self.rendered_total += len(batch)
         self.virtual_size = Size(self.size.width, len(self.lines))
         if self.following:
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
         else:
             self.unseen += len(batch)
         self.refresh()
@@ -119,25 +119,29 @@ class EventTail(ScrollView, can_focus=True):
 
     def action_line_up(self) -> None:
         self._pause()
-        self.scroll_to(y=self.scroll_y - 1, animate=False, immediate=True)
+        self.scroll_to(y=self.scroll_y - 1, animate=False, immediate=True, force=True)
 
     def action_line_down(self) -> None:
-        self.scroll_to(y=self.scroll_y + 1, animate=False, immediate=True)
+        self.scroll_to(y=self.scroll_y + 1, animate=False, immediate=True, force=True)
 
     def action_page_up_tail(self) -> None:
         self._pause()
-        self.scroll_to(y=self.scroll_y - self.size.height, animate=False, immediate=True)
+        self.scroll_to(
+            y=self.scroll_y - self.size.height, animate=False, immediate=True, force=True
+        )
 
     def action_page_down_tail(self) -> None:
-        self.scroll_to(y=self.scroll_y + self.size.height, animate=False, immediate=True)
+        self.scroll_to(
+            y=self.scroll_y + self.size.height, animate=False, immediate=True, force=True
+        )
 
     def action_top(self) -> None:
         self._pause()
-        self.scroll_to(y=0, animate=False, immediate=True)
+        self.scroll_to(y=0, animate=False, immediate=True, force=True)
 
     def action_follow(self) -> None:
         self.following = True
-        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
 
     def _on_mouse_scroll_up(self, event: Any) -> None:
         self._pause()

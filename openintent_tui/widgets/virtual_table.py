@@ -258,9 +258,9 @@ class VirtualTable(ScrollView, can_focus=True):
         body = max(self.scrollable_content_region.height - 1, 1)
         top = round(self.scroll_y)
         if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+            self.scroll_to(y=self.cursor, animate=False, immediate=True, force=True)
         elif self.cursor >= top + body:
-            self.scroll_to(y=self.cursor - body + 1, animate=False, immediate=True)
+            self.scroll_to(y=self.cursor - body + 1, animate=False, immediate=True, force=True)
 
     def on_resize(self) -> None:
         self.virtual_size = Size(self.size.width, len(self._view) + 1)

@@ -1,0 +1,149 @@
+"""SVG snapshots of the main screens, against a real server with frozen time and ids.
+
+Regenerate after a deliberate UI change with `pytest tests/tui/test_snapshots.py
+--snapshot-update`, then look at the SVGs before committing them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+import backend.store.sqlite.core as store_core
+from openintent_tui.app import OpenIntentApp
+from openintent_tui.screens.arbitration import ArbitrationScreen, CaseScreen
+from openintent_tui.screens.intent_detail import IntentDetailScreen
+from openintent_tui.screens.leases import LeasesScreen
+from openintent_tui.screens.portfolios import PortfolioScreen, PortfoliosScreen
+from tests.support import LiveServer, run_server
+from tests.tui.tui_support import Seeded, connection, seed, wait_until
+
+SERVER_TIME = "2030-01-01T09:00:00+00:00"
+CONSOLE_TIME = datetime.fromisoformat("2030-01-01T09:30:00+00:00")
+SIZE = (120, 34)
+
+
+class FrozenApp(OpenIntentApp):
+    """Clocks stopped and the random port hidden, so every run draws the same screen."""
+
+    clock = staticmethod(lambda: CONSOLE_TIME)
+    ticks = staticmethod(lambda: 1000.0)
+
+    def status_view(self) -> dict[str, Any]:
+        return {**super().status_view(), "server": "http://127.0.0.1:8000"}
+
+
+@pytest.fixture
+def frozen(tmp_path, monkeypatch) -> Iterator[tuple[LiveServer, Seeded]]:
+    counter = itertools.count(1)
+    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(counter), version=4))
+    monkeypatch.setattr(store_core, "now_iso", lambda: SERVER_TIME)
+    with run_server(tmp_path / "snap.db") as live:
+        yield live, seed(live)
+
+
+def app_for(live: LiveServer) -> FrozenApp:
+    return FrozenApp(connection(live, name="demo"))
+
+
+async def ready(pilot) -> None:
+    app = pilot.app
+    await wait_until(pilot, lambda: app.screen.loaded and app.connection_state == "live")
+
+
+async def reach(pilot, kind, *keys: str) -> None:
+    await ready(pilot)
+    await pilot.press(*keys)
+    await wait_until(
+        pilot,
+        lambda: isinstance(pilot.app.screen, kind) and getattr(pilot.app.screen, "loaded", True),
+    )
+    await pilot.pause(0.2)
+
+
+def test_intents_list(frozen, snap_compare):
+    live, _ = frozen
+    assert snap_compare(app_for(live), terminal_size=SIZE, run_before=ready)
+
+
+def test_intent_detail(frozen, snap_compare):
+    live, seeded = frozen
+    launch = seeded.intents["Draft the Q3 launch plan"]
+
+    async def run_before(pilot) -> None:
+        await reach(pilot, IntentDetailScreen, "colon", *f"open {launch}", "enter")
+        await wait_until(pilot, pilot.app.screen.loaded.is_set)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app_for(live), terminal_size=SIZE, run_before=run_before)
+
+
+def test_leases(frozen, snap_compare):
+    live, _ = frozen
+
+    async def run_before(pilot) -> None:
+        await reach(pilot, LeasesScreen, "2")
+
+    assert snap_compare(app_for(live), terminal_size=SIZE, run_before=run_before)
+
+
+def test_arbitration_queue(frozen, snap_compare):
+    live, _ = frozen
+
+    async def run_before(pilot) -> None:
+        await reach(pilot, ArbitrationScreen, "3")
+
+    assert snap_compare(app_for(live), terminal_size=SIZE, run_before=run_before)
+
+
+def test_arbitration_case_with_option_picked(frozen, snap_compare):
+    live, _ = frozen
+
+    async def run_before(pilot) -> None:
+        await reach(pilot, ArbitrationScreen, "3")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, CaseScreen))
+        await pilot.press("2")
+        await pilot.pause(0.2)
+
+    assert snap_compare(app_for(live), terminal_size=SIZE, run_before=run_before)
+
+
+def test_portfolios(frozen, snap_compare):
+    live, _ = frozen
+
+    async def run_before(pilot) -> None:
+        await reach(pilot, PortfoliosScreen, "4")
+
+    assert snap_compare(app_for(live), terminal_size=SIZE, run_before=run_before)
+
+
+def test_portfolio_members(frozen, snap_compare):
+    live, _ = frozen
+
+    async def run_before(pilot) -> None:
+        await reach(pilot, PortfoliosScreen, "4")
+        await pilot.press("enter")
+        await wait_until(
+            pilot,
+            lambda: isinstance(pilot.app.screen, PortfolioScreen) and pilot.app.screen.loaded,
+        )
+        await pilot.pause(0.2)
+
+    assert snap_compare(app_for(live), terminal_size=SIZE, run_before=run_before)
+
+
+def test_help(frozen, snap_compare):
+    live, _ = frozen
+
+    async def run_before(pilot) -> None:
+        await ready(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+
+    assert snap_compare(app_for(live), terminal_size=SIZE, run_before=run_before)
