@@ -186,11 +186,20 @@ class SqliteCore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._writer = await aiosqlite.connect(self.path, isolation_level=None)
-        await run_in_connection(self._writer, _configure_writer)
-        for _ in range(self._reader_count):
-            reader = await aiosqlite.connect(self.path, isolation_level=None)
-            await run_in_connection(reader, _configure_reader)
-            self._readers.append(reader)
+        try:
+            await run_in_connection(self._writer, _configure_writer)
+            for _ in range(self._reader_count):
+                reader = await aiosqlite.connect(self.path, isolation_level=None)
+                self._readers.append(reader)
+                await run_in_connection(reader, _configure_reader)
+        except BaseException:
+            # aiosqlite's connection threads are not daemons: left open, they keep a server
+            # that failed to start (e.g. not a database) from ever exiting.
+            for conn in (*self._readers, self._writer):
+                await conn.close()
+            self._readers.clear()
+            self._writer = None
+            raise
         self._reader_cycle = itertools.cycle(self._readers)
         self._queue = asyncio.Queue()
         self._writer_task = asyncio.create_task(self._writer_loop(), name="sqlite-writer")
