@@ -1,0 +1,228 @@
+"""The bundled server as a child process on a loopback port, for `openintent-tui` with no
+server given. A child (not a thread) so the UI stays responsive under load and a server
+fault cannot take the console down: the console just sees the connection drop.
+
+A small state file in the data dir (pid, port, url, db) lets a second console reuse a server
+that is already running instead of starting another on the same database.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import msgspec
+
+from backend.settings import Settings, data_dir, ensure_api_key
+
+STATE_FILE = "embedded-server.json"
+LOG_FILE = "embedded-server.log"
+
+
+class EmbeddedError(Exception):
+    """The bundled server could not be started; the message includes its log's tail."""
+
+
+class ServerRecord(msgspec.Struct):
+    pid: int
+    port: int
+    url: str
+    db: str
+
+
+def state_path() -> Path:
+    return data_dir() / STATE_FILE
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def server_answers(url: str, api_key: str, timeout: float = 2.0) -> bool:
+    """True when an OpenIntent server at `url` is healthy AND accepts `api_key` (so a foreign
+    server that happens to hold the port is never mistaken for ours)."""
+    try:
+        with httpx.Client(base_url=url, timeout=timeout) as http:
+            if http.get("/health").status_code != 200:
+                return False
+            probe = http.get("/api/v1/events", params={"limit": 1}, headers={"X-API-Key": api_key})
+            return probe.status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class EmbeddedServer:
+    """`start()` (or reuse), `url`, `api_key`, `stop()`. Use as a context manager."""
+
+    def __init__(
+        self,
+        db: Path | None = None,
+        *,
+        reuse: bool = True,
+        startup_timeout: float = 30.0,
+        workdir: Path | None = None,
+    ) -> None:
+        self.workdir = workdir or data_dir()
+        self.db = Path(db) if db else Settings().db_path
+        self.reuse = reuse
+        self.startup_timeout = startup_timeout
+        self.api_key = ""
+        self.url = ""
+        self.pid: int | None = None
+        self.process: subprocess.Popen | None = None
+        self.reused = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> EmbeddedServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> EmbeddedServer:
+        settings, _ = ensure_api_key(Settings(db=str(self.db)))
+        self.api_key = settings.api_keys[0]
+        if self.reuse and self._reuse_running():
+            return self
+        self._spawn()
+        return self
+
+    @property
+    def owned(self) -> bool:
+        """This console started the server (and so stops it)."""
+        return self.process is not None
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        return self.pid is not None and _pid_alive(self.pid)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop a server this console started; a reused one is left running for its owner."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # graceful: drains writes, closes the db
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._forget_state()
+        self.process = None
+
+    def restart(self) -> None:
+        """Start it again after a crash, on the same port when still free."""
+        self.stop()
+        self._spawn(port=int(self.url.rsplit(":", 1)[1]) if self.url else None)
+
+    # -- internals -------------------------------------------------------------------------
+    def _reuse_running(self) -> bool:
+        path = self.workdir / STATE_FILE
+        try:
+            record = msgspec.json.decode(path.read_bytes(), type=ServerRecord)
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            return False
+        if Path(record.db) != self.db or not _pid_alive(record.pid):
+            return False
+        if not server_answers(record.url, self.api_key):
+            return False
+        self.url, self.pid, self.reused = record.url, record.pid, True
+        return True
+
+    def _spawn(self, port: int | None = None) -> None:
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self.db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EmbeddedError(f"cannot create the server's directories: {exc}") from None
+        port = port or free_loopback_port()
+        self.url = f"http://127.0.0.1:{port}"
+        # The key travels in the environment, not argv, so `ps` does not show it.
+        env = {**os.environ, "OPENINTENT_API_KEYS": self.api_key}
+        env.pop("OPENINTENT_API_KEY_HASHES", None)
+        env.pop("OPENINTENT_CONFIG", None)
+        log_path = self.workdir / LOG_FILE
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "backend",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--db",
+                    str(self.db),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                # Own session: a Ctrl-C meant for the console never reaches the server.
+                start_new_session=True,
+            )
+        self.pid = self.process.pid
+        self.reused = False
+        self._wait_healthy(log_path)
+        if self.reuse:
+            self._remember_state(port)
+
+    def _wait_healthy(self, log_path: Path) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        assert self.process is not None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.process = None
+                raise EmbeddedError(f"the bundled server exited:\n{_tail(log_path)}")
+            if server_answers(self.url, self.api_key, timeout=1.0):
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise EmbeddedError(
+            f"the bundled server did not answer within {self.startup_timeout:.0f} s:\n"
+            f"{_tail(log_path)}"
+        )
+
+    def _remember_state(self, port: int) -> None:
+        path = self.workdir / STATE_FILE
+        record = ServerRecord(pid=self.pid or 0, port=port, url=self.url, db=str(self.db))
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(msgspec.json.encode(record))
+        os.replace(tmp, path)
+
+    def _forget_state(self) -> None:
+        path = self.workdir / STATE_FILE
+        try:
+            record = msgspec.json.decode(path.read_bytes(), type=ServerRecord)
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            return
+        if record.pid == self.pid:  # never delete another console's record
+            path.unlink(missing_ok=True)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

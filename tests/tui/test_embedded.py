@@ -1,0 +1,81 @@
+"""The bundled server as a real child process: start, reuse, stop, crash recovery."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import httpx
+import pytest
+
+from backend.settings import data_dir, generated_key_path
+from openintent_tui.embedded import STATE_FILE, EmbeddedError, EmbeddedServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path, monkeypatch):
+    """Point the platform data/config dirs at the test's own directory."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    for name in ("OPENINTENT_API_KEYS", "OPENINTENT_DB", "OPENINTENT_PORT", "OPENINTENT_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _create_intent(server: EmbeddedServer, title: str) -> int:
+    headers = {"X-API-Key": server.api_key, "X-Agent-ID": "t"}
+    with httpx.Client(base_url=server.url, headers=headers) as http:
+        return http.post("/api/v1/intents", json={"title": title}).status_code
+
+
+def test_start_reuse_and_stop(tmp_path):
+    first = EmbeddedServer().start()
+    try:
+        assert first.owned and not first.reused and first.alive()
+        assert first.url.startswith("http://127.0.0.1:")
+        assert first.api_key == generated_key_path().read_text().strip()
+        assert first.db == data_dir() / "openintent.db"
+        assert (data_dir() / STATE_FILE).exists()
+        assert _create_intent(first, "kept") == 201
+
+        second = EmbeddedServer().start()
+        assert second.reused and not second.owned
+        assert (second.url, second.pid) == (first.url, first.pid)
+        second.stop()  # a reused server is not ours to stop
+        assert first.alive() and _create_intent(first, "still up") == 201
+    finally:
+        first.stop()
+    assert not first.alive()
+    assert not (data_dir() / STATE_FILE).exists()
+
+
+def test_a_crashed_server_is_replaced(tmp_path):
+    crashed = EmbeddedServer(tmp_path / "x.db").start()
+    os.kill(crashed.pid, signal.SIGKILL)
+    crashed.process.wait(10)
+    assert (data_dir() / STATE_FILE).exists()  # stale record left behind by the crash
+    with EmbeddedServer(tmp_path / "x.db") as fresh:
+        assert fresh.owned and fresh.pid != crashed.pid
+        assert _create_intent(fresh, "after crash") == 201
+    crashed.stop()
+
+
+def test_another_database_is_not_reused(tmp_path):
+    with EmbeddedServer(tmp_path / "a.db") as a, EmbeddedServer(tmp_path / "b.db") as b:
+        assert a.owned and b.owned and a.url != b.url
+
+
+def test_startup_failure_reports_the_log(tmp_path):
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a SQLite database" * 100)
+    with pytest.raises(EmbeddedError, match="exited") as failed:
+        EmbeddedServer(garbage, reuse=False).start()
+    assert "database" in str(failed.value)  # the log's tail explains it
+
+
+def test_unusable_directory_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the db's directory should be")
+    with pytest.raises(EmbeddedError, match="cannot create"):
+        EmbeddedServer(blocker / "db" / "x.db", reuse=False).start()
