@@ -14,6 +14,7 @@ import asyncio
 import random
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 import httpx
@@ -28,6 +29,7 @@ from .errors import (
     ClientError,
     ConnectionLost,
     ForbiddenError,
+    NotFoundError,
     Unavailable,
     error_for,
 )
@@ -153,12 +155,8 @@ GLOBAL_STREAM_PATHS = (f"{API}/events/stream",)
 
 
 def intent_stream_paths(intent_id: str) -> tuple[str, ...]:
-    # Ours first, then the SDK's documented path, then the reference server's.
-    return (
-        f"{API}/intents/{intent_id}/events/stream",
-        f"{API}/intents/{intent_id}/subscribe",
-        f"{API}/subscribe/intents/{intent_id}",
-    )
+    # The SDK's documented path (ours), then the reference server's.
+    return (f"{API}/intents/{intent_id}/subscribe", f"{API}/subscribe/intents/{intent_id}")
 
 
 class EventStream:
@@ -184,6 +182,9 @@ class EventStream:
         self.client = client
         self.intent_id = intent_id
         self.last_sequence = 0 if after is None and intent_id else after
+        # The SSE `id:` (and so Last-Event-ID) is always the global sequence, also on
+        # per-intent streams, whose own order is the per-intent `sequence`.
+        self.last_global: int | None = None if intent_id else after
         self.on_state = on_state
         self.backoff = backoff or Backoff()
         self.read_timeout = read_timeout
@@ -208,7 +209,7 @@ class EventStream:
                     attempt = 0
                     yield event
                 raise ConnectionLost("the server closed the stream")
-            except (AuthError, ForbiddenError, Unavailable) as exc:
+            except (AuthError, ForbiddenError, NotFoundError, Unavailable) as exc:
                 # Not fixed by retrying soon (wrong key, no stream on this server): stay
                 # offline but still look again now and then, e.g. after a server upgrade.
                 delay = self.backoff.maximum
@@ -240,6 +241,8 @@ class EventStream:
 
     def _fresh(self, event: Event) -> bool:
         """True the first time an event is seen; advances `last_sequence`."""
+        if event.global_sequence > (self.last_global or 0):
+            self.last_global = event.global_sequence
         sequence = self._sequence_of(event)
         if sequence > 0:
             if self.last_sequence is not None and sequence <= self.last_sequence:
@@ -252,23 +255,14 @@ class EventStream:
         """One connection: open the stream, backfill what was missed, then relay live frames.
         The stream is opened BEFORE the backfill so nothing falls between the two."""
         if self.last_sequence is None and self.intent_id is None:
-            self.last_sequence = await head_sequence(self.client)
+            self.last_sequence = self.last_global = await head_sequence(self.client)
         self._set("connecting", attempt=0)
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-        if self.last_sequence is not None:
-            headers["Last-Event-ID"] = str(self.last_sequence)
+        if self.last_global is not None:
+            headers["Last-Event-ID"] = str(self.last_global)
         timeout = httpx.Timeout(self.client.timeout, read=self.read_timeout)
-        path = self._paths[self._path_index]
         try:
-            async with self.client.http.stream(
-                "GET", path, headers=headers, timeout=timeout
-            ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    error = error_for(response.status_code, _json(response), f"GET {path}")
-                    if isinstance(error, Unavailable) and self._path_index + 1 < len(self._paths):
-                        self._path_index += 1
-                    raise error
+            async with self._open(headers, timeout) as response:
                 async for event in self._backfill():
                     yield event
                 self._set("live")
@@ -286,6 +280,24 @@ class EventStream:
             raise ConnectionLost(
                 f"stream connection lost: {exc or type(exc).__name__}", exc
             ) from exc
+
+    @asynccontextmanager
+    async def _open(self, headers: dict[str, str], limits: httpx.Timeout):
+        """The first stream path this server serves (remembered for reconnects)."""
+        while True:
+            path = self._paths[self._path_index]
+            async with self.client.http.stream(
+                "GET", path, headers=headers, timeout=limits
+            ) as response:
+                if response.status_code < 400:
+                    yield response
+                    return
+                await response.aread()
+                error = error_for(response.status_code, _json(response), f"GET {path}")
+            if isinstance(error, Unavailable) and self._path_index + 1 < len(self._paths):
+                self._path_index += 1
+                continue
+            raise error
 
     async def _backfill(self) -> AsyncIterator[Event]:
         if self.last_sequence is None:
