@@ -1,5 +1,5 @@
 """Attachments (RFC-0005), costs (RFC-0009), retry policies and failures (RFC-0010),
-portfolios (RFC-0007)."""
+portfolios (RFC-0007), webhook subscriptions (RFC-0006)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ from backend.wire.portfolios import (
     PortfolioList,
 )
 from backend.wire.retries import Failure, FailureList, RetryPolicy
+from backend.wire.subscriptions import (
+    DeliveryList,
+    Subscription,
+    SubscriptionCreated,
+    SubscriptionList,
+)
 
 from .base import API, BaseClient
 from .errors import NotFoundError
@@ -70,11 +76,6 @@ class ResourcesAPI(BaseClient):
             body["metadata"] = metadata
         return await self.fetch(
             "POST", f"{API}/intents/{intent_id}/attachments", Attachment, body=body
-        )
-
-    async def get_attachment(self, intent_id: str, attachment_id: str) -> Attachment:
-        return await self.fetch(
-            "GET", f"{API}/intents/{intent_id}/attachments/{attachment_id}", Attachment
         )
 
     async def attachment_content(self, attachment: Attachment) -> bytes:
@@ -220,3 +221,57 @@ class ResourcesAPI(BaseClient):
             "GET", f"{API}/intents/{intent_id}/portfolios", PortfolioList, key="portfolios"
         )
         return page.portfolios
+
+    # -- webhook subscriptions -------------------------------------------------------------
+    async def subscribe(
+        self,
+        webhook_url: str | None = None,
+        *,
+        intent_id: str | None = None,
+        portfolio_id: str | None = None,
+        event_types: list[str] | None = None,
+        expires_at: str | None = None,
+    ) -> SubscriptionCreated:
+        """Scope: an intent, a portfolio, or neither (everything). The returned `secret`
+        verifies webhook signatures and is shown only this once."""
+        body = {
+            "webhook_url": webhook_url,
+            "intent_id": intent_id,
+            "portfolio_id": portfolio_id,
+            "event_types": event_types or [],
+            "expires_at": expires_at,
+        }
+        return await self.fetch(
+            "POST",
+            f"{API}/subscriptions",
+            SubscriptionCreated,
+            body={k: v for k, v in body.items() if v is not None},
+        )
+
+    async def list_subscriptions(
+        self, intent_id: str | None = None, portfolio_id: str | None = None
+    ) -> list[Subscription]:
+        page = await self.fetch(
+            "GET",
+            f"{API}/subscriptions",
+            SubscriptionList,
+            key="subscriptions",
+            params={"intent_id": intent_id, "portfolio_id": portfolio_id},
+        )
+        return page.subscriptions
+
+    async def get_subscription(self, subscription_id: str) -> Subscription:
+        return await self.fetch("GET", f"{API}/subscriptions/{subscription_id}", Subscription)
+
+    async def unsubscribe(self, subscription_id: str) -> None:
+        await self.request("DELETE", f"{API}/subscriptions/{subscription_id}")
+
+    async def deliveries(
+        self, subscription_id: str, after: int = 0, limit: int = 100
+    ) -> DeliveryList:
+        return await self.fetch(
+            "GET",
+            f"{API}/subscriptions/{subscription_id}/deliveries",
+            DeliveryList,
+            params={"after": after, "limit": limit},
+        )
