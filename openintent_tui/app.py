@@ -22,6 +22,7 @@ from .screens.base import ConsoleScreen
 from .screens.help import HelpScreen
 from .screens.intents import IntentsScreen
 from .widgets.command_line import CommandLine
+from .widgets.status_bar import StatusBar
 
 FLUSH_SECONDS = 0.05
 RATE_WINDOW = 10.0
@@ -73,6 +74,7 @@ class OpenIntentApp(App):
         self.connection = connection
         self.client: Any = self._make_client(connection)
         self.connection_state = "connecting"
+        self.connection_error: str | None = None
         self.retry_at: float | None = None
         self.stale = True
         self._pending: list[Any] = []
@@ -116,6 +118,7 @@ class OpenIntentApp(App):
             "color": getattr(self.connection, "color", None) or "blue",
             "server": self.connection.url,
             "connection": self.connection_state,
+            "error": self.connection_error if self.connection_state == "offline" else None,
             "retry_in": retry_in,
             "stale": self.stale and self.connection_state not in ("live", "connecting"),
             "read_only": self.read_only,
@@ -174,6 +177,7 @@ class OpenIntentApp(App):
     def _on_stream_state(self, state: ConnectionState) -> None:
         previous = self.connection_state
         self.connection_state = state.state
+        self.connection_error = state.error
         self.retry_at = self.ticks() + state.retry_in if state.retry_in is not None else None
         if state.state == "live":
             self.stale = False
@@ -183,6 +187,9 @@ class OpenIntentApp(App):
         elif state.state in ("reconnecting", "offline"):
             self.stale = True
         self._broadcast(lambda: ConnectionChanged(state.state, state.retry_in))
+        for screen in self.screen_stack:  # show the change now, not at the next tick
+            for bar in screen.query(StatusBar):
+                bar.refresh()
 
     def _broadcast(self, make: Callable[[], Message]) -> None:
         # A message is handled once, so each screen gets its own instance.

@@ -196,9 +196,11 @@ class IntentDetailScreen(ConsoleScreen):
         text = Text()
         for unit, amount in sorted(summary.by_unit.items()):
             text.append(f"{amount:g} {unit}  ")
-        text.append(f"({summary.count} records)\n", style="dim")
+        records = "record" if summary.count == 1 else "records"
+        text.append(f"({summary.count} {records})", style="dim")
         budget = summary.budget
         if budget is not None:
+            text.append("\n")
             fraction = min(budget.spent / budget.limit, 1.0) if budget.limit else 1.0
             filled = round(fraction * 20)
             style = "red" if budget.exceeded else "yellow" if budget.alerted else "green"

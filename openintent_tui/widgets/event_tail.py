@@ -74,7 +74,9 @@ class EventTail(ScrollView, can_focus=True):
     def __init__(self, max_lines: int = 5000, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.lines: deque[tuple[str, str]] = deque(maxlen=max_lines)
-        self._pending: list[tuple[str, str]] = []
+        self._order: deque[int] = deque(maxlen=max_lines)
+        """Each line's sequence, so a backfill that lands after live events sorts in place."""
+        self._pending: list[tuple[int, str, str]] = []
         self._seen_ids: set[str] = set()
         self._kind_styles: dict[str, Style] = {}
         self.rendered_total = 0
@@ -91,18 +93,33 @@ class EventTail(ScrollView, can_focus=True):
                 if event_id in self._seen_ids:
                     continue
                 self._seen_ids.add(event_id)
-            self._pending.append(event_line(event))
+            self._pending.append((getattr(event, "sequence", 0) or 0, *event_line(event)))
         if len(self._seen_ids) > 4 * (self.lines.maxlen or 5000):
             self._seen_ids = set(list(self._seen_ids)[-(self.lines.maxlen or 5000) :])
 
     def add_text(self, text: str, kind: str = "") -> None:
-        self._pending.append((text, kind))
+        self._pending.append((self._order[-1] if self._order else 0, text, kind))
 
     def flush(self) -> None:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        self.lines.extend(batch)
+        last = self._order[-1] if self._order else 0
+        if any(0 < seq < last for seq, _, _ in batch):
+            # Older events (a backfill) arrived after newer live ones: merge by sequence.
+            merged = sorted(
+                [*zip(self._order, self.lines, strict=True), *((b[0], b[1:]) for b in batch)],
+                key=lambda item: item[0],
+            )
+            self._order.clear()
+            self.lines.clear()
+            for seq, line in merged:
+                self._order.append(seq)
+                self.lines.append(line)
+        else:
+            for seq, text, kind in batch:
+                self._order.append(seq)
+                self.lines.append((text, kind))
         self.rendered_total += len(batch)
         self.virtual_size = Size(self.size.width, len(self.lines))
         if self.following:

@@ -47,6 +47,8 @@ class StatusBar(Static):
         if state["connection"] == "reconnecting" and state["retry_in"] is not None:
             label = f"{label} in {state['retry_in']} s"
         text.append(label, style=style)
+        if state.get("error"):
+            text.append(f" ({state['error']})", style="dim")
         if state["stale"]:
             text.append(" (data may be stale)", style="yellow")
         text.append("  ")

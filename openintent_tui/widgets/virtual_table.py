@@ -41,8 +41,11 @@ class Row:
         style: str = "",
     ) -> None:
         self.key = key
-        self.cells = tuple(cells)
-        self.values = tuple(values) if values is not None else self.cells
+        self.cells = cells if type(cells) is tuple else tuple(cells)
+        if values is None:
+            self.values = self.cells
+        else:
+            self.values = values if type(values) is tuple else tuple(values)
         # Lower-cased once so filtering 100k rows is a substring test per row.
         self.haystack = "\x1f".join(self.cells).lower()
         self.style = style

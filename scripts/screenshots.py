@@ -1,0 +1,173 @@
+"""Drive the console through every screen and write PNGs to screenshots/ for the README.
+
+    .venv/bin/python scripts/screenshots.py [--out screenshots]
+
+Runs the real server on a loopback port with a throwaway database, seeds a workspace over
+HTTP, keeps simulated agents busy in a thread, then walks the app with Pilot:
+save_screenshot (SVG) -> add xml:space="preserve" (rsvg-convert drops edge spaces otherwise)
+-> rsvg-convert. Needs `apt-get install -y librsvg2-bin fonts-firacode fonts-symbola`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from openintent_tui.app import OpenIntentApp  # noqa: E402
+from openintent_tui.screens.arbitration import ArbitrationScreen, CaseScreen  # noqa: E402
+from openintent_tui.screens.intent_detail import IntentDetailScreen  # noqa: E402
+from openintent_tui.screens.leases import LeasesScreen  # noqa: E402
+from openintent_tui.screens.portfolios import PortfolioScreen, PortfoliosScreen  # noqa: E402
+from tests.support import LiveServer, run_server  # noqa: E402
+from tests.tui.tui_support import connection, create_intent, seed, wait_until  # noqa: E402
+
+SIZE = (140, 40)
+MORE_WORK = [
+    ("Label 2,000 support tickets", "active"),
+    ("Benchmark the new ranking model", "active"),
+    ("Reconcile March invoices", "blocked"),
+    ("Write onboarding guide", "draft"),
+    ("Audit data retention", "completed"),
+    ("Refresh competitor pricing", "active"),
+    ("Plan offsite agenda", "abandoned"),
+    ("Clean up feature flags", "completed"),
+]
+
+
+def seed_more(live: LiveServer) -> None:
+    with live.client(agent_id="planner") as api:
+        for title, status in MORE_WORK:
+            create_intent(api, title, status, description=f"{title}.")
+
+
+def simulate_agents(live: LiveServer, intent_ids: list[str], stop: threading.Event) -> None:
+    """Agents commenting and reporting progress, so the live parts move."""
+    rng = random.Random(7)
+    agents = ("writer", "researcher", "reviewer", "planner")
+    with live.client() as api:
+        step = 0
+        while not stop.wait(0.15):
+            step += 1
+            intent_id = rng.choice(intent_ids)
+            api.post(
+                f"/api/v1/intents/{intent_id}/events",
+                json={
+                    "event_type": rng.choice(("comment", "task.progress", "llm_request_completed")),
+                    "payload": {"step": step, "note": rng.choice(("drafting", "checked", "ok"))},
+                },
+                headers={"X-Agent-ID": rng.choice(agents)},
+            )
+
+
+def to_png(svg: Path, png: Path) -> None:
+    text = svg.read_text(encoding="utf-8")
+    preserved = '<svg xml:space="preserve" class="rich-terminal"'
+    svg.write_text(text.replace('<svg class="rich-terminal"', preserved), encoding="utf-8")
+    subprocess.run(["rsvg-convert", "-z", "1.25", str(svg), "-o", str(png)], check=True)
+
+
+async def shoot(live: LiveServer, launch_id: str, out: Path, work: Path) -> list[Path]:
+    app = OpenIntentApp(connection(live, name="demo", color="green"))
+    written: list[Path] = []
+
+    def save(name: str) -> None:
+        svg = work / f"{name}.svg"
+        app.save_screenshot(str(svg.name), path=str(work))
+        to_png(svg, out / f"{name}.png")
+        written.append(out / f"{name}.png")
+
+    async def reach(kind, *keys: str) -> None:
+        await pilot.press(*keys)
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, kind) and getattr(app.screen, "loaded", True),
+            limit=20,
+        )
+        await pilot.pause(0.6)
+
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_until(
+            pilot, lambda: app.screen.loaded and app.connection_state == "live", limit=20
+        )
+        await pilot.pause(1.5)
+        save("intents")
+        await pilot.press("slash", *"launch", "enter")
+        await pilot.pause(0.3)
+        save("intents-filtered")
+        await pilot.press("escape", "escape")
+        await reach(IntentDetailScreen, "colon", *f"open {launch_id}", "enter")
+        await wait_until(pilot, app.screen.loaded.is_set)
+        await pilot.pause(2.0)
+        save("intent-detail")
+        await reach(LeasesScreen, "2")
+        save("leases")
+        await reach(ArbitrationScreen, "3")
+        save("arbitration-queue")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, CaseScreen))
+        await pilot.press("2", "w", *"Marketing needs two more weeks")
+        await pilot.pause(0.3)
+        save("arbitration-rationale")
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        save("arbitration-case")
+        await pilot.press("d")  # recorded as the operator; the case leaves the queue
+        await wait_until(pilot, lambda: isinstance(app.screen, ArbitrationScreen))
+        await pilot.pause(0.8)
+        save("arbitration-decided")
+        await reach(PortfoliosScreen, "4")
+        save("portfolios")
+        await pilot.press("enter")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, PortfolioScreen) and app.screen.loaded
+        )
+        await pilot.pause(0.5)
+        save("portfolio-members")
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+        save("help")
+        await pilot.press("escape", "ctrl+p", *"leas")
+        await pilot.pause(0.5)
+        save("palette")
+        await pilot.press("escape", "colon", *"intents status=active")
+        await pilot.pause(0.2)
+        save("command-line")
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
+    args = parser.parse_args()
+    if shutil.which("rsvg-convert") is None:
+        sys.exit("rsvg-convert not found: apt-get install -y librsvg2-bin fonts-firacode")
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, run_server(Path(tmp) / "demo.db") as live:
+        seeded = seed(live)
+        seed_more(live)
+        stop = threading.Event()
+        busy = list(seeded.intents.values())[:3]
+        agents = threading.Thread(target=simulate_agents, args=(live, busy, stop), daemon=True)
+        agents.start()
+        try:
+            launch = seeded.intents["Draft the Q3 launch plan"]
+            written = asyncio.run(shoot(live, launch, args.out, Path(tmp)))
+        finally:
+            stop.set()
+            agents.join(5)
+    for path in written:
+        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
+if __name__ == "__main__":
+    main()
