@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get, post, put
+from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
-from litestar.status_codes import HTTP_201_CREATED
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from ..domain.clock import iso, parse_iso
 from ..domain.errors import InvalidInput
@@ -75,6 +75,15 @@ class RetryPolicyController(Controller):
         self, store: NamedDependency[Store], intent_id: FromPath[str]
     ) -> RetryPolicy:
         return await store.get_retry_policy(intent_id)
+
+    @delete("", status_code=HTTP_204_NO_CONTENT, summary="Remove the intent's retry policy")
+    async def remove_policy(
+        self,
+        store: NamedDependency[Store],
+        intent_id: FromPath[str],
+        agent_id: AgentIdHeader = None,
+    ) -> None:
+        await store.delete_retry_policy(intent_id, actor_of(agent_id))
 
 
 class FailureController(Controller):

@@ -19,6 +19,10 @@ class RetryStore(ABC):
         """Raises NotFound for an unknown intent or when none is set."""
 
     @abstractmethod
+    async def delete_retry_policy(self, intent_id: str, actor: str | None) -> None:
+        """Raises NotFound for an unknown intent or when none is set."""
+
+    @abstractmethod
     async def record_failure(
         self, intent_id: str, data: FailureCreate, agent_id: str | None
     ) -> Failure:

@@ -250,3 +250,14 @@ def test_member_ids_for_streams(server, api):
             await store.close()
 
     assert asyncio.run(read()) == [intent["id"]]
+
+
+def test_discovery_advertises_these_features(api):
+    capabilities = api.get("/.well-known/openintent.json").json()["capabilities"]
+    assert {"attachments", "cost-tracking", "retry-policies", "portfolios"} <= set(capabilities)
+
+
+def test_the_v1_alias_serves_portfolios_too(api):
+    created = api.post("/v1/portfolios", json={"name": "Alias"})
+    assert created.status_code == 201
+    assert api.get(f"/api/v1/portfolios/{created.json()['id']}").status_code == 200

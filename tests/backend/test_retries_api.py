@@ -160,3 +160,20 @@ def test_unknown_intent_is_404(api):
     assert api.get("/api/v1/intents/nope/retry-policy").status_code == 404
     assert api.post("/api/v1/intents/nope/failures", json={}).status_code == 404
     assert api.get("/api/v1/intents/nope/failures").status_code == 404
+
+
+def test_delete_a_policy(api):
+    intent_id = new_intent(api)
+    url = f"/api/v1/intents/{intent_id}/retry-policy"
+    assert api.delete(url).status_code == 404
+    set_policy(api, intent_id, strategy="fixed")
+    assert api.delete(url).status_code == 204
+    assert api.get(url).status_code == 404
+    assert api.delete(url).status_code == 404
+    assert api.delete("/api/v1/intents/nope/retry-policy").status_code == 404
+    failure = fail(api, intent_id)  # without a policy again: no retry advice
+    assert failure["next_retry_delay_ms"] is None
+    comments = [
+        e["payload"]["kind"] for e in events_of(api, intent_id) if e["event_type"] == "comment"
+    ]
+    assert comments == ["retry_policy_set", "retry_policy_removed"]

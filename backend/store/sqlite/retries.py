@@ -162,6 +162,26 @@ class SqliteRetries(SqliteCore, RetryStore):
 
         return await self._read(read)
 
+    async def delete_retry_policy(self, intent_id: str, actor: str | None) -> None:
+        def op(tx: Tx) -> None:
+            require_intent(tx, intent_id)
+            row = _policy_row(tx, intent_id)
+            if row is None:
+                raise NotFound(f"No retry policy set for intent {intent_id}")
+            tx.execute("DELETE FROM retry_policies WHERE intent_id = ?", (intent_id,))
+            tx.emit(
+                intent_id,
+                "comment",
+                actor,
+                {
+                    "kind": "retry_policy_removed",
+                    "message": "Retry policy removed",
+                    "policy_id": row[0],
+                },
+            )
+
+        await self._write(op)
+
     async def record_failure(
         self, intent_id: str, data: FailureCreate, agent_id: str | None
     ) -> Failure:
