@@ -136,7 +136,7 @@ async def test_renewals_racing_expiry_never_make_two_holders(fast_sweeping):
                 await asyncio.sleep(rng.uniform(0.0, 0.05))
                 continue
             lease_id = response.json()["id"]
-            for _ in range(3):
+            for _ in range(2):
                 await asyncio.sleep(rng.uniform(0.85, 1.1))  # around the expiry instant
                 renewed = await client.patch(
                     f"/api/v1/intents/{intent_id}/leases/{lease_id}",
