@@ -1,9 +1,48 @@
-"""`openintent-tui`: the console by default; `openintent-tui serve` runs the server headless."""
+"""`openintent-tui`: the console. With no server given it starts the bundled server as a child
+process (or reuses one already running); `openintent-tui serve` runs the server headless."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import secrets
 import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import msgspec
+
+from .contexts import ConfigError, ConnectionInfo, connections, load_config, resolve
+
+API_KEY_ENV = "OPENINTENT_API_KEY"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="openintent-tui",
+        description="Keyboard-driven operations console for OpenIntent servers. "
+        "`openintent-tui serve --help` runs the server headless.",
+    )
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--server", metavar="URL", help="connect to this server")
+    target.add_argument("--context", metavar="NAME", help="a context from the config file")
+    target.add_argument(
+        "--demo",
+        action="store_true",
+        help="throwaway server with a seeded workspace and simulated agents",
+    )
+    parser.add_argument(
+        "--api-key", metavar="KEY", help=f"API key for --server (default: ${API_KEY_ENV})"
+    )
+    parser.add_argument("--operator", metavar="NAME", help="who you act as (X-Agent-ID)")
+    parser.add_argument("--read-only", action="store_true", help="disable every change")
+    parser.add_argument("--config", type=Path, metavar="PATH", help="config file to use")
+    parser.add_argument("--db", type=Path, metavar="PATH", help="database of the bundled server")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -13,10 +52,143 @@ def main(argv: list[str] | None = None) -> None:
 
         serve_main(argv[1:])
         return
-    parser = argparse.ArgumentParser(prog="openintent-tui")
-    parser.parse_args(argv)
-    # Until the console lands, run the bundled server in the foreground.
-    print("openintent-tui: the console is not built yet; starting the embedded server instead")
-    from backend.cli import main as serve_main
+    args = build_parser().parse_args(argv)
+    try:
+        sys.exit(run(args))
+    except ConfigError as exc:
+        sys.exit(f"openintent-tui: {exc}")
 
-    serve_main([])
+
+def run(args: argparse.Namespace) -> int:
+    from .embedded import EmbeddedError
+
+    config = load_config(args.config)
+    contexts = connections(config)
+    try:
+        with _connection(args, config) as connection:
+            if args.operator:
+                connection = msgspec.structs.replace(connection, operator=args.operator)
+            contexts[connection.name] = connection
+            _run_console(connection, args.read_only, config.keys, contexts)
+    except EmbeddedError as exc:
+        print(f"openintent-tui: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+@contextmanager
+def _connection(args: argparse.Namespace, config) -> Iterator[ConnectionInfo]:
+    """The connection to open, with whatever must run beside it (server, demo agents)."""
+    if args.server:
+        yield ConnectionInfo(
+            name="cli",
+            url=args.server.rstrip("/"),
+            api_key=args.api_key or os.environ.get(API_KEY_ENV),
+            operator=args.operator or "operator",
+            read_only=args.read_only,
+        )
+    elif args.context or (config.default_context and not args.demo and not args.db):
+        yield resolve(config, args.context or config.default_context)
+    elif args.demo:
+        with _demo() as connection:
+            yield connection
+    else:
+        with _embedded(args.db) as connection:
+            yield connection
+
+
+@contextmanager
+def _embedded(db: Path | None) -> Iterator[ConnectionInfo]:
+    from .embedded import EmbeddedServer
+
+    print("openintent-tui: starting the bundled server…", file=sys.stderr, flush=True)
+    with EmbeddedServer(db) as server:
+        if server.reused:
+            print(f"openintent-tui: reusing the server at {server.url}", file=sys.stderr)
+        server.watch()  # a crashed server is restarted; the console reconnects by itself
+        yield ConnectionInfo(
+            name="local", url=server.url, api_key=server.api_key, color="green", embedded=True
+        )
+
+
+@contextmanager
+def _demo() -> Iterator[ConnectionInfo]:
+    """A server on a throwaway database, seeded, with agents acting in a background thread
+    (the console owns the main event loop)."""
+    from .embedded import EmbeddedServer
+
+    with tempfile.TemporaryDirectory(prefix="openintent-demo-") as tmp:
+        workdir = Path(tmp)
+        print("openintent-tui: starting the demo server…", file=sys.stderr, flush=True)
+        server = EmbeddedServer(
+            workdir / "demo.db", reuse=False, workdir=workdir, api_key=secrets.token_urlsafe(24)
+        )
+        with server:
+            connection = ConnectionInfo(
+                name="demo",
+                url=server.url,
+                api_key=server.api_key,
+                color="magenta",
+                embedded=True,
+            )
+            agents = DemoAgents(connection)
+            agents.seed()
+            agents.start()
+            try:
+                yield connection
+            finally:
+                agents.stop()
+
+
+class DemoAgents:
+    """Seeding and the simulated agents, on their own event loop in a daemon thread."""
+
+    def __init__(self, connection: ConnectionInfo) -> None:
+        self.connection = connection
+        self.loop = asyncio.new_event_loop()
+        self.stop_event = asyncio.Event()  # binds to a loop only when first awaited
+        self.thread = threading.Thread(target=self._run, name="demo-agents", daemon=True)
+
+    def _client(self):
+        from .client import OpenIntentClient
+
+        return OpenIntentClient(self.connection.url, self.connection.api_key)
+
+    def seed(self) -> None:
+        from .demo import seed
+
+        async def go() -> None:
+            async with self._client() as client:
+                await seed(client)
+
+        self.loop.run_until_complete(go())
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        from .demo import run_agents
+
+        async def go() -> None:
+            async with self._client() as client:
+                await run_agents(client, self.stop_event)
+
+        self.loop.run_until_complete(go())
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.stop_event.set)
+            self.thread.join(timeout)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+def _run_console(
+    connection: ConnectionInfo,
+    read_only: bool,
+    keymap: dict[str, str],
+    contexts: dict[str, ConnectionInfo],
+) -> None:
+    from .app import OpenIntentApp
+
+    OpenIntentApp(connection, read_only=read_only, keymap=keymap or None, contexts=contexts).run()

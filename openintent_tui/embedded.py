@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -79,16 +80,23 @@ class EmbeddedServer:
         reuse: bool = True,
         startup_timeout: float = 30.0,
         workdir: Path | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.workdir = workdir or data_dir()
         self.db = Path(db) if db else Settings().db_path
         self.reuse = reuse
         self.startup_timeout = startup_timeout
-        self.api_key = ""
+        self.api_key = api_key or ""
+        """Given: use it (a throwaway server). Else the generated key in the data dir."""
         self.url = ""
         self.pid: int | None = None
         self.process: subprocess.Popen | None = None
         self.reused = False
+        self.restarts = 0
+        self._started = False
+        self._watcher: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> EmbeddedServer:
@@ -99,8 +107,9 @@ class EmbeddedServer:
         self.stop()
 
     def start(self) -> EmbeddedServer:
-        settings, _ = ensure_api_key(Settings(db=str(self.db)))
-        self.api_key = settings.api_keys[0]
+        if not self.api_key:
+            settings, _ = ensure_api_key(Settings(db=str(self.db)))
+            self.api_key = settings.api_keys[0]
         if self.reuse and self._reuse_running():
             return self
         self._spawn()
@@ -109,15 +118,43 @@ class EmbeddedServer:
     @property
     def owned(self) -> bool:
         """This console started the server (and so stops it)."""
-        return self.process is not None
+        return self._started
 
     def alive(self) -> bool:
         if self.process is not None:
             return self.process.poll() is None
         return self.pid is not None and _pid_alive(self.pid)
 
+    def watch(self, interval: float = 1.0) -> None:
+        """Restart the server (same port, same db) whenever it dies, until `stop()`: a daemon
+        thread, so a server crash costs the console a reconnect, nothing more."""
+        if not self.owned or self._watcher is not None:
+            return
+        self._watcher = threading.Thread(
+            target=self._watch, args=(interval,), name="embedded-watchdog", daemon=True
+        )
+        self._watcher.start()
+
+    def _watch(self, interval: float) -> None:
+        while not self._stopping.wait(interval):
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                if self.process is not None and self.process.poll() is None:
+                    continue
+                self.restarts += 1
+                try:
+                    self._spawn(port=int(self.url.rsplit(":", 1)[1]))
+                except EmbeddedError:
+                    pass  # try again next interval (the port may still be in TIME_WAIT)
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop a server this console started; a reused one is left running for its owner."""
+        self._stopping.set()
+        with self._lock:
+            self._stop_process(timeout)
+
+    def _stop_process(self, timeout: float) -> None:
         if self.process is None:
             return
         if self.process.poll() is None:
@@ -129,11 +166,6 @@ class EmbeddedServer:
                 self.process.wait(5)
         self._forget_state()
         self.process = None
-
-    def restart(self) -> None:
-        """Start it again after a crash, on the same port when still free."""
-        self.stop()
-        self._spawn(port=int(self.url.rsplit(":", 1)[1]) if self.url else None)
 
     # -- internals -------------------------------------------------------------------------
     def _reuse_running(self) -> bool:
@@ -178,12 +210,13 @@ class EmbeddedServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Same process group on purpose: if the terminal closes (SIGHUP) the server
+                # goes with the console. Ctrl-C never signals it: the console reads keys raw.
                 env=env,
-                # Own session: a Ctrl-C meant for the console never reaches the server.
-                start_new_session=True,
             )
         self.pid = self.process.pid
         self.reused = False
+        self._started = True
         self._wait_healthy(log_path)
         if self.reuse:
             self._remember_state(port)
@@ -198,7 +231,7 @@ class EmbeddedServer:
             if server_answers(self.url, self.api_key, timeout=1.0):
                 return
             time.sleep(0.1)
-        self.stop()
+        self._stop_process(5.0)
         raise EmbeddedError(
             f"the bundled server did not answer within {self.startup_timeout:.0f} s:\n"
             f"{_tail(log_path)}"

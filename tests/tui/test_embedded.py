@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import httpx
 import pytest
 
 from backend.settings import data_dir, generated_key_path
-from openintent_tui.embedded import STATE_FILE, EmbeddedError, EmbeddedServer
+from openintent_tui.embedded import STATE_FILE, EmbeddedError, EmbeddedServer, server_answers
 
 pytestmark = pytest.mark.slow
 
@@ -79,3 +80,25 @@ def test_unusable_directory_is_a_clear_error(tmp_path):
     blocker.write_text("a file where the db's directory should be")
     with pytest.raises(EmbeddedError, match="cannot create"):
         EmbeddedServer(blocker / "db" / "x.db", reuse=False).start()
+
+
+def test_watchdog_restarts_a_crashed_server_on_the_same_port(tmp_path):
+    with EmbeddedServer(tmp_path / "w.db") as server:
+        url, first_pid = server.url, server.pid
+        assert _create_intent(server, "before the crash") == 201
+        server.watch(interval=0.2)
+        os.kill(first_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while not (
+            server.pid != first_pid and server.alive() and server_answers(url, server.api_key)
+        ):
+            assert time.monotonic() < deadline, "the watchdog did not restart the server"
+            time.sleep(0.1)
+        assert server.url == url and server.restarts == 1
+        headers = {"X-API-Key": server.api_key}
+        titles = [
+            i["title"]
+            for i in httpx.get(f"{url}/api/v1/intents", headers=headers).json()["intents"]
+        ]
+        assert titles == ["before the crash"]
+    assert not server.alive()
