@@ -95,8 +95,6 @@ def checked_attachment(data: AttachmentCreate, max_bytes: int) -> NewAttachment:
     if not _MIME.match(mime):
         raise _bad("mime_type", "must look like type/subtype")
     size = _one({"size": data.size, "size_bytes": data.size_bytes})
-    if size is not None and size < 0:
-        raise _bad("size", "must not be negative")
     url = _one({"storage_url": data.storage_url, "url": data.url})
     if data.sha256 is not None and not _SHA256.match(data.sha256):
         raise _bad("sha256", "64 lowercase hex digits")

@@ -16,12 +16,13 @@ from .params import AgentIdHeader, actor_of
 
 CAPABILITIES = ["cost-tracking"]
 MAX_NAME = 200
+MAX_AMOUNT = 10**15  # far beyond any real spend, and inside SQLite's 64-bit integers
 
 
 def check_cost(data: CostCreate) -> None:
     errors = []
-    if not math.isfinite(data.amount) or data.amount < 0:
-        errors.append({"field": "amount", "message": "a finite number, not negative"})
+    if not (math.isfinite(data.amount) and 0 <= data.amount <= MAX_AMOUNT):
+        errors.append({"field": "amount", "message": f"a number from 0 to {MAX_AMOUNT:.0e}"})
     for field in ("cost_type", "unit"):
         value = getattr(data, field)
         if not value.strip() or len(value) > MAX_NAME:

@@ -19,11 +19,6 @@ CAPABILITIES = ["retry-policies"]
 
 def checked_failure(data: FailureCreate) -> FailureCreate:
     """Normalise what the two SDK shapes send; a bad attempt number or time is a 400."""
-    if data.attempt_number is not None and data.attempt_number < 1:
-        raise InvalidInput(
-            "attempt_number starts at 1",
-            errors=[{"field": "attempt_number", "message": "at least 1"}],
-        )
     if data.error_code and data.error_type and data.error_code != data.error_type:
         raise InvalidInput(
             "error_code and error_type are aliases but have different values",

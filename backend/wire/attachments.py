@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from .base import JSONObject, Request, Response
@@ -27,6 +29,9 @@ class Attachment(Response, omit_defaults=True):
     sha256: str | None = None
 
 
+Size = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+
+
 class AttachmentCreate(Request):
     """Both SDK clients' shapes: sync `{filename, mime_type, size, storage_url, metadata}`,
     async `{filename, content_type, url, size_bytes}`; or inline `content` (base64) instead
@@ -35,8 +40,8 @@ class AttachmentCreate(Request):
     filename: str
     mime_type: str | None = None
     content_type: str | None = None
-    size: int | None = None
-    size_bytes: int | None = None
+    size: Size | None = None
+    size_bytes: Size | None = None
     storage_url: str | None = None
     url: str | None = None
     content: str | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from .base import JSONObject, Request, Response
@@ -68,10 +70,15 @@ class PortfolioStatusChange(Request):
     reason: str | None = None
 
 
+MAX_PRIORITY = 1_000_000
+
+
 class MembershipCreate(Request):
     intent_id: str
     role: str = "member"
-    priority: int = 0
+    """primary | member | dependency"""
+    priority: Annotated[int, msgspec.Meta(ge=-MAX_PRIORITY, le=MAX_PRIORITY)] = 0
+    """Higher first in the portfolio's member list."""
 
 
 class PortfolioIntents(Response):

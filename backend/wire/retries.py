@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from .base import JSONObject, Request, Response
@@ -63,7 +65,7 @@ class FailureCreate(Request):
     `attempt_number` the failure is the intent's next attempt."""
 
     agent_id: str | None = None
-    attempt_number: int | None = None
+    attempt_number: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
     error_code: str | None = None
     error_type: str | None = None
     error_message: str | None = None

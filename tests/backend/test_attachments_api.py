@@ -114,6 +114,7 @@ def test_both_sdk_shapes_of_url_references(api):
         ({"filename": "a\nb", "url": "https://h/x"}, "filename"),
         ({"filename": "x", "url": "https://h/x", "mime_type": "nonsense"}, "mime_type"),
         ({"filename": "x", "url": "https://h/x", "size": -1}, "size"),
+        ({"filename": "x", "url": "https://h/x", "size_bytes": 10**30}, "size_bytes"),
         ({"filename": "x", "url": "https://h/x", "mime_type": "a/b", "content_type": "c/d"}, None),
         ({"filename": "x", "url": "https://h/x", "bogus": 1}, None),
         ({"url": "https://h/x"}, None),

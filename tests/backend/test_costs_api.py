@@ -113,6 +113,7 @@ def test_a_malformed_budget_is_ignored_not_fatal(api):
     "body",
     [
         {"cost_type": "tokens", "amount": -1, "unit": "tokens"},
+        {"cost_type": "tokens", "amount": 10**30, "unit": "tokens"},
         b'{"cost_type": "tokens", "amount": 1e400, "unit": "tokens"}',
         {"cost_type": "", "amount": 1, "unit": "tokens"},
         {"cost_type": "tokens", "amount": 1, "unit": " "},

@@ -126,6 +126,8 @@ def test_remove_member(api):
     add(api, portfolio["id"], intent["id"])
     removed = api.delete(f"/api/v1/portfolios/{portfolio['id']}/intents/{intent['id']}")
     assert removed.status_code == 204
+    touched = api.get(f"/api/v1/portfolios/{portfolio['id']}").json()
+    assert touched["updated_at"] > portfolio["updated_at"]
     assert api.get(f"/api/v1/portfolios/{portfolio['id']}").json()["intents"] == []
     assert api.get(f"/api/v1/intents/{intent['id']}/portfolios").json()["portfolios"] == []
     log = api.get(f"/api/v1/intents/{intent['id']}/events").json()["events"]
@@ -217,7 +219,14 @@ def test_bad_portfolios_are_400_and_change_nothing(api, body):
 
 
 @pytest.mark.parametrize(
-    "body", [{"role": "owner"}, {"priority": "high"}, {"intent_id": None}, {"extra": 1}]
+    "body",
+    [
+        {"role": "owner"},
+        {"priority": "high"},
+        {"priority": 10**30},
+        {"intent_id": None},
+        {"extra": 1},
+    ],
 )
 def test_bad_memberships_are_400(api, body):
     portfolio = new_portfolio(api)

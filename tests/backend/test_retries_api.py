@@ -141,6 +141,7 @@ def test_strategy_none_never_retries(api):
     "body",
     [
         {"attempt_number": 0},
+        {"attempt_number": 10**30},
         {"retry_scheduled_at": "tomorrow"},
         {"error_code": "A", "error_type": "B"},
         {"recoverable": "maybe"},

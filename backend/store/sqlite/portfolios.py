@@ -102,6 +102,11 @@ def _members(
     return intents, aggregate, memberships
 
 
+def _touch(tx: Tx, portfolio_id: str) -> None:
+    """A membership change is a change of the portfolio too."""
+    tx.execute("UPDATE portfolios SET updated_at = ? WHERE id = ?", (tx.now, portfolio_id))
+
+
 def _change_status(
     tx: Tx, portfolio: Portfolio, status: str, actor: str | None, **why: Any
 ) -> None:
@@ -282,6 +287,7 @@ class SqlitePortfolios(SqliteCore, PortfolioStore):
                 " added_at) VALUES (?,?,?,?,?,?)",
                 (membership_id, portfolio_id, data.intent_id, data.role, data.priority, tx.now),
             )
+            _touch(tx, portfolio_id)
             tx.emit(
                 data.intent_id,
                 "added_to_portfolio",
@@ -319,6 +325,7 @@ class SqlitePortfolios(SqliteCore, PortfolioStore):
             if row is None:
                 raise NotFound(f"Intent {intent_id} is not a member of portfolio {portfolio_id}")
             tx.execute("DELETE FROM portfolio_members WHERE id = ?", (row[0],))
+            _touch(tx, portfolio_id)
             tx.emit(
                 intent_id,
                 "removed_from_portfolio",
