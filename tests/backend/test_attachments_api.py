@@ -206,3 +206,17 @@ def test_delete_checks_the_path_intent_and_logs_a_comment(api):
     assert last["event_type"] == "comment"
     assert last["payload"]["kind"] == "attachment_deleted"
     assert last["payload"]["attachment_id"] == attachment["id"]
+
+
+@pytest.mark.parametrize("mime", ["application/json", "text/html", "text/plain; charset=utf-8"])
+def test_content_is_served_byte_for_byte_whatever_the_type(api, mime):
+    intent_id = new_intent(api)
+    content = b'{"not": "re-encoded"}  <script>x</script>\n'
+    attachment = api.post(
+        f"/api/v1/intents/{intent_id}/attachments",
+        json={"filename": "f", "mime_type": mime, "content": base64.b64encode(content).decode()},
+    ).json()
+    fetched = api.get(attachment["storage_url"])
+    assert fetched.content == content
+    assert fetched.headers["content-type"].startswith(mime.split(";")[0])
+    assert fetched.headers["content-security-policy"] == "sandbox"
