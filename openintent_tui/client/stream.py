@@ -20,7 +20,8 @@ from typing import Any, Literal
 import httpx
 import msgspec
 
-from backend.wire.events import Event
+from backend.domain.clock import now_iso
+from backend.wire.events import EVENT_TYPES, Event
 
 from . import adapters
 from .base import API
@@ -119,17 +120,42 @@ def event_from_frame(frame: SSEFrame) -> Event | None:
         raw: Any = msgspec.json.decode(frame.data)
     except msgspec.DecodeError:
         return None
-    if not isinstance(raw, dict) or "event_type" not in raw:
+    if not isinstance(raw, dict):
         return None
+    if "event_type" not in raw:
+        raw = _synthesised(frame.event, raw)
+        if raw is None:
+            return None
     raw.setdefault("payload", {})
     raw.setdefault("actor", None)
     raw.setdefault("intent_id", None)
-    if frame.id and frame.id.isdigit() and not raw.get("global_sequence"):
-        raw["global_sequence"] = int(frame.id)
+    raw.setdefault("created_at", now_iso())
+    if frame.id and frame.id.isdigit():
+        if not raw.get("global_sequence"):
+            raw["global_sequence"] = int(frame.id)
+    else:
+        raw = adapters.normalise(raw)  # no `id:`: not our server; smooth its quirks (naive times)
     try:
         return adapters.convert(raw, Event)
     except msgspec.ValidationError:
         return None
+
+
+def _synthesised(frame_event: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    """The reference server sends `intent_created`, `state_patched` and `status_changed`
+    frames whose data is the whole Intent, not an Event: wrap it so the console still learns
+    that this intent changed (the payload is the intent)."""
+    if frame_event not in EVENT_TYPES or not isinstance(data.get("id"), str):
+        return None
+    intent_id = data.get("intent_id") or data["id"]
+    stamp = data.get("updated_at") or data.get("created_at")
+    return {
+        "id": f"{frame_event}:{intent_id}:{data.get('version', stamp)}",
+        "intent_id": intent_id,
+        "event_type": frame_event,
+        "payload": data,
+        "created_at": stamp or now_iso(),
+    }
 
 
 class _Seen:
