@@ -29,6 +29,9 @@ StatusFilter = Annotated[
     QueryParameter(description="active (default), released, expired, revoked, or all"),
 ]
 LeaseLimit = Annotated[int, QueryParameter(ge=1, le=5000, description="At most this many")]
+HolderFilter = Annotated[
+    str | None, QueryParameter(name="agent_id", description="Only this agent's leases")
+]
 
 
 def _max_lease_seconds(request: Request) -> int:
@@ -60,9 +63,10 @@ class IntentLeaseController(Controller):
         intent_id: FromPath[str],
         status: StatusFilter = "active",
         limit: LeaseLimit = 1000,
+        holder: HolderFilter = None,
     ) -> LeaseList:
         check_list_filter(status)
-        return LeaseList(leases=await store.list_leases(intent_id, status, limit))
+        return LeaseList(leases=await store.list_leases(intent_id, status, limit, holder))
 
     @patch("/{lease_id:str}", summary="Renew a lease: a new lifetime from now (holder only)")
     async def renew(
@@ -117,9 +121,10 @@ class AllLeasesController(Controller):
         store: NamedDependency[Store],
         status: StatusFilter = "active",
         limit: LeaseLimit = 1000,
+        holder: HolderFilter = None,
     ) -> LeaseList:
         check_list_filter(status)
-        return LeaseList(leases=await store.list_leases(None, status, limit))
+        return LeaseList(leases=await store.list_leases(None, status, limit, holder))
 
 
 async def _sweep_forever(store: Store, period: float) -> None:

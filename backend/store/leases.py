@@ -30,10 +30,10 @@ class LeaseStore(ABC):
 
     @abstractmethod
     async def list_leases(
-        self, intent_id: str | None, status: str, limit: int = 1000
+        self, intent_id: str | None, status: str, limit: int = 1000, agent_id: str | None = None
     ) -> list[Lease]:
         """One intent's leases, or every intent's when intent_id is None; `status` is a lease
-        status or "all". Oldest first."""
+        status or "all"; `agent_id` keeps one holder's. Oldest first."""
 
     @abstractmethod
     async def expire_leases(self, limit: int = 500) -> int:

@@ -363,6 +363,8 @@ def test_lists_filter_by_status_per_intent_and_across_intents(agents):
     assert ids("/api/v1/leases?status=expired") == []
     assert len(ids("/api/v1/leases?status=all")) == 4
     assert len(ids("/api/v1/leases?status=all&limit=2")) == 2
+    assert ids("/api/v1/leases?status=all&agent_id=bob") == [revoked["id"], other_active["id"]]
+    assert ids(f"/api/v1/intents/{first}/leases?status=all&agent_id=bob") == []
     assert_error(alice.get("/api/v1/leases?status=held"), 400)
     assert_error(alice.get(f"/api/v1/intents/{first}/leases?status=held"), 400)
 

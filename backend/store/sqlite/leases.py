@@ -283,7 +283,7 @@ class SqliteLeases(SqliteCore, LeaseStore):
         return _outcome(await self._write(op))
 
     async def list_leases(
-        self, intent_id: str | None, status: str, limit: int = 1000
+        self, intent_id: str | None, status: str, limit: int = 1000, agent_id: str | None = None
     ) -> list[Lease]:
         now_epoch = utc_now().timestamp()
         where: list[str] = []
@@ -291,6 +291,9 @@ class SqliteLeases(SqliteCore, LeaseStore):
         if intent_id is not None:
             where.append("intent_id = ?")
             params.append(intent_id)
+        if agent_id is not None:
+            where.append("agent_id = ?")
+            params.append(agent_id)
         if status == "active":
             where.append("status = 'active' AND expires_epoch > ?")
             params.append(now_epoch)
