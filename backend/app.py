@@ -27,7 +27,7 @@ from .api import (
     streams,
     subscriptions,
 )
-from .auth import API_KEY_HEADER, KeyRing, api_key_guard
+from .auth import API_KEY_HEADER, KeyRing, api_key_middleware
 from .errors import EXCEPTION_HANDLERS
 from .settings import Settings
 from .store import Store
@@ -77,11 +77,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
 
     controllers = [c for feature in FEATURES for c in feature.CONTROLLERS]
     capabilities = sorted({c for feature in FEATURES for c in feature.CAPABILITIES})
-    api = Router(path=API_PREFIX, route_handlers=controllers, guards=[api_key_guard])
+    api = Router(path=API_PREFIX, route_handlers=controllers, middleware=[api_key_middleware])
     alias = Router(
         path=ALIAS_PREFIX,
         route_handlers=controllers,
-        guards=[api_key_guard],
+        middleware=[api_key_middleware],
         include_in_schema=False,
     )
     return Litestar(
