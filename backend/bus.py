@@ -168,20 +168,38 @@ class Subscription:
         self.lagged = False
 
     async def next(self, idle_seconds: float) -> list[tuple[int, bytes]] | object | None:
-        """Everything buffered (oldest first), `LAGGED`, or None after `idle_seconds` idle."""
+        """Everything buffered (oldest first), `LAGGED`, or None after `idle_seconds` idle.
+
+        A plain future and timer rather than `asyncio.wait_for`: this runs once per stream
+        per wake-up, and wait_for costs several times more."""
         if not self._items and not self.lagged:
-            self._waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(idle_seconds, _expire, waiter)
             try:
-                await asyncio.wait_for(self._waiter, idle_seconds)
-            except TimeoutError:
-                return None
+                await waiter
             finally:
+                timer.cancel()
                 self._waiter = None
+            if waiter.result() is _IDLE:
+                return None
+        return self.take()
+
+    def take(self) -> list[tuple[int, bytes]] | object:
+        """What is buffered now (maybe nothing), or `LAGGED`; never waits."""
         if self.lagged:
             return LAGGED
         items = list(self._items)
         self._items.clear()
         return items
+
+
+_IDLE = object()
+
+
+def _expire(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(_IDLE)
 
 
 class _Topic:

@@ -55,6 +55,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Idle streams get a `: keepalive` comment this often (proxies drop silent ones)."""
     sse_buffer_events: int = 1024
     """Per-stream live buffer; a stream that falls further behind re-reads the log."""
+    sse_flush_interval_ms: float = 20.0
+    """Under load a stream writes at most this often, batching what arrived (0: per event)."""
     log_level: str = "warning"
 
     @property
