@@ -31,9 +31,16 @@ def check_duration(duration_seconds: int, max_seconds: int) -> None:
 
 
 def check_scope(scope: str) -> None:
+    """A scope is a top-level state key (`hotel` guards `/hotel/...`). A leading `/` would
+    look like a pointer yet guard nothing, so it is refused rather than silently useless."""
     if not scope.strip() or len(scope) > MAX_SCOPE_LENGTH:
         raise InvalidInput(
             f"scope must be a non-empty string of at most {MAX_SCOPE_LENGTH} characters",
+            errors=[{"field": "scope"}],
+        )
+    if scope.startswith("/"):
+        raise InvalidInput(
+            f"scope is a top-level state key: write {scope.lstrip('/')!r}, not {scope!r}",
             errors=[{"field": "scope"}],
         )
 

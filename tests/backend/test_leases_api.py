@@ -130,6 +130,7 @@ def test_the_maximum_duration_is_configurable(tmp_path):
         {"scope": "", "duration_seconds": 60},
         {"scope": "   ", "duration_seconds": 60},
         {"scope": "x" * 257, "duration_seconds": 60},
+        {"scope": "/hotel", "duration_seconds": 60},
         {"scope": "hotel", "duration_seconds": "soon"},
         {"scope": "hotel", "duration_seconds": 1.5},
         {"scope": "hotel", "duration_seconds": 60, "owner": "me"},

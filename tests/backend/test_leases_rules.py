@@ -59,7 +59,8 @@ def test_check_duration(duration, ok):
 
 def test_scope_and_filter_checks():
     check_scope("hotel")
-    for bad in ("", "  ", "x" * 257):
+    check_scope("research/part-1")
+    for bad in ("", "  ", "x" * 257, "/hotel"):
         with pytest.raises(InvalidInput):
             check_scope(bad)
     for good in ("active", "released", "expired", "revoked", "all"):
