@@ -191,6 +191,58 @@ async def tail_throughput(rate: int, seconds: float) -> dict[str, float]:
         }
 
 
+async def intents_live(count: int, rate: int, seconds: float) -> dict[str, float]:
+    """The intents list with `count` rows, sorted by last activity (every event moves a row),
+    while `rate` events/s arrive for random intents; key presses timed as above."""
+    intents = synthetic_intents(count)
+    app = OpenIntentApp(conn("http://127.0.0.1:9", None), stream=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.pause(0.2)
+        screen.intents = {i.id: i for i in intents}
+        screen.table.set_rows(screen.row(i) for i in intents)
+        screen.loaded = True
+        screen.action_sort("activity")
+        screen.table.focus()
+        await pilot.pause(0.2)
+        ids = [i.id for i in intents]
+        sent = 0
+        start = time.perf_counter()
+
+        async def feed() -> None:
+            nonlocal sent
+            while (elapsed := time.perf_counter() - start) < seconds:
+                due = int(elapsed * rate)
+                for n in range(sent, due):
+                    ev = event(n)
+                    ev.intent_id = ids[(n * 7919) % len(ids)]
+                    ev.created_at = f"2030-01-01T10:{n // 60 % 60:02d}:{n % 60:02d}+00:00"
+                    app._pending.append(ev)
+                sent = due
+                await asyncio.sleep(0.01)
+
+        feeder = asyncio.create_task(feed())
+        latencies: list[float] = []
+        cpu0 = time.process_time()
+        while not feeder.done():
+            before = screen.table.cursor
+            t0 = time.perf_counter()
+            app.post_message(events.Key("j", "j"))
+            while screen.table.cursor == before:  # noqa: ASYNC110 - polling is the measurement
+                await asyncio.sleep(0.001)
+            latencies.append(time.perf_counter() - t0)
+            await asyncio.sleep(0.1)
+        await feeder
+        cpu = time.process_time() - cpu0
+        return {
+            "sent": sent,
+            "key_p50_ms": statistics.median(latencies) * 1000,
+            "key_max_ms": max(latencies) * 1000,
+            "presses": len(latencies),
+            "cpu_share": cpu / seconds,
+        }
+
+
 def seed_intents(url: str, key: str, count: int) -> None:
     with httpx.Client(base_url=url, headers={"X-API-Key": key, "X-Agent-ID": "bench"}) as api:
         for i in range(count):
@@ -224,6 +276,13 @@ async def main() -> None:
             f"{count:>7} rows: load+paint {fmt('load')}, filter {fmt('filter')} "
             f"({r['filter_rows'][0]} rows), clear filter {fmt('unfilter')}, "
             f"sort {fmt('sort')}, status filter {fmt('status_filter')}"
+        )
+    for count in sizes:
+        live = await intents_live(count, 1000, seconds)
+        print(
+            f"intents list, {count} rows sorted by activity, 1,000 events/s for {seconds:.0f} s: "
+            f"key press handled p50 {live['key_p50_ms']:.1f} ms, max {live['key_max_ms']:.1f} ms "
+            f"over {live['presses']} presses; process CPU {live['cpu_share']:.0%} of one core"
         )
     t = await tail_throughput(1000, seconds)
     print(

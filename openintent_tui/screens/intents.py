@@ -163,7 +163,8 @@ class IntentsScreen(ConsoleScreen):
                 touched.append(intent_id)
         if touched:
             self.table.upsert(
-                self.row(self.intents[i]) for i in dict.fromkeys(touched) if i in self.intents
+                (self.row(self.intents[i]) for i in dict.fromkeys(touched) if i in self.intents),
+                defer=True,
             )
 
     def _apply_dirty(self) -> None:
@@ -189,7 +190,7 @@ class IntentsScreen(ConsoleScreen):
                 continue  # deleted or unreachable: the next reload settles it
         for intent in fresh:
             self.intents[intent.id] = intent
-        self.table.upsert(self.row(intent) for intent in fresh)
+        self.table.upsert((self.row(intent) for intent in fresh), defer=True)
         self._update_counts()
 
     @work(exclusive=True, group="intents-leases", exit_on_error=False)
@@ -198,8 +199,12 @@ class IntentsScreen(ConsoleScreen):
             leases = await active_leases(self.client)
         except Exception:
             return
+        before = set(self.lease_counts)
         self.lease_counts = Counter(lease.intent_id for lease in leases)
-        self.table.upsert(self.row(intent) for intent in self.intents.values())
+        changed = before | set(self.lease_counts)  # only rows whose count can differ
+        self.table.upsert(
+            (self.row(self.intents[i]) for i in changed if i in self.intents), defer=True
+        )
 
     @on(ConnectionChanged)
     def on_connection(self, message: ConnectionChanged) -> None:

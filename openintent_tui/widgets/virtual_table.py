@@ -17,6 +17,9 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.timer import Timer
+
+REBUILD_DELAY = 0.5
 
 
 class Column(NamedTuple):
@@ -148,6 +151,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self.sort_column: int | None = None
         self.sort_reverse = False
         self.stale = False
+        self._rebuild_timer: Timer | None = None
         self._rich_styles: dict[str, Style] = {}
         self._status_styles = status_styles or {}
 
@@ -184,12 +188,34 @@ class VirtualTable(ScrollView, can_focus=True):
         self._rows = {row.key: row for row in rows}
         self._rebuild(keep)
 
-    def upsert(self, rows: Iterable[Row]) -> None:
-        """Add or replace rows in place (live updates)."""
-        keep = self.cursor_key
+    def upsert(self, rows: Iterable[Row], *, defer: bool = False) -> None:
+        """Add or replace rows. With `defer`, rows already shown change in place at once and
+        the re-sort/re-filter waits up to REBUILD_DELAY, so a stream of updates costs one
+        rebuild per half second instead of one per batch (100k rows: ~0.1 s each)."""
+        if not defer:
+            keep = self.cursor_key
+            for row in rows:
+                self._rows[row.key] = row
+            self._rebuild(keep)
+            return
+        index = self._key_index()
+        needs_rebuild = (
+            self.sort_column is not None or bool(self.filter_text) or (self.row_filter is not None)
+        )
         for row in rows:
             self._rows[row.key] = row
-        self._rebuild(keep)
+            position = index.get(row.key)
+            if position is None:
+                needs_rebuild = True
+            else:
+                self._view[position] = row
+        self.refresh()
+        if needs_rebuild and self._rebuild_timer is None:
+            self._rebuild_timer = self.set_timer(REBUILD_DELAY, self._deferred_rebuild)
+
+    def _deferred_rebuild(self) -> None:
+        self._rebuild_timer = None
+        self._rebuild(self.cursor_key)
 
     def remove(self, keys: Iterable[str]) -> None:
         keep = self.cursor_key
