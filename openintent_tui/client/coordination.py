@@ -28,20 +28,30 @@ def _lease_or_none(raw: Any) -> Lease | None:
 class CoordinationAPI(BaseClient):
     # -- leases ----------------------------------------------------------------------------
     async def list_leases(
-        self, status: str | None = "active", agent_id: str | None = None
+        self, status: str = "active", limit: int = 1000, agent_id: str | None = None
     ) -> list[Lease]:
-        """Leases across every intent (this server only; `Unavailable` elsewhere)."""
+        """Leases across every intent, oldest first; `status` is active, released, expired,
+        revoked or all; `agent_id` keeps one holder's. (This server only: `Unavailable` on
+        the reference.)"""
         page = await self.fetch(
             "GET",
             f"{API}/leases",
             LeaseList,
             key="leases",
-            params={"status": status, "agent_id": agent_id},
+            params={"status": status, "limit": limit, "agent_id": agent_id},
         )
         return page.leases
 
-    async def intent_leases(self, intent_id: str) -> list[Lease]:
-        page = await self.fetch("GET", f"{API}/intents/{intent_id}/leases", LeaseList, key="leases")
+    async def intent_leases(
+        self, intent_id: str, status: str = "active", agent_id: str | None = None
+    ) -> list[Lease]:
+        page = await self.fetch(
+            "GET",
+            f"{API}/intents/{intent_id}/leases",
+            LeaseList,
+            key="leases",
+            params={"status": status, "agent_id": agent_id},
+        )
         return page.leases
 
     async def acquire_lease(

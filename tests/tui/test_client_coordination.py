@@ -28,10 +28,14 @@ async def test_lease_lifecycle(oi: OpenIntentClient):
     assert renewed.expires_at > lease.expires_at
     assert [x.id for x in await oi.list_leases()] == [lease.id]
     assert [x.id for x in await oi.intent_leases(intent.id)] == [lease.id]
+    other = await oi.acquire_lease(intent.id, "docs", 60, agent_id="worker-2")
+    assert [x.id for x in await oi.list_leases(agent_id="worker-2")] == [other.id]
+    assert [x.id for x in await oi.intent_leases(intent.id, agent_id="worker-1")] == [lease.id]
+    await oi.release_lease(intent.id, other.id, agent_id="worker-2")
     released = await oi.release_lease(intent.id, lease.id, agent_id="worker-1")
     assert released is not None and released.status == "released"
     assert await oi.list_leases() == []
-    assert [x.status for x in await oi.list_leases(status="all")] == ["released"]
+    assert [x.status for x in await oi.list_leases(status="all")] == ["released"] * 2
 
 
 async def test_revoke_needs_a_reason_and_is_attributed(oi: OpenIntentClient):
