@@ -27,16 +27,52 @@ LAGGED = object()
 """What `Subscription.next` returns after the buffer overflowed: re-read the log."""
 
 
-def sse_frame(event: Event) -> bytes:
+def sse_frame(event: Event, sdk_signals: bool = False) -> bytes:
     """One SSE message: `id` is the global sequence (what Last-Event-ID resumes from).
 
     msgspec escapes newlines inside strings, so the JSON is always a single `data:` line.
-    """
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (
+    With `sdk_signals`, an uppercase signal follows when the SDK's Agent framework routes
+    on one (see `sdk_signal`); it carries the same id, so resuming skips both."""
+    frame = b"id: %d\nevent: %s\ndata: %s\n\n" % (
         event.global_sequence,
         event.event_type.encode(),
         _encode(event),
     )
+    signal = sdk_signal(event) if sdk_signals else None
+    if signal is not None:
+        name, data = signal
+        frame += b"id: %d\nevent: %s\ndata: %s\n\n" % (
+            event.global_sequence,
+            name,
+            _encode(data),
+        )
+    return frame
+
+
+def sdk_signal(event: Event) -> tuple[bytes, dict[str, Any]] | None:
+    """The SDK's Agent framework dispatches `@on_assignment`, `@on_state_change`,
+    `@on_complete` and `@on_lease_available` only on uppercase SSE types carrying flat
+    fields (`intent_id`, `new_status`, `new_state`, `scope`); our events are lowercase with
+    a payload. The signal restates the event in that shape. `new_state` holds the top-level
+    keys the patch touched (set values as written, other operations as null)."""
+    payload = event.payload if isinstance(event.payload, dict) else {}
+    base: dict[str, Any] = {"intent_id": event.intent_id, "event_id": event.id}
+    match event.event_type:
+        case "agent_assigned":
+            return b"AGENT_ASSIGNED", {**base, **payload}
+        case "status_changed" if event.intent_id:
+            return b"STATUS_CHANGED", {**base, **payload}
+        case "lease_released":
+            return b"LEASE_RELEASED", {**base, **payload}
+        case "state_patched":
+            touched: dict[str, Any] = {}
+            for patch in payload.get("patches") or ():
+                path = str(patch.get("path", "")).lstrip("/").split("/")
+                top = path[0]
+                simple = len(path) == 1 and patch.get("op") in ("set", "replace", "add")
+                touched[top] = patch.get("value") if simple else None
+            return b"STATE_CHANGED", {**base, "new_state": touched, **payload}
+    return None
 
 
 # ----- scopes: which events a stream wants ---------------------------------------------------
@@ -138,11 +174,18 @@ class AgentScope(Scope):
 class Subscription:
     """One stream's bounded buffer of `(global_sequence, frame)` pairs."""
 
-    __slots__ = ("_items", "_limit", "_waiter", "event_types", "lagged", "scope")
+    __slots__ = ("_items", "_limit", "_waiter", "event_types", "lagged", "scope", "sdk_signals")
 
-    def __init__(self, scope: Scope, event_types: frozenset[str] | None, limit: int) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        event_types: frozenset[str] | None,
+        limit: int,
+        sdk_signals: bool = False,
+    ) -> None:
         self.scope = scope
         self.event_types = event_types
+        self.sdk_signals = sdk_signals
         self._items: deque[tuple[int, bytes]] = deque()
         self._limit = limit
         self._waiter: asyncio.Future | None = None
@@ -225,7 +268,12 @@ class Broker:
         topic = topic or self._other_topics.get(key)
         return topic.scope if topic else None
 
-    def subscribe(self, scope: Scope, event_types: frozenset[str] | None = None) -> Subscription:
+    def subscribe(
+        self,
+        scope: Scope,
+        event_types: frozenset[str] | None = None,
+        sdk_signals: bool = False,
+    ) -> Subscription:
         topics: dict[Any, _Topic]
         if isinstance(scope, IntentScope):
             topics, key = self._intent_topics, scope.intent_id
@@ -234,7 +282,7 @@ class Broker:
         topic = topics.get(key)
         if topic is None:
             topic = topics[key] = _Topic(scope)
-        subscription = Subscription(topic.scope, event_types, self.buffer_events)
+        subscription = Subscription(topic.scope, event_types, self.buffer_events, sdk_signals)
         topic.subscriptions.add(subscription)
         return subscription
 
@@ -255,7 +303,7 @@ class Broker:
         """The store's commit listener. Never blocks and never raises into the writer."""
         for event in events:
             self.head = max(self.head, event.global_sequence)
-            frame: bytes | None = None
+            frames: list[bytes | None] = [None, None]  # encoded once per variant
             topics = list(self._other_topics.values())
             if event.intent_id is not None:
                 intent_topic = self._intent_topics.get(event.intent_id)
@@ -268,8 +316,10 @@ class Broker:
                 for subscription in topic.subscriptions:
                     if not subscription.wants(event):
                         continue
+                    variant = int(subscription.sdk_signals)
+                    frame = frames[variant]
                     if frame is None:
-                        frame = sse_frame(event)
+                        frame = frames[variant] = sse_frame(event, subscription.sdk_signals)
                     was_lagged = subscription.lagged
                     subscription.push(event.global_sequence, frame)
                     if subscription.lagged and not was_lagged:

@@ -18,8 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from litestar import Controller, Litestar, get
-from litestar.datastructures import State
+from litestar import Controller, Litestar, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Stream
@@ -102,10 +101,11 @@ async def event_stream(
     keepalive_seconds: float,
     refresh_scope=None,
     flush_interval: float = 0.0,
+    sdk_signals: bool = False,
 ) -> AsyncIterator[bytes]:
     """The SSE body. Subscribing happens here, on the first iteration, so a client that
     goes away before the body starts never leaves a subscription behind."""
-    subscription = broker.subscribe(scope, event_types)
+    subscription = broker.subscribe(scope, event_types, sdk_signals)
     catch_up = cursor is not None
     if cursor is None:
         cursor = broker.head  # live only: everything published after this is buffered
@@ -121,7 +121,7 @@ async def event_stream(
                 while True:
                     page = await store.events_after(cursor, REPLAY_PAGE)
                     frames = [
-                        sse_frame(event)
+                        sse_frame(event, sdk_signals)
                         for event in page
                         if subscription.scope.matches(event) and subscription.wants(event)
                     ]
@@ -165,13 +165,14 @@ class StreamController(Controller):
 
     def _stream(
         self,
-        state: State,
+        request: Request,
         scope: Scope,
         event_type: str | None,
         last_event_id: str | None,
         since: str | None,
         refresh_scope=None,
     ) -> Stream:
+        state = request.app.state
         body = event_stream(
             state.store,
             state.broker,
@@ -181,6 +182,8 @@ class StreamController(Controller):
             state.settings.sse_keepalive_seconds,
             refresh_scope,
             state.settings.sse_flush_interval_ms / 1000,
+            # the SDK's own paths also get the uppercase signals its Agent framework needs
+            sdk_signals=request.url.path.endswith("/subscribe"),
         )
         return Stream(body, media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -190,7 +193,7 @@ class StreamController(Controller):
     )
     async def intent_stream(
         self,
-        state: State,
+        request: Request,
         store: NamedDependency[Store],
         intent_id: FromPath[str],
         event_type: EventTypeFilter = None,
@@ -198,7 +201,7 @@ class StreamController(Controller):
         last_event_id: LastEventId = None,
     ) -> Stream:
         await store.get_intent(intent_id)  # 404 before streaming
-        return self._stream(state, IntentScope(intent_id), event_type, last_event_id, since)
+        return self._stream(request, IntentScope(intent_id), event_type, last_event_id, since)
 
     @get(
         ["/portfolios/{portfolio_id:str}/subscribe", "/subscribe/portfolios/{portfolio_id:str}"],
@@ -206,7 +209,7 @@ class StreamController(Controller):
     )
     async def portfolio_stream(
         self,
-        state: State,
+        request: Request,
         store: NamedDependency[Store],
         portfolio_id: FromPath[str],
         event_type: EventTypeFilter = None,
@@ -223,7 +226,12 @@ class StreamController(Controller):
             scope.members.update(await member_ids(portfolio_id))
 
         return self._stream(
-            state, PortfolioScope(portfolio_id, members), event_type, last_event_id, since, refresh
+            request,
+            PortfolioScope(portfolio_id, members),
+            event_type,
+            last_event_id,
+            since,
+            refresh,
         )
 
     @get(
@@ -233,7 +241,7 @@ class StreamController(Controller):
     )
     async def agent_stream(
         self,
-        state: State,
+        request: Request,
         store: NamedDependency[Store],
         agent_id: FromPath[str],
         event_type: EventTypeFilter = None,
@@ -247,18 +255,18 @@ class StreamController(Controller):
             scope.intents.update(await store.agent_intent_ids(agent_id))
 
         return self._stream(
-            state, AgentScope(agent_id, intents), event_type, last_event_id, since, refresh
+            request, AgentScope(agent_id, intents), event_type, last_event_id, since, refresh
         )
 
     @get("/events/stream", summary="Stream every event on the server (SSE)")
     async def global_stream(
         self,
-        state: State,
+        request: Request,
         event_type: EventTypeFilter = None,
         since: Since = None,
         last_event_id: LastEventId = None,
     ) -> Stream:
-        return self._stream(state, GlobalScope(), event_type, last_event_id, since)
+        return self._stream(request, GlobalScope(), event_type, last_event_id, since)
 
 
 @asynccontextmanager

@@ -170,16 +170,53 @@ def test_agent_stream_follows_assignments(server, api):
         on_watched = comment(api, watched, 2)
         with server.client(agent_id="agent-7") as as_agent:
             by_agent = comment(as_agent, other, 3)  # the agent acted: streamed
-        got = read_events(response, 3)
-    assert [m["event"] for m in got] == ["agent_assigned", "comment", "comment"]
-    assert int(got[1]["id"]) == on_watched["global_sequence"]
-    assert int(got[2]["id"]) == by_agent["global_sequence"]
-    # the reference path serves the same scope, and replays it from the log (a replay uses
-    # today's assignments, so start after the intents' creation)
+        got = read_events(response, 4)
+    # the SDK path follows agent_assigned with the uppercase signal the SDK's Agent
+    # framework dispatches on (same id: one event)
+    assert [m["event"] for m in got] == ["agent_assigned", "AGENT_ASSIGNED", "comment", "comment"]
+    assert got[0]["id"] == got[1]["id"]
+    signal = json.loads(got[1]["data"])
+    assert (signal["intent_id"], signal["agent_id"]) == (watched, "agent-7")
+    assert int(got[2]["id"]) == on_watched["global_sequence"]
+    assert int(got[3]["id"]) == by_agent["global_sequence"]
+    # the reference path serves the same scope without signals, and replays it from the log
+    # (a replay uses today's assignments, so start after the intents' creation)
     since = int(got[0]["id"]) - 1
     with stream(api, f"/api/v1/subscribe/agents/agent-7?since={since}") as response:
         replayed = read_events(response, 3)
-    assert [m["id"] for m in replayed] == [m["id"] for m in got]
+    assert [m["id"] for m in replayed] == [got[0]["id"], got[2]["id"], got[3]["id"]]
+    assert [m["event"] for m in replayed] == ["agent_assigned", "comment", "comment"]
+
+
+def test_sdk_paths_add_uppercase_signals(server, api):
+    intent_id = new_intent(api)
+    with stream(api, f"/api/v1/intents/{intent_id}/subscribe") as response:
+        patched = api.post(
+            f"/api/v1/intents/{intent_id}/state",
+            json={"patches": [{"op": "set", "path": "/phase", "value": "review"}]},
+            headers={"If-Match": "1"},
+        )
+        assert patched.status_code == 200, patched.text
+        done = api.post(
+            f"/api/v1/intents/{intent_id}/status",
+            json={"status": "active"},
+            headers={"If-Match": "2"},
+        )
+        assert done.status_code == 200, done.text
+        got = read_events(response, 4)
+    assert [m["event"] for m in got] == [
+        "state_patched",
+        "STATE_CHANGED",
+        "status_changed",
+        "STATUS_CHANGED",
+    ]
+    state_signal, status_signal = json.loads(got[1]["data"]), json.loads(got[3]["data"])
+    assert state_signal["intent_id"] == intent_id
+    assert state_signal["new_state"] == {"phase": "review"}
+    assert (status_signal["intent_id"], status_signal["new_status"]) == (intent_id, "active")
+    with stream(api, f"/api/v1/subscribe/intents/{intent_id}?since=0") as response:
+        plain = read_events(response, 3)  # the reference path: events only
+    assert [m["event"] for m in plain] == ["intent_created", "state_patched", "status_changed"]
 
 
 def test_portfolio_stream_relays_member_intents(server, api):

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 from openintent import EventType, OpenIntentClient
-from openintent.streaming import SSEEvent
+from openintent.streaming import SSEEvent, SSEEventType
 
 from tests.interop.test_sdk_core import AGENT
 
@@ -47,7 +47,7 @@ def pinging(ping: Callable[[], object]) -> Iterator[None]:
 
 
 def is_ping(event: SSEEvent) -> bool:
-    return "ping" in event.data.get("payload", {})
+    return "ping" in (event.data.get("payload") or {})
 
 
 def live_stream(stream, ping: Callable[[], object]) -> Iterator[SSEEvent]:
@@ -104,12 +104,15 @@ def test_subscribe_agent_sees_its_assignments(client, server):
             client.log_event(other.id, EventType.COMMENT, {"not": "mine"})
             client.assign_agent(watched.id, "worker-1")
             client.log_event(watched.id, EventType.COMMENT, {"now": "mine"})
-            got = take(events, 2)
+            got = take(events, 3)
         finally:
             events.close()
-    assert [e.type for e in got] == ["agent_assigned", "comment"]
+    assert [e.type for e in got] == ["agent_assigned", "AGENT_ASSIGNED", "comment"]
     assert got[0].data["payload"]["agent_id"] == "worker-1"
-    assert got[1].data["payload"] == {"now": "mine"}
+    # what the SDK's Agent framework reads to run @on_assignment handlers
+    assert got[1].type == SSEEventType.AGENT_ASSIGNED
+    assert got[1].intent_id == watched.id and got[1].agent_id == "worker-1"
+    assert got[2].data["payload"] == {"now": "mine"}
 
 
 def test_subscribe_portfolio_relays_member_intents(client, server):
