@@ -31,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--server", metavar="URL", help="connect to this server")
     target.add_argument("--context", metavar="NAME", help="a context from the config file")
     target.add_argument(
+        "--local",
+        action="store_true",
+        help="the bundled server, even when the config file names a default_context",
+    )
+    target.add_argument(
         "--demo",
         action="store_true",
         help="throwaway server with a seeded workspace and simulated agents",
@@ -87,7 +92,7 @@ def _connection(args: argparse.Namespace, config) -> Iterator[ConnectionInfo]:
             operator=args.operator or "operator",
             read_only=args.read_only,
         )
-    elif args.context or (config.default_context and not args.demo and not args.db):
+    elif args.context or (config.default_context and not (args.demo or args.local or args.db)):
         yield resolve(config, args.context or config.default_context)
     elif args.demo:
         with _demo() as connection:

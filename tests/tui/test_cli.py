@@ -73,6 +73,18 @@ def test_bad_config_file_exits_with_the_reason(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_local_starts_the_bundled_server_despite_a_default_context(monkeypatch):
+    monkeypatch.setenv("PROD_KEY", "secret")
+    args = build_parser().parse_args(["--local", "--operator", "carol"])
+    with _connection(args, parse_config(CONFIG)) as connection:
+        assert (connection.name, connection.embedded) == ("local", True)
+        assert httpx.get(f"{connection.url}/health").status_code == 200
+        url = connection.url
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/health")
+
+
+@pytest.mark.slow
 def test_demo_serves_a_seeded_workspace_with_live_agents():
     with _demo() as connection:
         assert connection.name == "demo" and connection.embedded
@@ -102,7 +114,7 @@ def test_console_script_help_and_serve_delegation():
         [sys.executable, "-m", "openintent_tui", "--help"], capture_output=True, text=True
     )
     assert result.returncode == 0
-    for flag in ("--server", "--api-key", "--context", "--demo", "--read-only", "--operator"):
+    for flag in ("--server", "--api-key", "--context", "--demo", "--local", "--operator"):
         assert flag in result.stdout
     serve = subprocess.run(
         [sys.executable, "-m", "openintent_tui", "serve", "--help"], capture_output=True, text=True
