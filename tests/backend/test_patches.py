@@ -217,3 +217,13 @@ def test_stale_if_match_is_409_with_current_version(api):
 
 def test_patch_unknown_intent_is_404(api):
     assert_error(patch(api, "nope", {"state": {"a": 1}}), 404)
+
+
+def test_patch_response_is_exactly_the_stored_intent(api):
+    intent = create(api, state={"a": 1}, constraints={"c": True})
+    api.post(f"{API}/intents/{intent['id']}/agents", json={"agent_id": "helper"})
+    response = patch(api, intent["id"], {"patches": [{"op": "set", "path": "/b", "value": 2}]})
+    assert response.status_code == 200, response.text
+    stored = api.get(f"{API}/intents/{intent['id']}").json()
+    assert response.json() == stored
+    assert stored["agents"] == ["helper"] and stored["last_activity_at"] == stored["updated_at"]

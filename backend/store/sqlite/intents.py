@@ -6,6 +6,8 @@ import sqlite3
 import uuid
 from typing import Any
 
+import msgspec
+
 from ...domain.errors import InvalidInput, NotFound, VersionConflict
 from ...domain.lifecycle import INITIAL_STATUSES, check_transition
 from ...domain.patches import apply_patches
@@ -92,6 +94,16 @@ def _locked_version(tx: Tx, intent_id: str, expected_version: int) -> tuple[str,
     if row[0] != expected_version:
         raise VersionConflict(row[0])
     return row[1], row[2]
+
+
+def _locked_intent(tx: Tx, intent_id: str, expected_version: int) -> Intent:
+    """The whole intent as it is inside the write transaction, if If-Match still holds.
+    A state patch then answers with `replace(intent, ...)` instead of selecting the row
+    again (a measurable share of the writer's time in bench/store_load.py)."""
+    intent = fetch_intent(tx, intent_id)
+    if intent.version != expected_version:
+        raise VersionConflict(intent.version)
+    return intent
 
 
 class SqliteIntents(SqliteCore, IntentStore):
@@ -189,8 +201,8 @@ class SqliteIntents(SqliteCore, IntentStore):
         actor: str | None,
     ) -> Intent:
         def op(tx: Tx) -> Intent:
-            _status, state_json = _locked_version(tx, intent_id, expected_version)
-            new_state = apply_patches(loads(state_json), patches)
+            intent = _locked_intent(tx, intent_id, expected_version)
+            new_state = apply_patches(intent.state, patches)
             for guard in STATE_GUARDS:
                 guard(tx, intent_id, [path for _, path, _ in patches], actor)
             version = expected_version + 1
@@ -207,7 +219,10 @@ class SqliteIntents(SqliteCore, IntentStore):
                     "version": version,
                 },
             )
-            return fetch_intent(tx, intent_id)
+            # The UPDATE above and emit (last_activity_at) are the only changes to the row.
+            return msgspec.structs.replace(
+                intent, state=new_state, version=version, updated_at=tx.now, last_activity_at=tx.now
+            )
 
         return await self._write(op)
 
