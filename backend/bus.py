@@ -262,11 +262,10 @@ class Broker:
         self._intent_topics: dict[str, _Topic] = {}  # the common case: one dict lookup
         self._other_topics: dict[tuple, _Topic] = {}
 
-    def scope_for(self, key: tuple) -> Scope | None:
-        """The live scope already followed for `key`, so new streams share its membership."""
-        topic = self._intent_topics.get(key[1]) if key[0] == "intent" else None
-        topic = topic or self._other_topics.get(key)
-        return topic.scope if topic else None
+    def _topics_for(self, scope: Scope) -> tuple[dict[Any, _Topic], Any]:
+        if isinstance(scope, IntentScope):
+            return self._intent_topics, scope.intent_id
+        return self._other_topics, scope.key
 
     def subscribe(
         self,
@@ -274,11 +273,7 @@ class Broker:
         event_types: frozenset[str] | None = None,
         sdk_signals: bool = False,
     ) -> Subscription:
-        topics: dict[Any, _Topic]
-        if isinstance(scope, IntentScope):
-            topics, key = self._intent_topics, scope.intent_id
-        else:
-            topics, key = self._other_topics, scope.key
+        topics, key = self._topics_for(scope)
         topic = topics.get(key)
         if topic is None:
             topic = topics[key] = _Topic(scope)
@@ -287,11 +282,7 @@ class Broker:
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        scope = subscription.scope
-        if isinstance(scope, IntentScope):
-            topics, key = self._intent_topics, scope.intent_id
-        else:
-            topics, key = self._other_topics, scope.key
+        topics, key = self._topics_for(subscription.scope)
         topic = topics.get(key)
         if topic is None:
             return

@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/fanout.py --subscribers 500 --rate 500 --seconds 20
 
-Starts the server (`python -m backend`) in its own process on a loopback port with a
-temporary database, opens the subscribers as raw HTTP/1.1 SSE readers spread over
-`--procs` reader processes (uvloop), then appends `comment` events at `--rate` per second on
-a fixed schedule. Each event carries its send time; a reader notes when the frame arrived.
+Starts the server (`python -m backend`, via bench/load.py: pinned to CPU 0 when possible)
+in its own process on a loopback port with a temporary database, opens the subscribers as
+raw HTTP/1.1 SSE readers spread over `--procs` reader processes (uvloop), then appends
+`comment` events at `--rate` per second on a fixed schedule. Each event carries its send time; a reader notes when the frame arrived.
 Latency = arrival - send: the POST, the durable commit (fsync) and the fan-out together.
 Reports p50/p99/max and checks every reader got every event exactly once, in order.
 """
@@ -15,26 +15,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
-import os
 import re
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from load import KEY as API_KEY
+from load import free_port, start_server
 
-API_KEY = "bench-key"
 FRAME = re.compile(rb'id: (\d+)\nevent: [^\n]*\ndata: [^\n]*"t":([0-9.]+)')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def reader(port: int, path: str, ready, expect: int, done_at: float, out: list) -> None:
@@ -137,33 +129,6 @@ async def publish(port: int, intent_id: str, rate: float, seconds: float) -> lis
     return sorted(seqs)
 
 
-def start_server(port: int, db: Path) -> subprocess.Popen:
-    env = {**os.environ, "OPENINTENT_LOG_LEVEL": "warning"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "backend",
-            "--port",
-            str(port),
-            "--db",
-            str(db),
-            "--api-key",
-            API_KEY,
-        ],
-        env=env,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("server did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=500)
@@ -175,7 +140,7 @@ def main() -> None:
 
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="oi-fanout-"))
-    server = start_server(port, tmp / "bench.db")
+    server = start_server(tmp / "bench.db", port)  # pinned to CPU 0 when possible
     url = f"http://127.0.0.1:{port}"
     try:
         intent = httpx.post(
