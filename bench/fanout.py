@@ -5,7 +5,8 @@
 Starts the server (`python -m backend`, via bench/load.py: pinned to CPU 0 when possible)
 in its own process on a loopback port with a temporary database, opens the subscribers as
 raw HTTP/1.1 SSE readers spread over `--procs` reader processes (uvloop), then appends
-`comment` events at `--rate` per second on a fixed schedule. Each event carries its send time; a reader notes when the frame arrived.
+`comment` events at `--rate` per second on a fixed schedule. Each event carries its send
+time; a reader notes when the frame arrived.
 Latency = arrival - send: the POST, the durable commit (fsync) and the fan-out together.
 Reports p50/p99/max and checks every reader got every event exactly once, in order.
 """
