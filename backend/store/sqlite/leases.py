@@ -112,6 +112,17 @@ def _mark_expired(tx: Tx, row: LeaseRow) -> None:
     )
 
 
+def _log_holding(tx: Tx, row: LeaseRow, action: str, duration_seconds: int) -> None:
+    """`lease_acquired` for an acquisition or a renewal (`lease_renewed` is not an SDK
+    EventType, and one foreign type makes the SDK fail to read the whole log)."""
+    tx.emit(
+        row.intent_id,
+        "lease_acquired",
+        row.agent_id,
+        _event_payload(row, action, expires_at=row.expires_at, duration_seconds=duration_seconds),
+    )
+
+
 def _is_lapsed(row: LeaseRow, now_epoch: float) -> bool:
     return row.status == "active" and row.expires_epoch <= now_epoch
 
@@ -179,14 +190,7 @@ class SqliteLeases(SqliteCore, LeaseStore):
                 f"INSERT INTO leases ({LEASE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 msgspec.to_builtins(row),
             )
-            tx.emit(
-                intent_id,
-                "lease_acquired",
-                agent_id,
-                _event_payload(
-                    row, "acquired", expires_at=expires_at, duration_seconds=duration_seconds
-                ),
-            )
+            _log_holding(tx, row, "acquired", duration_seconds)
             return row.to_lease(now_epoch)
 
         return _outcome(await self._write(op))
@@ -217,15 +221,7 @@ class SqliteLeases(SqliteCore, LeaseStore):
                 (expires_at, expires_epoch, tx.now, lease_id),
             )
             row.expires_at, row.expires_epoch, row.renewed_at = expires_at, expires_epoch, tx.now
-            # `lease_renewed` is not an SDK EventType: a renewal is logged as a re-acquire.
-            tx.emit(
-                intent_id,
-                "lease_acquired",
-                agent_id,
-                _event_payload(
-                    row, "renewed", expires_at=expires_at, duration_seconds=duration_seconds
-                ),
-            )
+            _log_holding(tx, row, "renewed", duration_seconds)
             return row.to_lease(now_epoch)
 
         return _outcome(await self._write(op))
