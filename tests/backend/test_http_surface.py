@@ -3,9 +3,12 @@ discovery, health, OpenAPI; and the promise that the API key never lands in stor
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from backend import app as app_module
+from tests.support import run_server
 
 from .test_intents_api import API, assert_error, create
 
@@ -124,3 +127,15 @@ def test_api_key_never_reaches_stored_data(server, agent_id):
     stored = b"".join(p.read_bytes() for p in (db, db.with_name(db.name + "-wal")) if p.exists())
     assert len(stored) > 0 and b"Child" in stored  # we are looking at the right bytes
     assert key not in stored
+
+
+def test_a_key_configured_only_as_its_sha256_digest_is_accepted(tmp_path):
+    other = "key-known-only-by-its-hash"
+    with run_server(
+        tmp_path / "h.db", api_key_hashes=[hashlib.sha256(other.encode()).hexdigest()]
+    ) as live, live.client() as client:
+        assert client.get(f"{API}/intents", headers={"X-API-Key": other}).status_code == 200
+        assert (
+            client.get(f"{API}/intents", headers={"X-API-Key": other + "x"}).status_code == 401
+        )
+        assert client.get(f"{API}/intents").status_code == 200  # the plain key still works

@@ -69,7 +69,8 @@ def test_create_with_every_field(api):
     assert [e["event_type"] for e in log] == ["intent_created"]
     assert log[0]["payload"]["title"] == "Child"
     assert log[0]["payload"]["parent_intent_id"] == parent["id"]
-    assert log[0]["actor"] == "alice"
+    assert log[0]["payload"]["created_by"] == "alice"
+    assert log[0]["actor"] == "tester"  # who acted (X-Agent-ID), not who the body names
 
 
 def test_create_defaults(api):

@@ -146,14 +146,20 @@ class SqliteIntents(SqliteCore, IntentStore):
                     tx.now,
                 ),
             )
-            payload: dict[str, Any] = {"title": data.title, "status": data.status}
+            payload: dict[str, Any] = {
+                "title": data.title,
+                "status": data.status,
+                "created_by": created_by,
+            }
             if parent:
                 payload["parent_intent_id"] = parent
             if depends_on:
                 payload["depends_on"] = depends_on
             if data.governance_policy:
                 payload["governance_policy"] = data.governance_policy
-            tx.emit(intent_id, "intent_created", created_by, payload)
+            # The actor is who acted (X-Agent-ID first), like every other event; created_by
+            # is what the body says and may name someone else.
+            tx.emit(intent_id, "intent_created", actor or created_by, payload)
             return fetch_intent(tx, intent_id)
 
         return await self._write(op)
