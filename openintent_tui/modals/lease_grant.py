@@ -30,7 +30,7 @@ class LeaseGrantModal(ModalScreen[LeaseGrant | None]):
             yield Label("Grant a lease", classes="question")
             yield Input(self.intent_id, placeholder="intent id", id="grant-intent")
             yield Input(self.agent_id, placeholder="agent id (holder)", id="grant-agent")
-            yield Input(placeholder="scope, e.g. /draft", id="grant-scope")
+            yield Input(placeholder="scope: a top-level state key, e.g. draft", id="grant-scope")
             yield Input("300", placeholder="duration in seconds", id="grant-duration")
             yield Label(
                 "tab = next field · enter = grant · esc = cancel", classes="hint", id="grant-hint"

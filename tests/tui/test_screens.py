@@ -93,7 +93,7 @@ async def test_intent_detail_sections_and_live_tail(server):
             for name in ("agents", "leases", "decisions", "costs", "failures")
         }
         assert "writer" in text["agents"]
-        assert "/draft" in text["leases"] and "writer" in text["leases"]
+        assert "draft" in text["leases"] and "writer" in text["leases"]
         assert "1200 tokens" in text["costs"]
         assert "retry policy" in text["failures"]
         tree = detail.query_one(JsonTree)
@@ -146,13 +146,17 @@ async def test_detail_grants_a_lease_from_the_form(server):
         await wait_until(pilot, lambda: isinstance(app.screen, IntentDetailScreen))
         detail = app.screen
         await wait_until(pilot, detail.loaded.is_set)
-        await pilot.press("n")
+        # A scope the server refuses: a readable error, nothing granted.
+        await pilot.press("n", *"legal", "tab", *"/review", "enter")
+        await wait_until(pilot, lambda: any(s == "error" for s, _ in app.toasts))
+        message = next(m for s, m in app.toasts if s == "error")
+        assert message.startswith("Grant /review to legal failed: ") and "scope" in message
         # Intent is prefilled; focus starts on the agent field.
-        await pilot.press(*"legal", "tab", *"/review", "enter")
-        await wait_until(pilot, lambda: "/review" in str(detail.query_one("#sec-leases").render()))
+        await pilot.press("n", *"legal", "tab", *"review", "enter")
+        await wait_until(pilot, lambda: "review" in str(detail.query_one("#sec-leases").render()))
         with server.client() as api:
             leases = api.get(f"/api/v1/intents/{target}/leases").json()["leases"]
-        assert [(x["agent_id"], x["scope"]) for x in leases] == [("legal", "/review")]
+        assert [(x["agent_id"], x["scope"]) for x in leases] == [("legal", "review")]
 
 
 # ---- leases ---------------------------------------------------------------------------------
@@ -212,12 +216,12 @@ async def test_leases_grant_conflict_is_a_readable_toast(server):
         await wait_until(pilot, lambda: app.screen.loaded)
         await open_view(app, pilot, "leases", LeasesScreen)
         screen = app.screen
-        screen.table.move_to(seeded.leases["/draft"])
+        screen.table.move_to(seeded.leases["draft"])
         await pilot.press("n")  # intent prefilled from the selected lease
-        await pilot.press(*"intruder", "tab", *"/draft", "enter")
+        await pilot.press(*"intruder", "tab", *"draft", "enter")
         await wait_until(pilot, lambda: any(s == "error" for s, _ in app.toasts), what="409")
         message = next(m for s, m in app.toasts if s == "error")
-        assert message.startswith("Grant /draft to intruder failed: ")
+        assert message.startswith("Grant draft to intruder failed: ")
         assert "HTTP" not in message and "Traceback" not in message
         assert app.is_running
         assert screen.table.row_count == 2

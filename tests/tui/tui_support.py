@@ -93,8 +93,8 @@ def seed(server: LiveServer) -> Seeded:
             _ok(api.post(f"/api/v1/intents/{intent_id}/agents", json={"agent_id": agent}))
         leases = {}
         for intent_id, agent, scope in (
-            (launch, "writer", "/draft"),
-            (research, "researcher", "/notes"),
+            (launch, "writer", "draft"),
+            (research, "researcher", "notes"),
         ):
             lease = _ok(
                 api.post(
