@@ -2,8 +2,8 @@
 
     .venv/bin/python scripts/screenshots.py [--out screenshots]
 
-Runs the real server on a loopback port with a throwaway database, seeds a workspace over
-HTTP, keeps simulated agents busy in a thread, then walks the app with Pilot:
+Runs the real server on a loopback port with a throwaway database, seeds it with the demo
+workspace (`openintent_tui.demo`) and keeps the demo's agents busy, then walks the app with Pilot:
 save_screenshot (SVG) -> add xml:space="preserve" (rsvg-convert drops edge spaces otherwise)
 -> rsvg-convert. Needs `apt-get install -y librsvg2-bin fonts-firacode fonts-symbola`.
 """
@@ -12,61 +12,43 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from openintent_tui import demo  # noqa: E402
 from openintent_tui.app import OpenIntentApp  # noqa: E402
+from openintent_tui.client import OpenIntentClient  # noqa: E402
 from openintent_tui.screens.arbitration import ArbitrationScreen, CaseScreen  # noqa: E402
 from openintent_tui.screens.intent_detail import IntentDetailScreen  # noqa: E402
 from openintent_tui.screens.leases import LeasesScreen  # noqa: E402
 from openintent_tui.screens.portfolios import PortfolioScreen, PortfoliosScreen  # noqa: E402
 from tests.support import LiveServer, run_server  # noqa: E402
-from tests.tui.tui_support import connection, create_intent, seed, wait_until  # noqa: E402
+from tests.tui.tui_support import connection, wait_until  # noqa: E402
 
 SIZE = (140, 40)
-MORE_WORK = [
-    ("Label 2,000 support tickets", "active"),
-    ("Benchmark the new ranking model", "active"),
-    ("Reconcile March invoices", "blocked"),
-    ("Write onboarding guide", "draft"),
-    ("Audit data retention", "completed"),
-    ("Refresh competitor pricing", "active"),
-    ("Plan offsite agenda", "abandoned"),
-    ("Clean up feature flags", "completed"),
-]
+DETAIL_KEYS = ("launch", "schema")
+"""Demo intents worth showing in the detail view, first found wins."""
 
 
-def seed_more(live: LiveServer) -> None:
-    with live.client(agent_id="planner") as api:
-        for title, status in MORE_WORK:
-            create_intent(api, title, status, description=f"{title}.")
-
-
-def simulate_agents(live: LiveServer, intent_ids: list[str], stop: threading.Event) -> None:
-    """Agents commenting and reporting progress, so the live parts move."""
-    rng = random.Random(7)
-    agents = ("writer", "researcher", "reviewer", "planner")
-    with live.client() as api:
-        step = 0
-        while not stop.wait(0.15):
-            step += 1
-            intent_id = rng.choice(intent_ids)
-            api.post(
-                f"/api/v1/intents/{intent_id}/events",
-                json={
-                    "event_type": rng.choice(("comment", "task.progress", "llm_request_completed")),
-                    "payload": {"step": step, "note": rng.choice(("drafting", "checked", "ok"))},
-                },
-                headers={"X-Agent-ID": rng.choice(agents)},
-            )
+async def run_demo(live: LiveServer, stop: asyncio.Event) -> str:
+    """Seed the demo workspace through the public client and keep its agents busy; returns
+    the id of an intent to open in the detail view."""
+    client = OpenIntentClient(live.url, live.api_key, agent_id="demo-seeder")
+    workspace = await demo.seed(client)
+    asyncio.get_running_loop().create_task(
+        demo.run_agents(client, stop, interval=0.1, seed_value=7)
+    )
+    for key in (*DETAIL_KEYS, *workspace.intents):
+        for name, intent_id in workspace.intents.items():
+            if key in name:
+                return intent_id
+    raise RuntimeError("the demo seeded no intents")
 
 
 def to_png(svg: Path, png: Path) -> None:
@@ -76,7 +58,10 @@ def to_png(svg: Path, png: Path) -> None:
     subprocess.run(["rsvg-convert", "-z", "1.25", str(svg), "-o", str(png)], check=True)
 
 
-async def shoot(live: LiveServer, launch_id: str, out: Path, work: Path) -> list[Path]:
+async def shoot(live: LiveServer, out: Path, work: Path) -> list[Path]:
+    stop = asyncio.Event()
+    launch_id = await run_demo(live, stop)
+    await asyncio.sleep(2.0)  # let the agents get going
     app = OpenIntentApp(connection(live, name="demo", color="green"))
     written: list[Path] = []
 
@@ -101,7 +86,7 @@ async def shoot(live: LiveServer, launch_id: str, out: Path, work: Path) -> list
         )
         await pilot.pause(1.5)
         save("intents")
-        await pilot.press("slash", *"launch", "enter")
+        await pilot.press("slash", *"checkout", "enter")
         await pilot.pause(0.3)
         save("intents-filtered")
         await pilot.press("escape", "escape")
@@ -115,7 +100,7 @@ async def shoot(live: LiveServer, launch_id: str, out: Path, work: Path) -> list
         save("arbitration-queue")
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, CaseScreen))
-        await pilot.press("2", "w", *"Marketing needs two more weeks")
+        await pilot.press("1", "w", *"Matches the release train; revisit next sprint")
         await pilot.pause(0.3)
         save("arbitration-rationale")
         await pilot.press("enter")
@@ -142,6 +127,7 @@ async def shoot(live: LiveServer, launch_id: str, out: Path, work: Path) -> list
         await pilot.press("escape", "colon", *"intents status=active")
         await pilot.pause(0.2)
         save("command-line")
+    stop.set()
     return written
 
 
@@ -153,18 +139,7 @@ def main() -> None:
         sys.exit("rsvg-convert not found: apt-get install -y librsvg2-bin fonts-firacode")
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, run_server(Path(tmp) / "demo.db") as live:
-        seeded = seed(live)
-        seed_more(live)
-        stop = threading.Event()
-        busy = list(seeded.intents.values())[:3]
-        agents = threading.Thread(target=simulate_agents, args=(live, busy, stop), daemon=True)
-        agents.start()
-        try:
-            launch = seeded.intents["Draft the Q3 launch plan"]
-            written = asyncio.run(shoot(live, launch, args.out, Path(tmp)))
-        finally:
-            stop.set()
-            agents.join(5)
+        written = asyncio.run(shoot(live, args.out, Path(tmp)))
     for path in written:
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 

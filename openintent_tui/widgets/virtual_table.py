@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
+import msgspec
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
@@ -31,33 +32,23 @@ class Column(NamedTuple):
     """Draw from the row's sort value at render time (e.g. "3m ago", which must tick)."""
 
 
-class Row:
-    """One line of the table. `values` are what sorting compares; `cells` what is drawn."""
+class Row(msgspec.Struct, gc=False):
+    """One line of the table. `values` are what sorting compares (default: the cells);
+    `cells` what is drawn. A Struct without GC tracking: building 100k of these costs
+    less than half of what a plain class does (bench/README.md)."""
 
-    __slots__ = ("cells", "haystack", "key", "style", "values")
-
-    def __init__(
-        self,
-        key: str,
-        cells: Sequence[str],
-        values: Sequence[Any] | None = None,
-        style: str = "",
-    ) -> None:
-        self.key = key
-        self.cells = cells if type(cells) is tuple else tuple(cells)
-        if values is None:
-            self.values = self.cells
-        else:
-            self.values = values if type(values) is tuple else tuple(values)
-        # Lower-cased once so filtering 100k rows is a substring test per row.
-        self.haystack = "\x1f".join(self.cells).lower()
-        self.style = style
+    key: str
+    cells: tuple[str, ...]
+    values: tuple[Any, ...] | None = None
+    style: str = ""
+    haystack: str | None = None
+    """Lower-cased cells, filled in by the first text filter that needs it."""
 
 
 def _sort_key(index: int) -> Callable[[Row], tuple[bool, Any]]:
     # None sorts last whatever the direction; mixed types are not expected per column.
     def key(row: Row) -> tuple[bool, Any]:
-        value = row.values[index]
+        value = (row.values or row.cells)[index]
         return (value is None, value if value is not None else 0)
 
     return key
@@ -261,6 +252,9 @@ class VirtualTable(ScrollView, can_focus=True):
         if self.row_filter is not None:
             rows = [row for row in rows if self.row_filter(row)]
         if needle:
+            for row in rows:
+                if row.haystack is None:
+                    row.haystack = "\x1f".join(row.cells).lower()
             rows = [row for row in rows if needle in row.haystack]
         if self.sort_column is not None:
             rows.sort(key=_sort_key(self.sort_column), reverse=self.sort_reverse)
@@ -376,7 +370,7 @@ class VirtualTable(ScrollView, can_focus=True):
         cells = row.cells
         if self._formatted:
             cells = tuple(
-                column.fmt(row.values[i]) if column.fmt else cells[i]
+                column.fmt((row.values or cells)[i]) if column.fmt else cells[i]
                 for i, column in enumerate(self.columns)
             )
         style = base
