@@ -205,7 +205,7 @@ class IntentDetailScreen(ConsoleScreen):
             filled = round(fraction * 20)
             style = "red" if budget.exceeded else "yellow" if budget.alerted else "green"
             text.append("budget [", style="bold")
-            text.append("█" * filled + "░" * (20 - filled), style=style)
+            text.append("■" * filled + "·" * (20 - filled), style=style)
             text.append(f"] {budget.spent:g}/{budget.limit:g} {budget.unit}")
             if budget.exceeded:
                 text.append("  EXCEEDED", style="bold red")

@@ -26,8 +26,11 @@ def progress_bar(percent: int, width: int = BAR) -> str:
     return "■" * filled + "·" * (width - filled) + f" {percent:>3}%"
 
 
+SHORT = {"suspended_awaiting_input": "suspended"}
+
+
 def by_status_text(by_status: dict[str, int]) -> str:
-    return "  ".join(f"{s} {by_status[s]}" for s in ORDER if by_status.get(s)) or "-"
+    return "  ".join(f"{SHORT.get(s, s)} {by_status[s]}" for s in ORDER if by_status.get(s)) or "-"
 
 
 def aggregate_of(detail: Any) -> tuple[int, int, dict[str, int]]:
