@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import statistics
 import subprocess
 import sys
@@ -71,10 +72,14 @@ async def until(pilot, predicate, limit: float = 60.0) -> None:
         await pilot.pause(0.005)
 
 
-def import_time() -> float:
+def import_time() -> tuple[float, float]:
+    """(wall, cpu) of a fresh interpreter that imports the console."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import openintent_tui.app"], check=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 async def first_paint(url: str, key: str, rows_expected: int) -> tuple[float, float]:
@@ -256,7 +261,8 @@ async def main() -> None:
     sizes = (10_000,) if args.quick else (10_000, 100_000)
     seconds = 2.0 if args.quick else 5.0
 
-    print(f"import openintent_tui.app (cold process): {import_time():.2f} s")
+    wall, cpu = import_time()
+    print(f"python -c 'import openintent_tui.app' (new process): {wall:.2f} s (cpu {cpu:.2f})")
     with tempfile.TemporaryDirectory() as tmp, run_server(Path(tmp) / "bench.db") as live:
         seed_intents(live.url, live.api_key, 100)
         shell, loaded = await first_paint(live.url, live.api_key, 100)
