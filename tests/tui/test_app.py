@@ -215,3 +215,22 @@ async def test_server_restart_mid_stream_survives_and_backfills(tmp_path):
                 assert app.is_running
     finally:
         first_server.close()
+
+
+async def test_a_server_without_these_endpoints_shows_unavailable_not_a_crash(server):
+    # Every route under this prefix answers the framework's plain 404, as the reference
+    # server does for endpoints it lacks (listing intents, leases, arbitrations...).
+    app = OpenIntentApp(connection(server, url=server.url + "/elsewhere"))
+    async with app.run_test(size=SIZE) as pilot:
+        root = app.screen
+        await wait_until(pilot, lambda: root.unavailable is not None, what="intents refused")
+        assert "does not support" in root.table.empty_text
+        for key, kind in (("2", LeasesScreen), ("3", ArbitrationScreen), ("4", PortfoliosScreen)):
+            await pilot.press(key)
+            screen = app.screen
+            assert isinstance(screen, kind)
+            await wait_until(pilot, lambda screen=screen: screen.loaded)
+            assert "unavailable on this server" in screen.table.empty_text
+        await wait_until(pilot, lambda: app.connection_state == "offline", limit=20)
+        assert "does not support" in str(app.screen.query_one(StatusBar).render())
+        assert app.is_running
