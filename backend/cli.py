@@ -6,9 +6,12 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
+
+import msgspec
 
 from .settings import Settings, ensure_api_key, load_settings
 
@@ -50,6 +53,11 @@ def serve(settings: Settings, *, announce=print) -> None:
     if key_file is not None:
         announce(f"API key: generated and stored in {key_file} (mode 0600)")
     announce(f"database: {settings.db_path}")
+    sockets = None
+    if settings.port == 0:  # choose the port now, so the app and the announcement know it
+        sock = _bind_free_port(settings.host)
+        sockets = [sock]
+        settings = msgspec.structs.replace(settings, port=sock.getsockname()[1])
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -67,7 +75,7 @@ def serve(settings: Settings, *, announce=print) -> None:
     if threading.current_thread() is threading.main_thread():  # as uvicorn itself checks
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, _ignore_after_shutdown)
-    server.run()
+    server.run(sockets=sockets)
     if server.force_exit:
         # A second signal during shutdown skips the lifespan, so the database threads
         # (non-daemon) were never closed and would keep the process alive forever. Every
@@ -78,6 +86,15 @@ def serve(settings: Settings, *, announce=print) -> None:
         os._exit(1)
     if not server.started:
         sys.exit(1)
+
+
+def _bind_free_port(host: str) -> socket.socket:
+    family, _, _, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only for that proto (40 ms stalls else).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    return sock
 
 
 def _ignore_after_shutdown(signum: int, frame: object) -> None:
