@@ -131,11 +131,12 @@ def test_api_key_never_reaches_stored_data(server, agent_id):
 
 def test_a_key_configured_only_as_its_sha256_digest_is_accepted(tmp_path):
     other = "key-known-only-by-its-hash"
-    with run_server(
-        tmp_path / "h.db", api_key_hashes=[hashlib.sha256(other.encode()).hexdigest()]
-    ) as live, live.client() as client:
+    with (
+        run_server(
+            tmp_path / "h.db", api_key_hashes=[hashlib.sha256(other.encode()).hexdigest()]
+        ) as live,
+        live.client() as client,
+    ):
         assert client.get(f"{API}/intents", headers={"X-API-Key": other}).status_code == 200
-        assert (
-            client.get(f"{API}/intents", headers={"X-API-Key": other + "x"}).status_code == 401
-        )
+        assert client.get(f"{API}/intents", headers={"X-API-Key": other + "x"}).status_code == 401
         assert client.get(f"{API}/intents").status_code == 200  # the plain key still works
