@@ -23,6 +23,14 @@ from .format import ago, short_id
 ARB_EVENTS = frozenset({"arbitration_requested", "decision_recorded"})
 
 
+def option_notes(arbitration: Any) -> list[str]:
+    """Each option's own rationale, when the requester gave one ("" otherwise)."""
+    return [
+        (o.get("rationale", "") if isinstance(o, dict) else getattr(o, "rationale", "")) or ""
+        for o in list(getattr(arbitration, "options", None) or [])
+    ]
+
+
 def option_labels(arbitration: Any) -> list[str]:
     """Options from the request, else from `context.options` (how other servers send them)."""
     options = list(getattr(arbitration, "options", None) or [])
@@ -184,8 +192,13 @@ class CaseScreen(ConsoleScreen):
             with Vertical(id="options"):
                 if not self.options:
                     yield Static("No options were offered.", classes="unavailable")
+                notes = option_notes(self.case)
                 for n, label in enumerate(self.options, 1):
-                    yield Static(f" {n}  {label}", classes="option", id=f"option-{n}")
+                    note = notes[n - 1] if n <= len(notes) else ""
+                    text = Text(f" {n}  {label}")
+                    if note:
+                        text.append(f"   {note}", style="dim")
+                    yield Static(text, classes="option", id=f"option-{n}")
             yield Static(self._rationale_text(), id="case-rationale")
             yield Static("Context", classes="section-title")
             yield JsonTree("context", id="case-context")

@@ -79,6 +79,14 @@ class ConsoleScreen(Screen):
         self.console.audit(what)
         return result
 
+    def copy_id(self, value: str | None) -> None:
+        """`y`: the selected id to the clipboard (OSC 52; some terminals ignore it)."""
+        if not value:
+            self.notify("Nothing selected", severity="warning")
+            return
+        self.app.copy_to_clipboard(value)
+        self.notify(f"Copied {value}")
+
     def now(self) -> datetime:
         return self.console.clock()
 

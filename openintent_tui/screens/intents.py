@@ -46,6 +46,7 @@ class IntentsScreen(ConsoleScreen):
         Binding("V", "sort('version')", "Sort version", show=False, id="intents.sort_version"),
         Binding("A", "sort('activity')", "Sort activity", id="intents.sort_activity"),
         Binding("r", "reload", "Reload", id="intents.reload"),
+        Binding("y", "copy_id", "Copy id", show=False, id="intents.copy_id"),
     ]
 
     def __init__(self, status: str | None = None) -> None:
@@ -253,6 +254,9 @@ class IntentsScreen(ConsoleScreen):
 
     def action_reload(self) -> None:
         self.load_all()
+
+    def action_copy_id(self) -> None:
+        self.copy_id(self.table.cursor_key)
 
     @on(VirtualTable.Selected, "#intents-table")
     def open_intent(self, message: VirtualTable.Selected) -> None:

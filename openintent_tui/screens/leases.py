@@ -34,6 +34,7 @@ class LeasesScreen(ConsoleScreen):
         Binding("X", "revoke", "Revoke", id="leases.revoke"),
         Binding("o", "open_intent", "Open intent", id="leases.open_intent"),
         Binding("r", "reload", "Reload", id="leases.reload"),
+        Binding("y", "copy_id", "Copy id", show=False, id="leases.copy_id"),
     ]
     MUTATING_ACTIONS = frozenset({"grant", "renew", "release", "revoke"})
 
@@ -165,6 +166,9 @@ class LeasesScreen(ConsoleScreen):
         if lease is None:
             self.notify("No lease selected", severity="warning")
         return lease
+
+    def action_copy_id(self) -> None:
+        self.copy_id(self.table.cursor_key)
 
     def action_open_intent(self) -> None:
         if (lease := self._current()) is not None:

@@ -48,6 +48,8 @@ async def test_intents_list_counts_filter_sort_and_live_rows(server):
         await pilot.press("T")  # again: descending
         assert [r.cells[1] for r in root.table.visible_rows] == titles[::-1]
 
+        await pilot.press("g", "y")  # copy the selected id
+        assert app.clipboard == root.table.visible_rows[0].key
         row = root.table.get_row(seeded.intents["Draft the Q3 launch plan"])
         assert row.cells[3] == "writer" and row.cells[4] == "1"  # agents, leases
 
