@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from ..messages import EventsReceived, Resynced
+from ..messages import EventsReceived
 from ..modals.text_prompt import rationale_prompt
 from ..widgets.json_tree import JsonTree
 from ..widgets.virtual_table import Column, Row, VirtualTable
@@ -59,7 +59,6 @@ class ArbitrationScreen(ConsoleScreen):
         self.cases: dict[str, Any] = {}
         self.titles: dict[str, str] = {}
         self.loaded = False
-        self._dirty = False
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="counts")
@@ -87,12 +86,9 @@ class ArbitrationScreen(ConsoleScreen):
         self.table.sort_by("age")  # oldest first
         self.load()
         self.set_interval(1.0, self.table.refresh)
-        self.set_interval(0.5, self._apply_dirty)
+        self.reload_when_dirty(0.5)
 
     def reload(self) -> None:
-        self.load()
-
-    def action_reload(self) -> None:
         self.load()
 
     @work(exclusive=True, group="arb-load", exit_on_error=False)
@@ -100,10 +96,7 @@ class ArbitrationScreen(ConsoleScreen):
         try:
             cases = await pending_arbitrations(self.client)
         except Exception as exc:
-            message = getattr(exc, "message", str(exc))
-            if "support" in message or "client has no" in message:
-                message = "unavailable on this server"
-            self.table.empty_text = f"Arbitration queue: {message}"
+            self.table.empty_text = f"Arbitration queue: {self.problem(exc)}"
             self.table.set_rows([])
             self.loaded = True
             return
@@ -135,16 +128,7 @@ class ArbitrationScreen(ConsoleScreen):
     @on(EventsReceived)
     def on_events(self, message: EventsReceived) -> None:
         if any(e.event_type in ARB_EVENTS for e in message.events):
-            self._dirty = True
-
-    def _apply_dirty(self) -> None:
-        if self._dirty:
-            self._dirty = False
-            self.load()
-
-    @on(Resynced)
-    def on_resynced(self) -> None:
-        self.load()
+            self.dirty = True
 
     @on(VirtualTable.Selected, "#arb-table")
     def open_case(self, message: VirtualTable.Selected) -> None:

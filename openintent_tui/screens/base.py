@@ -7,14 +7,18 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
 from ..client.errors import ClientError, Unavailable
+from ..messages import Resynced
+from ..modals.lease_grant import LeaseGrant
 from ..widgets.command_line import CommandLine
 from ..widgets.status_bar import Crumbs, StatusBar
+from .data import call
 
 if TYPE_CHECKING:
     from ..app import OpenIntentApp
@@ -48,8 +52,53 @@ class ConsoleScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action in self.MUTATING_ACTIONS and self.console.read_only)
 
+    dirty = False
+    """Something shown changed on the server; the next tick re-reads it."""
+
     def reload(self) -> None:
-        """Re-read everything shown (after a reconnect or `r`)."""
+        """Re-read everything shown (after a reconnect, `r`, or a change seen in the stream)."""
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def resync(self) -> None:
+        """The stream is live again after a gap: by default, re-read everything."""
+        self.reload()
+
+    @on(Resynced)
+    def _resync_after_reconnect(self) -> None:
+        self.resync()
+
+    def reload_when_dirty(self, seconds: float) -> None:
+        """Coalesce stream-driven reloads to one per `seconds`, and none while hidden."""
+        self.set_interval(seconds, self._reload_if_dirty)
+
+    def _reload_if_dirty(self) -> None:
+        if self.dirty and self.is_current:
+            self.dirty = False
+            self.reload()
+
+    @staticmethod
+    def problem(exc: BaseException) -> str:
+        """What to show in place of data that could not be read."""
+        if isinstance(exc, Unavailable):
+            return "unavailable on this server"
+        return getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+
+    async def request_grant(self, grant: LeaseGrant) -> Any | None:
+        """Acquire a lease for `grant.agent_id` (sent as its X-Agent-ID); toasts the result."""
+        return await self.mutate(
+            f"Grant {grant.scope} to {grant.agent_id}",
+            lambda: call(
+                self.client,
+                "acquire_lease",
+                grant.intent_id,
+                grant.scope,
+                grant.duration_seconds,
+                agent_id=grant.agent_id,
+            ),
+            done=f"Granted {grant.scope} to {grant.agent_id} for {grant.duration_seconds} s",
+        )
 
     def notify_error(self, exc: BaseException, what: str) -> None:
         if isinstance(exc, Unavailable):

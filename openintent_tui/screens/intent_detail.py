@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
-from ..messages import EventsReceived, Resynced
+from ..messages import EventsReceived
 from ..modals.lease_grant import LeaseGrant, LeaseGrantModal
 from ..widgets.event_tail import EventTail
 from ..widgets.json_tree import JsonTree
@@ -41,7 +41,6 @@ class IntentDetailScreen(ConsoleScreen):
         self.intent_id = intent_id
         self.intent: Any = None
         self.crumb = f"Intent {short_id(intent_id)}"
-        self._dirty = False
         self.sections: dict[str, Any] = {}
         self.loaded = asyncio.Event()
 
@@ -62,13 +61,10 @@ class IntentDetailScreen(ConsoleScreen):
         self.query_one(EventTail).focus()
         self.reload()
         self.load_tail()
-        self.set_interval(1.0, self._apply_dirty)
+        self.reload_when_dirty(1.0)
 
     def reload(self) -> None:
         self.load_detail()
-
-    def action_reload(self) -> None:
-        self.reload()
 
     def action_focus_tail(self) -> None:
         self.query_one(EventTail).focus()
@@ -256,19 +252,11 @@ class IntentDetailScreen(ConsoleScreen):
         mine = [e for e in message.events if e.intent_id == self.intent_id]
         if mine:
             self.query_one(EventTail).add_events(mine)
-            self._dirty = True
+            self.dirty = True
 
-    @on(Resynced)
-    def on_resynced(self) -> None:
+    def resync(self) -> None:
         self.reload()
         self.load_tail()  # the tail de-duplicates by id, so this only fills the gap
-
-    def _apply_dirty(self) -> None:
-        if self._dirty:
-            self._dirty = False
-            self.reload()
-
-    # ---- actions -------------------------------------------------------------------------
 
     def action_grant(self) -> None:
         self.app.push_screen(LeaseGrantModal(self.intent_id), self._granted)
@@ -279,16 +267,5 @@ class IntentDetailScreen(ConsoleScreen):
 
     @work(group="detail-mutate", exit_on_error=False)
     async def grant_lease(self, grant: LeaseGrant) -> None:
-        lease = await self.mutate(
-            f"Grant {grant.scope} to {grant.agent_id}",
-            lambda: call(
-                self.client,
-                "acquire_lease",
-                grant.intent_id,
-                grant.scope,
-                grant.duration_seconds,
-                agent_id=grant.agent_id,
-            ),
-        )
-        if lease is not None:
+        if await self.request_grant(grant) is not None:
             self.reload()

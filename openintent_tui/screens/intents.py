@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from ..messages import ConnectionChanged, EventsReceived, Resynced
+from ..messages import ConnectionChanged, EventsReceived
 from ..widgets.filter_line import FilterLine
 from ..widgets.virtual_table import Column, Row, VirtualTable
 from .base import ConsoleScreen
@@ -212,12 +212,6 @@ class IntentsScreen(ConsoleScreen):
         self.table.stale = message.state != "live"
         self.table.refresh()
 
-    @on(Resynced)
-    def on_resynced(self) -> None:
-        self.load_all()
-
-    # ---- counts, filter, sort -------------------------------------------------------------
-
     def _update_counts(self) -> None:
         counts = Counter(intent.status for intent in self.intents.values())
         text = Text(no_wrap=True)
@@ -251,9 +245,6 @@ class IntentsScreen(ConsoleScreen):
 
     def action_sort(self, column: str) -> None:
         self.table.sort_by(column)
-
-    def action_reload(self) -> None:
-        self.load_all()
 
     def action_copy_id(self) -> None:
         self.copy_id(self.table.cursor_key)

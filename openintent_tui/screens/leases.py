@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from ..messages import ConnectionChanged, EventsReceived, Resynced
+from ..messages import ConnectionChanged, EventsReceived
 from ..modals.confirm import ConfirmModal
 from ..modals.lease_grant import LeaseGrant, LeaseGrantModal
 from ..modals.text_prompt import revoke_prompt
@@ -43,7 +43,6 @@ class LeasesScreen(ConsoleScreen):
         self.leases: dict[str, Any] = {}
         self.titles: dict[str, str] = {}
         self.loaded = False
-        self._dirty = False
 
     def compose_body(self) -> ComposeResult:
         yield FilterLine(id="filter")
@@ -79,12 +78,9 @@ class LeasesScreen(ConsoleScreen):
         self.reload()
         # The countdown ticks by redrawing; the rows' data only changes on events.
         self.set_interval(1.0, self.table.refresh)
-        self.set_interval(0.5, self._apply_dirty)
+        self.reload_when_dirty(0.5)
 
     def reload(self) -> None:
-        self.load()
-
-    def action_reload(self) -> None:
         self.load()
 
     @work(exclusive=True, group="leases-load", exit_on_error=False)
@@ -92,9 +88,7 @@ class LeasesScreen(ConsoleScreen):
         try:
             leases = await active_leases(self.client)
         except Exception as exc:
-            self.table.empty_text = f"Leases: {getattr(exc, 'message', exc)}"
-            if "support" in self.table.empty_text or "client has no" in self.table.empty_text:
-                self.table.empty_text = "Leases: unavailable on this server"
+            self.table.empty_text = f"Leases: {self.problem(exc)}"
             self.table.set_rows([])
             self.loaded = True
             return
@@ -130,20 +124,11 @@ class LeasesScreen(ConsoleScreen):
     @on(EventsReceived)
     def on_events(self, message: EventsReceived) -> None:
         if any(e.event_type in LEASE_EVENTS for e in message.events):
-            self._dirty = True
-
-    def _apply_dirty(self) -> None:
-        if self._dirty:
-            self._dirty = False
-            self.load()
+            self.dirty = True
 
     @on(ConnectionChanged)
     def on_connection(self, message: ConnectionChanged) -> None:
         self.table.stale = message.state != "live"
-
-    @on(Resynced)
-    def on_resynced(self) -> None:
-        self.load()
 
     @on(VirtualTable.Selected, "#leases-table")
     def on_selected(self) -> None:
@@ -185,19 +170,7 @@ class LeasesScreen(ConsoleScreen):
 
     @work(group="leases-mutate", exit_on_error=False)
     async def grant(self, grant: LeaseGrant) -> None:
-        done = await self.mutate(
-            f"Grant {grant.scope} to {grant.agent_id}",
-            lambda: call(
-                self.client,
-                "acquire_lease",
-                grant.intent_id,
-                grant.scope,
-                grant.duration_seconds,
-                agent_id=grant.agent_id,
-            ),
-            done=f"Granted {grant.scope} to {grant.agent_id} for {grant.duration_seconds} s",
-        )
-        if done is not None:
+        if await self.request_grant(grant) is not None:
             self.load()
 
     def action_renew(self) -> None:

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from ..messages import EventsReceived, Resynced
+from ..messages import EventsReceived
 from ..widgets.virtual_table import Column, Row, VirtualTable
 from .base import ConsoleScreen
 from .data import call, items
@@ -53,7 +53,6 @@ class PortfoliosScreen(ConsoleScreen):
         super().__init__()
         self.details: dict[str, Any] = {}
         self.loaded = False
-        self._dirty = False
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="counts")
@@ -76,12 +75,9 @@ class PortfoliosScreen(ConsoleScreen):
     def on_mount(self) -> None:
         self.table.focus()
         self.load()
-        self.set_interval(1.0, self._apply_dirty)
+        self.reload_when_dirty(1.0)
 
     def reload(self) -> None:
-        self.load()
-
-    def action_reload(self) -> None:
         self.load()
 
     @work(exclusive=True, group="portfolios-load", exit_on_error=False)
@@ -89,10 +85,7 @@ class PortfoliosScreen(ConsoleScreen):
         try:
             portfolios = items(await call(self.client, "list_portfolios"), "portfolios")
         except Exception as exc:
-            message = getattr(exc, "message", str(exc))
-            if "support" in message or "client has no" in message:
-                message = "unavailable on this server"
-            self.table.empty_text = f"Portfolios: {message}"
+            self.table.empty_text = f"Portfolios: {self.problem(exc)}"
             self.table.set_rows([])
             self.loaded = True
             return
@@ -125,16 +118,7 @@ class PortfoliosScreen(ConsoleScreen):
     @on(EventsReceived)
     def on_events(self, message: EventsReceived) -> None:
         if message.events:
-            self._dirty = True
-
-    def _apply_dirty(self) -> None:
-        if self._dirty and self.app.screen is self:
-            self._dirty = False
-            self.load()
-
-    @on(Resynced)
-    def on_resynced(self) -> None:
-        self.load()
+            self.dirty = True
 
     @on(VirtualTable.Selected, "#portfolios-table")
     def open_portfolio(self, message: VirtualTable.Selected) -> None:
@@ -150,7 +134,6 @@ class PortfolioScreen(ConsoleScreen):
         self.crumb = f"Portfolio {short_id(portfolio_id)}"
         self.detail: Any = None
         self.loaded = False
-        self._dirty = False
 
     def compose_body(self) -> ComposeResult:
         yield Static("Loading…", id="progress")
@@ -179,12 +162,9 @@ class PortfolioScreen(ConsoleScreen):
         self.table.focus()
         self.table.sort_by("status")
         self.load()
-        self.set_interval(1.0, self._apply_dirty)
+        self.reload_when_dirty(1.0)
 
     def reload(self) -> None:
-        self.load()
-
-    def action_reload(self) -> None:
         self.load()
 
     @work(exclusive=True, group="portfolio-load", exit_on_error=False)
@@ -232,16 +212,7 @@ class PortfolioScreen(ConsoleScreen):
         if any(
             e.intent_id in members or e.portfolio_id == self.portfolio_id for e in message.events
         ):
-            self._dirty = True
-
-    def _apply_dirty(self) -> None:
-        if self._dirty:
-            self._dirty = False
-            self.load()
-
-    @on(Resynced)
-    def on_resynced(self) -> None:
-        self.load()
+            self.dirty = True
 
     @on(VirtualTable.Selected, "#members-table")
     def open_member(self, message: VirtualTable.Selected) -> None:
