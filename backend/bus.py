@@ -25,6 +25,8 @@ _encode = msgspec.json.Encoder().encode
 
 LAGGED = object()
 """What `Subscription.next` returns after the buffer overflowed: re-read the log."""
+CLOSED = object()
+"""What `Subscription.next` returns once the server is shutting down: end the stream."""
 
 
 def sse_frame(event: Event, sdk_signals: bool = False) -> bytes:
@@ -174,7 +176,16 @@ class AgentScope(Scope):
 class Subscription:
     """One stream's bounded buffer of `(global_sequence, frame)` pairs."""
 
-    __slots__ = ("_items", "_limit", "_waiter", "event_types", "lagged", "scope", "sdk_signals")
+    __slots__ = (
+        "_items",
+        "_limit",
+        "_waiter",
+        "closed",
+        "event_types",
+        "lagged",
+        "scope",
+        "sdk_signals",
+    )
 
     def __init__(
         self,
@@ -190,6 +201,7 @@ class Subscription:
         self._limit = limit
         self._waiter: asyncio.Future | None = None
         self.lagged = False
+        self.closed = False
 
     def wants(self, event: Event) -> bool:
         return self.event_types is None or event.event_type in self.event_types
@@ -202,6 +214,14 @@ class Subscription:
             self.lagged = True
         else:
             self._items.append((seq, frame))
+        self._wake()
+
+    def close(self) -> None:
+        """No more events: what is buffered is still delivered, then `next` says CLOSED."""
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -211,11 +231,12 @@ class Subscription:
         self.lagged = False
 
     async def next(self, idle_seconds: float) -> list[tuple[int, bytes]] | object | None:
-        """Everything buffered (oldest first), `LAGGED`, or None after `idle_seconds` idle.
+        """Everything buffered (oldest first), `LAGGED`, `CLOSED`, or None after
+        `idle_seconds` idle.
 
         A plain future and timer rather than `asyncio.wait_for`: this runs once per stream
         per wake-up, and wait_for costs several times more."""
-        if not self._items and not self.lagged:
+        if not self._items and not self.lagged and not self.closed:
             loop = asyncio.get_running_loop()
             waiter = self._waiter = loop.create_future()
             timer = loop.call_later(idle_seconds, _expire, waiter)
@@ -229,9 +250,12 @@ class Subscription:
         return self.take()
 
     def take(self) -> list[tuple[int, bytes]] | object:
-        """What is buffered now (maybe nothing), or `LAGGED`; never waits."""
+        """What is buffered now (maybe nothing), `LAGGED`, or `CLOSED` once closed and
+        drained; never waits."""
         if self.lagged:
             return LAGGED
+        if self.closed and not self._items:
+            return CLOSED
         items = list(self._items)
         self._items.clear()
         return items
@@ -259,6 +283,7 @@ class Broker:
         self.head = head
         """The last global sequence published: a new live-only stream starts after it."""
         self.lag_count = 0
+        self.closed = False
         self._intent_topics: dict[str, _Topic] = {}  # the common case: one dict lookup
         self._other_topics: dict[tuple, _Topic] = {}
 
@@ -279,7 +304,18 @@ class Broker:
             topic = topics[key] = _Topic(scope)
         subscription = Subscription(topic.scope, event_types, self.buffer_events, sdk_signals)
         topic.subscriptions.add(subscription)
+        if self.closed:
+            subscription.close()
         return subscription
+
+    def close(self) -> None:
+        """The server is shutting down: every stream sends what it has and ends, so the HTTP
+        server's graceful shutdown is not held open by clients that would never leave."""
+        self.closed = True
+        for topics in (self._intent_topics, self._other_topics):
+            for topic in topics.values():
+                for subscription in topic.subscriptions:
+                    subscription.close()
 
     def unsubscribe(self, subscription: Subscription) -> None:
         topics, key = self._topics_for(subscription.scope)

@@ -16,6 +16,7 @@ import uvicorn
 
 from backend.app import create_app
 from backend.settings import Settings
+from backend.uvicorn_server import Server
 
 API_KEY = "test-key-0123456789"
 
@@ -67,9 +68,8 @@ def run_server(
         api_keys=[API_KEY],
         **{"webhook_allow_cidrs": ["127.0.0.0/8"], **overrides},  # a test may narrow it
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
-    )
+    app = create_app(settings)
+    server = Server(uvicorn.Config(app, log_level="warning", lifespan="on"), app)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -80,9 +80,9 @@ def run_server(
     try:
         yield LiveServer(settings, f"http://127.0.0.1:{port}")
     finally:
-        server.should_exit = True
-        thread.join(5)
-        if thread.is_alive():  # an open stream keeps it waiting: stop without waiting
+        server.should_exit = True  # open streams end first (backend.uvicorn_server)
+        thread.join(10)
+        if thread.is_alive():  # a request that never ends: stop without waiting
             server.force_exit = True
             thread.join(10)
         sock.close()

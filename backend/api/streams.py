@@ -24,6 +24,7 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Stream
 
 from ..bus import (
+    CLOSED,
     LAGGED,
     AgentScope,
     Broker,
@@ -141,8 +142,13 @@ async def event_stream(
                 if pause > 0:
                     await asyncio.sleep(pause)
                     more = subscription.take()
-                    items = more if more is LAGGED else items + more
+                    if more is LAGGED:
+                        items = more
+                    elif isinstance(more, list):  # CLOSED comes again on the next call
+                        items = items + more
                 last_flush = loop.time()
+            if items is CLOSED:
+                return
             if items is None:
                 yield KEEPALIVE
             elif items is LAGGED:
@@ -282,3 +288,12 @@ async def broker_lifespan(app: Litestar) -> AsyncIterator[None]:
 
 CONTROLLERS = [StreamController]
 LIFESPANS = [broker_lifespan]
+
+
+def end_streams(app: Litestar) -> None:
+    """Call when shutdown begins, before the HTTP server waits for requests in flight: open
+    streams would otherwise hold it for its whole grace period. Clients reconnect with
+    Last-Event-ID once a server is back, so ending a stream loses nothing."""
+    broker: Broker | None = getattr(app.state, "broker", None)
+    if broker is not None:
+        broker.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -265,3 +266,33 @@ def test_global_stream_on_both_prefixes(server, api, path):
         got = read_events(response, 1)
     assert got[0]["event"] == "intent_created"
     assert json.loads(got[0]["data"])["intent_id"] == intent_id
+
+
+def test_shutdown_ends_open_streams_promptly_after_what_was_committed(tmp_path):
+    """Open streams must not hold a stopping server for its whole grace period (10 s):
+    each ends cleanly, after every event committed before the shutdown began."""
+    with run_server(tmp_path / "oi.db") as live, live.client() as api:
+        reader = live.client()  # outlives the server, to read what it sent last
+        intent_id = new_intent(api)
+        paths = [
+            f"/api/v1/intents/{intent_id}/subscribe",  # the SDK's path
+            f"/api/v1/subscribe/intents/{intent_id}",  # the reference's path
+            "/api/v1/events/stream",
+        ]
+        contexts = [stream(reader, path) for path in paths]
+        responses = [context.__enter__() for context in contexts]
+        comment(api, intent_id, 1)
+        for response in responses:  # each stream is live
+            assert json.loads(read_events(response, 1)[0]["data"])["payload"] == {"n": 1}
+        comment(api, intent_id, 2)
+        started = time.monotonic()
+    stopped = time.monotonic() - started
+    try:
+        assert stopped < 3, f"shutdown took {stopped:.1f} s with streams open"
+        for response in responses:  # the rest of each body, until the server ends it
+            rest = [json.loads(m["data"]) for m in frames(response) if "data" in m]
+            assert [e["payload"] for e in rest if e.get("event_type") == "comment"] == [{"n": 2}]
+    finally:
+        for context in contexts:
+            context.__exit__(None, None, None)
+        reader.close()
