@@ -98,6 +98,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
             }
         ),
         request_max_body_size=settings.max_body_bytes,
+        # Logging belongs to whoever runs the app (CLI, console, tests): Litestar's default
+        # would set the root logger to INFO with its own handler.
+        logging_config=None,
         openapi_config=OpenAPIConfig(
             title="OpenIntent Coordination Protocol (openintent-tui)",
             version=discovery.package_version(),

@@ -4,6 +4,7 @@ discovery, health, OpenAPI; and the promise that the API key never lands in stor
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import pytest
 
@@ -140,3 +141,14 @@ def test_a_key_configured_only_as_its_sha256_digest_is_accepted(tmp_path):
         assert client.get(f"{API}/intents", headers={"X-API-Key": other}).status_code == 200
         assert client.get(f"{API}/intents", headers={"X-API-Key": other + "x"}).status_code == 401
         assert client.get(f"{API}/intents").status_code == 200  # the plain key still works
+
+
+def test_the_app_leaves_the_process_logging_alone(tmp_path):
+    """Whoever runs the app (the CLI, the console, a test) configures logging; the app must
+    not raise the root logger to INFO (every httpx request of an in-process client would
+    then be logged)."""
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers))
+    with run_server(tmp_path / "oi.db") as live, live.client() as client:
+        assert client.get("/health").status_code == 200
+        assert (root.level, list(root.handlers)) == before
