@@ -118,7 +118,9 @@ class OpenIntentApp(App):
             "color": getattr(self.connection, "color", None) or "blue",
             "server": self.connection.url,
             "connection": self.connection_state,
-            "error": self.connection_error if self.connection_state == "offline" else None,
+            "error": self.connection_error
+            if self.connection_state in ("offline", "unavailable")
+            else None,
             "retry_in": retry_in,
             "stale": self.stale and self.connection_state not in ("live", "connecting"),
             "read_only": self.read_only,

@@ -16,7 +16,8 @@ class EventsReceived(Message):
 
 
 class ConnectionChanged(Message):
-    """The live stream moved between `connecting`, `live`, `reconnecting` and `offline`."""
+    """The live stream moved between `connecting`, `live`, `reconnecting` and `offline`, or
+    is `unavailable` (this server has no such stream)."""
 
     def __init__(self, state: str, retry_in: float | None = None) -> None:
         super().__init__()

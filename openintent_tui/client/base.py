@@ -109,7 +109,9 @@ class BaseClient:
         """Request and decode into `kind`; `key` names the envelope a bare list goes into."""
         response = await self.request(method, path, **request)
         try:
-            return adapters.decode(response.content, kind, key=key, **(defaults or {}))
+            return adapters.decode(
+                response.content, kind, key=key, secret=self.api_key, **(defaults or {})
+            )
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise ClientError(
                 response.status_code,
@@ -120,6 +122,14 @@ class BaseClient:
     async def raw(self, method: str, path: str, **request: Any) -> Any:
         """Request and return the parsed JSON as-is (for shapes with no wire Struct)."""
         return _body_of(await self.request(method, path, **request))
+
+    def convert(self, raw: Any, kind: type[T], what: str) -> T:
+        """Parsed JSON from `raw()` into `kind`; a shape that cannot be read is a
+        `ClientError` naming `what`, never a decode exception."""
+        try:
+            return adapters.convert(raw, kind, secret=self.api_key)
+        except (msgspec.ValidationError, TypeError) as exc:
+            raise ClientError(200, f"Unexpected response to {what}: {exc}", raw) from exc
 
 
 def _reason(exc: httpx.TransportError) -> str:

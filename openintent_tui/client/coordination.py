@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
+from backend.domain.clock import now_iso
 from backend.wire.governance import (
     Arbitration,
     ArbitrationList,
@@ -15,14 +18,26 @@ from backend.wire.leases import Lease, LeaseList
 
 from . import adapters
 from .base import API, BaseClient
+from .errors import ClientError
 
 
-def _lease_or_none(raw: Any) -> Lease | None:
+def _lease_or_none(raw: Any, secret: str | None) -> Lease | None:
     """Releases answer with the lease here, with `{"message"}` on the reference server."""
-    try:
-        return adapters.convert(raw, Lease)
-    except Exception:
+    if not isinstance(raw, dict) or "id" not in raw:
         return None
+    try:
+        return adapters.convert(raw, Lease, secret=secret)
+    except (msgspec.ValidationError, TypeError):
+        return None
+
+
+def _options(options: list[ArbitrationOption | dict[str, Any]] | None) -> list[dict[str, Any]]:
+    return [
+        {"label": o.label, "rationale": o.rationale}
+        if isinstance(o, ArbitrationOption)
+        else dict(o)
+        for o in options or []
+    ]
 
 
 class CoordinationAPI(BaseClient):
@@ -45,6 +60,7 @@ class CoordinationAPI(BaseClient):
     async def intent_leases(
         self, intent_id: str, status: str = "active", agent_id: str | None = None
     ) -> list[Lease]:
+        """The intent's leases in `status` (active, released, expired, revoked or all)."""
         page = await self.fetch(
             "GET",
             f"{API}/intents/{intent_id}/leases",
@@ -52,7 +68,13 @@ class CoordinationAPI(BaseClient):
             key="leases",
             params={"status": status, "agent_id": agent_id},
         )
-        return page.leases
+        # Filtered here too: the reference ignores both and answers every lease it has.
+        return [
+            lease
+            for lease in page.leases
+            if (status == "all" or lease.status == status)
+            and (agent_id is None or lease.agent_id == agent_id)
+        ]
 
     async def acquire_lease(
         self,
@@ -93,7 +115,7 @@ class CoordinationAPI(BaseClient):
         raw = await self.raw(
             "DELETE", f"{API}/intents/{intent_id}/leases/{lease_id}", agent_id=agent_id
         )
-        return _lease_or_none(raw)
+        return _lease_or_none(raw, self.api_key)
 
     async def revoke_lease(self, intent_id: str, lease_id: str, reason: str) -> Lease:
         """An operator ends someone else's lease; the reason is recorded."""
@@ -140,19 +162,35 @@ class CoordinationAPI(BaseClient):
         options: list[ArbitrationOption | dict[str, Any]] | None = None,
         context: dict[str, Any] | None = None,
     ) -> Arbitration:
+        what = f"POST {API}/intents/{intent_id}/arbitrate"
         body = {
             "reason": reason,
             "context": context or {},
-            "options": [
-                {"label": o.label, "rationale": o.rationale}
-                if isinstance(o, ArbitrationOption)
-                else dict(o)
-                for o in options or []
-            ],
+            "options": _options(options),
+            "requested_by": self.agent_id,  # ours defaults it to X-Agent-ID; the ref needs it
         }
-        return await self.fetch(
-            "POST", f"{API}/intents/{intent_id}/arbitrate", Arbitration, body=body
-        )
+        raw = await self.raw("POST", f"{API}/intents/{intent_id}/arbitrate", body=body)
+        if isinstance(raw, dict) and "id" in raw:
+            return self.convert(raw, Arbitration, what)
+        # The reference answers {"message", "status"} and keeps only the logged event: that
+        # event is the arbitration's one record, so its id and time stand for it.
+        logged = await self.list_events(intent_id, limit=50)
+        for event in reversed(logged.events):
+            if (
+                event.event_type == "arbitration_requested"
+                and event.payload.get("reason") == reason
+            ):
+                return Arbitration(
+                    id=event.id,
+                    intent_id=intent_id,
+                    requester_id=event.actor or self.agent_id,
+                    reason=reason,
+                    context=dict(event.payload.get("context") or body["context"]),
+                    options=[ArbitrationOption(**o) for o in body["options"]],
+                    status="pending",
+                    created_at=event.created_at,
+                )
+        raise ClientError(200, f"Unexpected response to {what}: no arbitration in it", raw)
 
     # -- decisions -------------------------------------------------------------------------
     async def list_decisions(self, intent_id: str) -> list[Decision]:
@@ -172,12 +210,31 @@ class CoordinationAPI(BaseClient):
     ) -> Decision:
         """Record a decision by this client's agent (the operator); naming `arbitration_id`
         resolves that pending arbitration in the same transaction."""
+        what = f"POST {API}/intents/{intent_id}/decisions"
         body: dict[str, Any] = {
             "decision_type": decision_type,
             "outcome": outcome,
             "rationale": rationale,
             "evidence": evidence or [],
+            "decided_by": self.agent_id,  # ours defaults it to X-Agent-ID; the ref needs it
         }
         if arbitration_id is not None:
             body["arbitration_id"] = arbitration_id
-        return await self.fetch("POST", f"{API}/intents/{intent_id}/decisions", Decision, body=body)
+        raw = await self.raw("POST", f"{API}/intents/{intent_id}/decisions", body=body)
+        if isinstance(raw, dict) and "id" in raw:
+            return self.convert(raw, Decision, what)
+        if isinstance(raw, dict) and isinstance(raw.get("decision_id"), str):
+            # The reference: {"message", "decision_id", "outcome"}; the rest is what we sent.
+            return Decision(
+                id=raw["decision_id"],
+                intent_id=intent_id,
+                decision_maker_id=self.agent_id,
+                decision_type=decision_type,
+                outcome=str(raw.get("outcome") or outcome),
+                reasoning=rationale,
+                rationale=rationale,
+                evidence=list(evidence or []),
+                created_at=now_iso(),
+                arbitration_id=arbitration_id,
+            )
+        raise ClientError(200, f"Unexpected response to {what}: no decision in it", raw)

@@ -169,6 +169,8 @@ class IntentsAPI(BaseClient):
     ) -> Event:
         """Append an event; `event_type` must be one of `backend.wire.events.EVENT_TYPES`."""
         body = {"event_type": event_type, "payload": payload or {}, **fields}
+        # Our server takes the actor from X-Agent-ID; the reference requires it in the body.
+        body.setdefault("actor", fields.get("agent_id") or self.agent_id)
         EventCreate(**body)
         return await self.fetch("POST", f"{API}/intents/{intent_id}/events", Event, body=body)
 

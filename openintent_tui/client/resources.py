@@ -4,8 +4,12 @@ portfolios (RFC-0007), webhook subscriptions (RFC-0006)."""
 from __future__ import annotations
 
 import base64
+from collections import Counter
 from typing import Any
 
+import msgspec
+
+from backend.domain.clock import now_iso
 from backend.wire.attachments import Attachment, AttachmentList
 from backend.wire.costs import Cost, CostList
 from backend.wire.portfolios import (
@@ -24,7 +28,7 @@ from backend.wire.subscriptions import (
 )
 
 from .base import API, BaseClient
-from .errors import NotFoundError
+from .errors import NotFoundError, Unavailable, ValidationError
 
 
 def _summary_of(costs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -47,6 +51,24 @@ def _summary_of(costs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _aggregate_of(intents: list[Any]) -> dict[str, Any]:
+    """The portfolio aggregate for servers that send only the member list (the reference)."""
+    counts = Counter(
+        (i.get("status") if isinstance(i, dict) else getattr(i, "status", None)) or "unknown"
+        for i in intents
+    )
+    total = len(intents)
+    return {
+        "total": total,
+        "by_status": dict(counts),
+        "completion_percentage": counts.get("completed", 0) * 100 // total if total else 0,
+    }
+
+
+def _names_field(error: ValidationError, field: str) -> bool:
+    return any(field in str(item.get("loc") or item.get("field") or "") for item in error.errors)
+
+
 class ResourcesAPI(BaseClient):
     # -- attachments -----------------------------------------------------------------------
     async def list_attachments(self, intent_id: str) -> list[Attachment]:
@@ -64,22 +86,39 @@ class ResourcesAPI(BaseClient):
         url: str | None = None,
         mime_type: str = "application/octet-stream",
         metadata: dict[str, Any] | None = None,
+        size: int | None = None,
     ) -> Attachment:
-        """Upload `content` (stored by the server) or reference `url`."""
+        """Upload `content` (stored by the server) or reference `url` (of `size` bytes, when
+        known). A server that cannot store content raises `Unavailable`."""
         body: dict[str, Any] = {"filename": filename, "mime_type": mime_type}
         if content is not None:
             body["content"] = base64.b64encode(content).decode()
-            body["size"] = len(content)
+            size = len(content)
+        body["size"] = size or 0  # the reference requires it, even for a URL
         if url is not None:
             body["storage_url"] = url
         if metadata is not None:
             body["metadata"] = metadata
-        return await self.fetch(
-            "POST", f"{API}/intents/{intent_id}/attachments", Attachment, body=body
-        )
+        try:
+            return await self.fetch(
+                "POST", f"{API}/intents/{intent_id}/attachments", Attachment, body=body
+            )
+        except ValidationError as exc:
+            if url is None and _names_field(exc, "storage_url"):
+                raise Unavailable(
+                    exc.status,
+                    "This server does not store attachment content: reference a URL instead",
+                    exc.body,
+                ) from exc
+            raise
 
     async def attachment_content(self, attachment: Attachment) -> bytes:
-        """The stored bytes of an attachment this server holds."""
+        """The stored bytes of an attachment this server holds. A URL reference is not
+        fetched: that would send this server's API key to whatever host the URL names."""
+        if not attachment.stored:
+            raise Unavailable(
+                0, f"{attachment.filename} is not stored here: see {attachment.storage_url}"
+            )
         return (await self.request("GET", attachment.storage_url)).content
 
     async def delete_attachment(self, intent_id: str, attachment_id: str) -> None:
@@ -102,6 +141,7 @@ class ResourcesAPI(BaseClient):
             body["provider"] = provider
         if metadata is not None:
             body["metadata"] = metadata
+            body["cost_metadata"] = metadata  # the reference's name; ours reads either
         body["agent_id"] = agent_id or self.agent_id
         return await self.fetch(
             "POST", f"{API}/intents/{intent_id}/costs", Cost, body=body, agent_id=agent_id
@@ -137,6 +177,8 @@ class ResourcesAPI(BaseClient):
     async def record_failure(self, intent_id: str, **fields: Any) -> Failure:
         """agent_id, attempt_number, error_code, error_message, recoverable, metadata..."""
         fields.setdefault("agent_id", self.agent_id)
+        if "error_code" in fields and "error_type" not in fields:
+            fields["error_type"] = fields["error_code"]  # the reference's name; ours takes both
         return await self.fetch("POST", f"{API}/intents/{intent_id}/failures", Failure, body=fields)
 
     async def list_failures(self, intent_id: str) -> list[Failure]:
@@ -175,7 +217,17 @@ class ResourcesAPI(BaseClient):
 
     async def get_portfolio(self, portfolio_id: str) -> PortfolioDetail:
         """The portfolio with its member intents and aggregate progress."""
-        return await self.fetch("GET", f"{API}/portfolios/{portfolio_id}", PortfolioDetail)
+        detail = await self.fetch("GET", f"{API}/portfolios/{portfolio_id}", PortfolioDetail)
+        if detail.aggregate_status is None:
+            # The reference sends the bare portfolio: its members are a second request.
+            members = await self.portfolio_intents(portfolio_id)
+            detail = msgspec.structs.replace(
+                detail,
+                intents=members.intents,
+                aggregate_status=members.aggregate_status,
+                memberships=members.memberships,
+            )
+        return detail
 
     async def portfolio_intents(self, portfolio_id: str) -> PortfolioIntents:
         return await self.fetch(
@@ -183,14 +235,7 @@ class ResourcesAPI(BaseClient):
             f"{API}/portfolios/{portfolio_id}/intents",
             PortfolioIntents,
             key="intents",
-            defaults={
-                "aggregate_status": lambda items: {
-                    "total": len(items),
-                    "by_status": {},
-                    "completion_percentage": 0,
-                },
-                "memberships": [],
-            },
+            defaults={"aggregate_status": _aggregate_of, "memberships": []},
         )
 
     async def set_portfolio_status(
@@ -206,12 +251,21 @@ class ResourcesAPI(BaseClient):
     async def add_to_portfolio(
         self, portfolio_id: str, intent_id: str, role: str = "member", priority: int = 0
     ) -> Membership:
-        return await self.fetch(
-            "POST",
-            f"{API}/portfolios/{portfolio_id}/intents",
-            Membership,
-            body={"intent_id": intent_id, "role": role, "priority": priority},
+        path = f"{API}/portfolios/{portfolio_id}/intents"
+        raw = await self.raw(
+            "POST", path, body={"intent_id": intent_id, "role": role, "priority": priority}
         )
+        if isinstance(raw, dict) and isinstance(raw.get("membership_id"), str) and "id" not in raw:
+            # The reference: {"message", "membership_id"}; the rest is what we sent.
+            return Membership(
+                id=raw["membership_id"],
+                portfolio_id=portfolio_id,
+                intent_id=intent_id,
+                role=role,
+                priority=priority,
+                added_at=now_iso(),
+            )
+        return self.convert(raw, Membership, f"POST {path}")
 
     async def remove_from_portfolio(self, portfolio_id: str, intent_id: str) -> None:
         await self.request("DELETE", f"{API}/portfolios/{portfolio_id}/intents/{intent_id}")

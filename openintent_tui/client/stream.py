@@ -36,7 +36,8 @@ from .errors import (
 )
 from .intents import IntentsAPI
 
-StateName = Literal["connecting", "live", "reconnecting", "offline"]
+StateName = Literal["connecting", "live", "reconnecting", "offline", "unavailable"]
+"""`unavailable`: the server answers but has no such stream (the reference has no global one)."""
 
 
 class ConnectionState(msgspec.Struct, frozen=True):
@@ -134,7 +135,7 @@ def event_from_frame(frame: SSEFrame) -> Event | None:
         if not raw.get("global_sequence"):
             raw["global_sequence"] = int(frame.id)
     else:
-        raw = adapters.normalise(raw)  # no `id:`: not our server; smooth its quirks (naive times)
+        raw = adapters.adapt(raw, Event)  # no `id:`: not our server; smooth its quirks
     try:
         return adapters.convert(raw, Event)
     except msgspec.ValidationError:
@@ -235,9 +236,14 @@ class EventStream:
                     attempt = 0
                     yield event
                 raise ConnectionLost("the server closed the stream")
-            except (AuthError, ForbiddenError, NotFoundError, Unavailable) as exc:
-                # Not fixed by retrying soon (wrong key, no stream on this server): stay
-                # offline but still look again now and then, e.g. after a server upgrade.
+            except Unavailable as exc:
+                # The server is up but has no such stream: not an outage. Look again now and
+                # then (a server upgrade may add it).
+                delay = self.backoff.maximum
+                self._set("unavailable", retry_in=delay, attempt=attempt, error=exc.message)
+            except (AuthError, ForbiddenError, NotFoundError) as exc:
+                # Not fixed by retrying soon (wrong key, intent gone): stay offline but still
+                # look again now and then.
                 delay = self.backoff.maximum
                 self._set("offline", retry_in=delay, attempt=attempt, error=exc.message)
             except ClientError as exc:

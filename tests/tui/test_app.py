@@ -231,6 +231,6 @@ async def test_a_server_without_these_endpoints_shows_unavailable_not_a_crash(se
             assert isinstance(screen, kind)
             await wait_until(pilot, lambda screen=screen: screen.loaded)
             assert "unavailable on this server" in screen.table.empty_text
-        await wait_until(pilot, lambda: app.connection_state == "offline", limit=20)
+        await wait_until(pilot, lambda: app.connection_state == "unavailable", limit=20)
         assert "does not support" in str(app.screen.query_one(StatusBar).render())
         assert app.is_running

@@ -9,7 +9,7 @@ from backend.wire.costs import CostList
 from backend.wire.events import Event, EventPage
 from backend.wire.intents import Intent, IntentList
 from backend.wire.leases import LeaseList
-from openintent_tui.client.adapters import decode, normalise
+from openintent_tui.client.adapters import adapt, decode
 from openintent_tui.client.errors import (
     ConflictError,
     NotFoundError,
@@ -93,7 +93,15 @@ def test_our_own_shapes_pass_untouched():
     }
     page = decode(msgspec.json.encode({"events": [event]}), EventPage, key="events")
     assert page.events[0].payload == {"parent_id": "kept as is"}
-    assert normalise({"parent_id": "a", "parent_intent_id": "b"}) == {"parent_intent_id": "b"}
+    both = adapt({**REF_INTENT, "parent_intent_id": "b"}, Intent)
+    assert both["parent_intent_id"] == "b" and "parent_id" not in both
+
+
+def test_opaque_json_is_the_users_data_and_stays_as_written():
+    state = {"parent_id": "mine", "due_at": "2026-01-01T10:00:00", "confidence": 0.5}
+    intent = decode(msgspec.json.encode({**REF_INTENT, "state": state}), Intent)
+    assert intent.state == state
+    assert intent.created_at.endswith("+00:00")
 
 
 def _frames(*lines: str):
