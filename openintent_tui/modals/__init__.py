@@ -1,1 +1,2 @@
-"""Dialogs that end in `dismiss(result)`: confirm, rationale, lease grant, revoke."""
+"""Dialogs that end in `dismiss(result)`: confirm, pick one of a few, rationale, lease grant,
+revoke."""

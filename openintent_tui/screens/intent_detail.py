@@ -15,26 +15,33 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from ..messages import EventsReceived
+from ..modals.confirm import ConfirmModal
 from ..modals.lease_grant import LeaseGrant, LeaseGrantModal
+from ..modals.pick import Choice, PickModal
+from ..modals.text_prompt import TextPrompt
 from ..widgets.event_tail import EventTail
 from ..widgets.json_tree import JsonTree
-from .base import ConsoleScreen, optional
+from .base import optional
 from .data import call, items
 from .format import STATUS_STYLES, ago, short_id, until
+from .lifecycle import IntentActionsScreen, quoted
 
 TAIL_BACKFILL_PAGES = 10
 TAIL_PAGE = 1000
 SECTIONS = ("agents", "leases", "decisions", "attachments", "costs", "failures")
 
 
-class IntentDetailScreen(ConsoleScreen):
+class IntentDetailScreen(IntentActionsScreen):
     BINDINGS = [
         Binding("r", "reload", "Reload", id="detail.reload"),
-        Binding("n", "grant", "Grant lease", id="detail.grant"),
-        Binding("t", "focus_tail", "Event tail", id="detail.tail"),
+        Binding("c", "change_status", "Status", id="detail.status"),
+        Binding("a", "assign", "Assign", id="detail.assign"),
+        Binding("u", "unassign", "Unassign", id="detail.unassign"),
+        Binding("n", "grant", "Grant", id="detail.grant"),
+        Binding("t", "focus_tail", "Events", id="detail.tail"),
         Binding("s", "focus_state", "State tree", id="detail.state"),
     ]
-    MUTATING_ACTIONS = frozenset({"grant"})
+    MUTATING_ACTIONS = frozenset({"grant", "change_status", "assign", "unassign"})
 
     def __init__(self, intent_id: str) -> None:
         super().__init__()
@@ -269,3 +276,92 @@ class IntentDetailScreen(ConsoleScreen):
     async def grant_lease(self, grant: LeaseGrant) -> None:
         if await self.request_grant(grant) is not None:
             self.reload()
+
+    # ---- status and agents ----------------------------------------------------------------
+
+    def _loaded_intent(self) -> Any | None:
+        if self.intent is None:
+            self.notify("The intent is not loaded (yet)", severity="warning")
+        return self.intent
+
+    def action_change_status(self) -> None:
+        if (intent := self._loaded_intent()) is not None:
+            self.change_status(intent)
+
+    def intent_changed(self, intent_id: str, fresh: Any | None = None) -> None:
+        if fresh is not None:  # a quick second `c` must not send the old version
+            self.intent = fresh
+            self.query_one("#meta", Static).update(self._meta(fresh))
+        self.reload()
+
+    def assigned(self) -> list[tuple[str, str]]:
+        """(agent id, role) of every assigned agent, as last loaded."""
+        value, problem = self.sections.get("agents", (None, "not loaded"))
+        if problem is None:
+            return [(a.agent_id, a.role) for a in items(value, "agents")]
+        return [(agent_id, "") for agent_id in getattr(self.intent, "agents", None) or []]
+
+    def action_assign(self) -> None:
+        if (intent := self._loaded_intent()) is None:
+            return
+        prompt = TextPrompt(
+            f"Assign an agent to {quoted(intent.title)}",
+            placeholder="agent id (assigned as a worker; recorded as done by you)",
+        )
+        self.app.push_screen(prompt, self._assign_answered)
+
+    def _assign_answered(self, agent_id: str | None) -> None:
+        if not agent_id:
+            return
+        if any(c.isspace() for c in agent_id) or "/" in agent_id:
+            self.notify(f"Not an agent id: {agent_id!r} (no spaces or /)", severity="warning")
+        elif agent_id in dict(self.assigned()):
+            self.notify(f"{agent_id} is already assigned", severity="warning")
+        else:
+            self.assign(agent_id)
+
+    @work(group="detail-mutate", exit_on_error=False)
+    async def assign(self, agent_id: str) -> None:
+        title = quoted(self.intent.title)
+        await self.mutate(
+            f"Assign {agent_id} to {title}",
+            lambda: call(self.client, "assign_agent", self.intent_id, agent_id),
+            done=f"Assigned {agent_id} to {title}",
+        )
+        self.reload()
+
+    def action_unassign(self) -> None:
+        if (intent := self._loaded_intent()) is None:
+            return
+        agents = self.assigned()
+        if not agents:
+            self.notify(f"No agent is assigned to {quoted(intent.title)}", severity="warning")
+        elif len(agents) == 1:
+            self._confirm_unassign(agents[0][0])
+        else:
+            picker = PickModal(
+                f"Unassign which agent from {quoted(intent.title)}?",
+                [Choice(agent_id, note=role) for agent_id, role in agents],
+            )
+            self.app.push_screen(picker, self._confirm_unassign)
+
+    def _confirm_unassign(self, agent_id: str | None) -> None:
+        if agent_id is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.unassign(agent_id)
+
+        question = f"Unassign {agent_id} from {quoted(self.intent.title)}?"
+        self.app.push_screen(ConfirmModal(question, yes="Unassign"), answered)
+
+    @work(group="detail-mutate", exit_on_error=False)
+    async def unassign(self, agent_id: str) -> None:
+        title = quoted(self.intent.title)
+        await self.mutate(
+            f"Unassign {agent_id} from {title}",
+            lambda: call(self.client, "unassign_agent", self.intent_id, agent_id),
+            done=f"Unassigned {agent_id} from {title}",
+        )
+        self.reload()

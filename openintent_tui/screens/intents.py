@@ -11,12 +11,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from backend.domain.lifecycle import STATUSES
+
 from ..messages import ConnectionChanged, EventsReceived
 from ..widgets.filter_line import FilterLine
 from ..widgets.virtual_table import Column, Row, VirtualTable
-from .base import ConsoleScreen
 from .data import active_leases, call
 from .format import STATUS_STYLES, ago
+from .lifecycle import IntentActionsScreen
 
 # Events that change what a row shows beyond its last activity: re-read those intents.
 REFETCH = frozenset(
@@ -33,10 +35,9 @@ REFETCH = frozenset(
 LEASE_EVENTS = frozenset({"lease_acquired", "lease_released"})
 # Above this many changed intents in one tick, one full reload is cheaper than N GETs.
 REFETCH_LIMIT = 50
-STATUSES = ("draft", "active", "blocked", "suspended_awaiting_input", "completed", "abandoned")
 
 
-class IntentsScreen(ConsoleScreen):
+class IntentsScreen(IntentActionsScreen):
     crumb = "Intents"
 
     BINDINGS = [
@@ -45,9 +46,11 @@ class IntentsScreen(ConsoleScreen):
         Binding("T", "sort('title')", "Sort title", show=False, id="intents.sort_title"),
         Binding("V", "sort('version')", "Sort version", show=False, id="intents.sort_version"),
         Binding("A", "sort('activity')", "Sort activity", id="intents.sort_activity"),
+        Binding("c", "change_status", "Status", id="intents.status"),
         Binding("r", "reload", "Reload", id="intents.reload"),
         Binding("y", "copy_id", "Copy id", show=False, id="intents.copy_id"),
     ]
+    MUTATING_ACTIONS = frozenset({"change_status"})
 
     def __init__(self, status: str | None = None) -> None:
         super().__init__()
@@ -248,6 +251,21 @@ class IntentsScreen(ConsoleScreen):
 
     def action_copy_id(self) -> None:
         self.copy_id(self.table.cursor_key)
+
+    def action_change_status(self) -> None:
+        intent = self.intents.get(self.table.cursor_key or "")
+        if intent is None:
+            self.notify("No intent selected", severity="warning")
+            return
+        self.change_status(intent)
+
+    def intent_changed(self, intent_id: str, fresh: Any | None = None) -> None:
+        if fresh is None:
+            self.refetch([intent_id])
+            return
+        self.intents[intent_id] = fresh
+        self.table.upsert([self.row(fresh)])
+        self._update_counts()
 
     @on(VirtualTable.Selected, "#intents-table")
     def open_intent(self, message: VirtualTable.Selected) -> None:
