@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from .widgets.status_bar import StatusBar
 FLUSH_SECONDS = 0.05
 RATE_WINDOW = 10.0
 AUDIT_SIZE = 200
+KNOWN_INTENTS = 200
 
 
 def utc_now() -> datetime:
@@ -85,6 +87,10 @@ class OpenIntentApp(App):
         self.toasts: deque[tuple[str, str]] = deque(maxlen=AUDIT_SIZE)
         self.events_seen = 0
         self.last_global_sequence = 0
+        self.known_intents: dict[str, None] = {}
+        """Intents opened or granted on this session, newest last: what the console can
+        still show on a server that cannot list them (the reference)."""
+        self._followed: weakref.WeakSet[Screen] = weakref.WeakSet()
         if keymap:
             self.set_keymap(keymap)
 
@@ -188,6 +194,8 @@ class OpenIntentApp(App):
             self._was_live = True
         elif state.state in ("reconnecting", "offline"):
             self.stale = True
+        if state.state == "unavailable":
+            self._follow_open_intents()
         self._broadcast(lambda: ConnectionChanged(state.state, state.retry_in))
         for screen in self.screen_stack:  # show the change now, not at the next tick
             for bar in screen.query(StatusBar):
@@ -255,10 +263,41 @@ class OpenIntentApp(App):
         self._to_root()
         self.push_screen(screen)
 
+    def remember_intent(self, intent_id: str) -> None:
+        self.known_intents.pop(intent_id, None)
+        self.known_intents[intent_id] = None
+        while len(self.known_intents) > KNOWN_INTENTS:
+            del self.known_intents[next(iter(self.known_intents))]
+
     def open_intent(self, intent_id: str) -> None:
         from .screens.intent_detail import IntentDetailScreen
 
+        self.remember_intent(intent_id)
         self.push_screen(IntentDetailScreen(intent_id))
+        if self.connection_state == "unavailable":
+            self.call_after_refresh(self._follow_open_intents)
+
+    def _follow_open_intents(self) -> None:
+        """A server without the global stream (the reference) may still stream one intent:
+        each open intent follows its own, in a worker that ends when its screen closes."""
+        from .screens.intent_detail import IntentDetailScreen
+
+        for screen in self.screen_stack:
+            if (
+                isinstance(screen, IntentDetailScreen)
+                and screen.is_attached
+                and screen not in self._followed
+            ):
+                self._followed.add(screen)
+                screen.run_worker(
+                    self._intent_events(screen.intent_id),
+                    group="intent-stream",
+                    exit_on_error=False,
+                )
+
+    async def _intent_events(self, intent_id: str) -> None:
+        async for event in EventStream(self.client, intent_id=intent_id).events():
+            self._pending.append(event)
 
     def run_verb(self, text: str) -> None:
         """`:` verbs and palette commands: intents, open, leases, arb, portfolios, ctx, q."""

@@ -46,7 +46,7 @@ IDENTITY_FIELDS = frozenset(
 
 def masked_key(api_key: str) -> str:
     """What is shown instead of an API key that a server echoed as an identity."""
-    return f"api-key …{api_key[-4:]}"
+    return f"(api key ...{api_key[-4:]})"  # ASCII: it may be sent back as X-Agent-ID
 
 
 def _is_time_key(key: str) -> bool:

@@ -112,10 +112,15 @@ class CoordinationAPI(BaseClient):
     async def release_lease(
         self, intent_id: str, lease_id: str, agent_id: str | None = None
     ) -> Lease | None:
+        """The released lease. None only when the server no longer lists it."""
         raw = await self.raw(
             "DELETE", f"{API}/intents/{intent_id}/leases/{lease_id}", agent_id=agent_id
         )
-        return _lease_or_none(raw, self.api_key)
+        lease = _lease_or_none(raw, self.api_key)
+        if lease is None:  # the reference answers {"message"}: read the lease back
+            every = await self.intent_leases(intent_id, status="all")
+            lease = next((x for x in every if x.id == lease_id), None)
+        return lease
 
     async def revoke_lease(self, intent_id: str, lease_id: str, reason: str) -> Lease:
         """An operator ends someone else's lease; the reason is recorded."""

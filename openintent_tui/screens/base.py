@@ -87,7 +87,7 @@ class ConsoleScreen(Screen):
 
     async def request_grant(self, grant: LeaseGrant) -> Any | None:
         """Acquire a lease for `grant.agent_id` (sent as its X-Agent-ID); toasts the result."""
-        return await self.mutate(
+        lease = await self.mutate(
             f"Grant {grant.scope} to {grant.agent_id}",
             lambda: call(
                 self.client,
@@ -99,6 +99,19 @@ class ConsoleScreen(Screen):
             ),
             done=f"Granted {grant.scope} to {grant.agent_id} for {grant.duration_seconds} s",
         )
+        if lease is not None:
+            remember = getattr(self.console, "remember_intent", None)
+            if remember is not None:
+                remember(grant.intent_id)
+            holder = getattr(lease, "agent_id", grant.agent_id)
+            if holder != grant.agent_id:  # the reference ignores X-Agent-ID
+                self.notify(
+                    f"This server recorded the holder of {grant.scope} as {holder}, "
+                    f"not {grant.agent_id}",
+                    severity="warning",
+                    timeout=8,
+                )
+        return lease
 
     def notify_error(self, exc: BaseException, what: str) -> None:
         if isinstance(exc, Unavailable):

@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from ..client.errors import ClientError, Unavailable
 from ..messages import ConnectionChanged, EventsReceived
 from ..modals.confirm import ConfirmModal
 from ..modals.lease_grant import LeaseGrant, LeaseGrantModal
@@ -83,10 +84,32 @@ class LeasesScreen(ConsoleScreen):
     def reload(self) -> None:
         self.load()
 
+    async def _known_intents_leases(self) -> list[Any]:
+        """For a server that cannot list all leases: the active leases of the intents this
+        session opened or granted on, one request each."""
+        leases: list[Any] = []
+        for intent_id in reversed(self.console.known_intents):
+            try:
+                leases.extend(await call(self.client, "intent_leases", intent_id))
+            except ClientError:
+                continue  # gone, or not readable: the rest still show
+        return leases
+
     @work(exclusive=True, group="leases-load", exit_on_error=False)
     async def load(self) -> None:
+        partial = False
         try:
             leases = await active_leases(self.client)
+        except Unavailable as exc:
+            if not self.console.known_intents:
+                self.table.empty_text = (
+                    f"Leases: {self.problem(exc)} (it cannot list all leases: open an intent"
+                    " with :open ID and its leases show here)"
+                )
+                self.table.set_rows([])
+                self.loaded = True
+                return
+            leases, partial = await self._known_intents_leases(), True
         except Exception as exc:
             self.table.empty_text = f"Leases: {self.problem(exc)}"
             self.table.set_rows([])
@@ -101,9 +124,11 @@ class LeasesScreen(ConsoleScreen):
         self.table.empty_text = "No active leases."
         self.table.set_rows(self.row(lease) for lease in leases)
         self.loaded = True
-        self.query_one("#counts", Static).update(
-            f" {len(leases)} active leases on {len({x.intent_id for x in leases})} intents"
-        )
+        counts = f" {len(leases)} active leases on {len({x.intent_id for x in leases})} intents"
+        if partial:
+            known = len(self.console.known_intents)
+            counts += f" (of the {known} opened this session: this server cannot list all leases)"
+        self.query_one("#counts", Static).update(counts)
 
     def row(self, lease: Any) -> Row:
         title = self.titles.get(lease.intent_id, short_id(lease.intent_id))

@@ -8,6 +8,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from textual.message import Message
+from textual.worker import Worker, WorkerState
 
 from backend.wire.events import Event, EventPage
 from backend.wire.governance import Arbitration, Decision
@@ -15,6 +17,7 @@ from backend.wire.intents import AgentAssignment, Intent
 from backend.wire.leases import Lease
 from backend.wire.portfolios import Membership, Portfolio, PortfolioDetail
 from backend.wire.retries import Failure, RetryPolicy
+from openintent_tui.app import OpenIntentApp
 from openintent_tui.client import (
     ConflictError,
     ConnectionState,
@@ -24,7 +27,17 @@ from openintent_tui.client import (
     Unavailable,
 )
 from openintent_tui.client.adapters import masked_key
+from openintent_tui.contexts import ConnectionInfo
+from openintent_tui.screens.arbitration import ArbitrationScreen
+from openintent_tui.screens.help import HelpScreen
+from openintent_tui.screens.intent_detail import IntentDetailScreen
+from openintent_tui.screens.intents import IntentsScreen
+from openintent_tui.screens.leases import LeasesScreen
+from openintent_tui.screens.portfolios import PortfolioScreen, PortfoliosScreen
+from openintent_tui.widgets.event_tail import EventTail
 from tests.tui.reference_server import ReferenceServer
+from tests.tui.test_screens import screen_is
+from tests.tui.tui_support import wait_until
 
 OPERATOR = "alice"
 
@@ -122,7 +135,11 @@ async def test_leases_acquire_conflict_renew_release(ref: OpenIntentClient):
 
     renewed = await ref.renew_lease(intent.id, lease.id, 600)
     assert renewed.id == lease.id and renewed.expires_at > lease.expires_at
-    assert await ref.release_lease(intent.id, lease.id) is None  # it answers {"message"}
+    released_now = await ref.release_lease(intent.id, lease.id)  # it answers {"message"}
+    assert released_now is not None and (released_now.id, released_now.status) == (
+        lease.id,
+        "released",
+    )
     # It lists released leases too, without a status: active ones are picked out here.
     assert await ref.intent_leases(intent.id) == []
     released = await ref.intent_leases(intent.id, status="all")
@@ -338,3 +355,203 @@ async def test_global_stream_is_unavailable_not_offline(ref: OpenIntentClient):
         assert not task.done()  # it keeps looking now and then; nothing raised
     finally:
         task.cancel()
+
+
+# ---- the console, driven by keys --------------------------------------------------------------
+
+SIZE = (130, 36)
+
+
+def reference_app(server: ReferenceServer) -> OpenIntentApp:
+    return OpenIntentApp(
+        ConnectionInfo(name="reference", url=server.url, api_key=server.api_key, operator=OPERATOR)
+    )
+
+
+class WorkerErrors:
+    """Collects every worker that ended in an exception: a screen that 'failed quietly'."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def __call__(self, message: Message) -> None:
+        if isinstance(message, Worker.StateChanged) and message.state == WorkerState.ERROR:
+            self.errors.append(f"{message.worker.name}: {message.worker.error!r}")
+
+
+def seed_reference(server: ReferenceServer, title: str) -> dict[str, str]:
+    """An intent with state, an agent, a cost and a held lease, in a portfolio."""
+    with server.client() as api:
+
+        def ok(response):
+            assert response.status_code < 400, (response.status_code, response.text)
+            return response.json()
+
+        intent = ok(api.post("/api/v1/intents", json={"title": title, "state": {"draft": 1}}))
+        iid = intent["id"]
+        ok(api.post(f"/api/v1/intents/{iid}/agents", json={"agent_id": "writer"}))
+        cost = {"agent_id": "writer", "cost_type": "tokens", "amount": 7, "unit": "tokens"}
+        ok(api.post(f"/api/v1/intents/{iid}/costs", json=cost))
+        ok(api.post(f"/api/v1/intents/{iid}/leases", json={"scope": "draft"}))
+        portfolio = ok(
+            api.post("/api/v1/portfolios", json={"name": f"{title} pf", "created_by": "x"})
+        )
+        ok(api.post(f"/api/v1/portfolios/{portfolio['id']}/intents", json={"intent_id": iid}))
+    return {"intent": iid, "portfolio": portfolio["id"]}
+
+
+def text_of(screen, selector: str) -> str:
+    return str(screen.query_one(selector).render())
+
+
+async def test_every_view_renders_and_says_what_is_unavailable(
+    reference_server: ReferenceServer,
+):
+    seeded = seed_reference(reference_server, "Reference: every view")
+    watcher = WorkerErrors()
+    app = reference_app(reference_server)
+    async with app.run_test(size=SIZE, message_hook=watcher) as pilot:
+        root = app.screen
+        assert isinstance(root, IntentsScreen)
+        await wait_until(pilot, lambda: root.unavailable is not None, what="intents refused")
+        assert root.table.empty_text == (
+            "Cannot list intents: This server does not support GET /api/v1/intents"
+        )
+        assert ("warning", "Listing intents: unavailable on this server") in app.toasts
+        await wait_until(pilot, lambda: app.connection_state == "unavailable", what="state")
+        status = text_of(app.screen, "StatusBar")
+        assert "no live stream" in status and "GET /api/v1/events/stream" in status
+
+        for key, kind, says in (
+            ("2", LeasesScreen, "Leases: unavailable on this server (it cannot list all leases"),
+            ("3", ArbitrationScreen, "Arbitration queue: unavailable on this server"),
+        ):
+            await pilot.press(key)
+            await wait_until(pilot, screen_is(app, kind), what=kind.__name__)
+            assert app.screen.table.empty_text.startswith(says)
+            assert "no live stream" in text_of(app.screen, "StatusBar")
+
+        await pilot.press("4")  # portfolios work: members and progress from its member list
+        await wait_until(pilot, screen_is(app, PortfoliosScreen), what="portfolios")
+        portfolios = app.screen
+        row = portfolios.table.get_row(seeded["portfolio"])
+        assert row is not None and row.cells[0] == "Reference: every view pf"
+        assert row.cells[3] == "1" and row.cells[4] == "draft 1"
+        portfolios.table.move_to(seeded["portfolio"])
+        await pilot.press("enter")
+        await wait_until(pilot, screen_is(app, PortfolioScreen), what="portfolio")
+        assert [r.key for r in app.screen.table.visible_rows] == [seeded["intent"]]
+        await pilot.press("escape")
+
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+        await pilot.press("escape")
+        await pilot.press("colon", *"intents status=active", "enter")
+        assert app.screen is root and root.status_filter == "active"
+        await pilot.press("colon", *"bogus", "enter")
+        assert ("warning", "Unknown command: bogus") in app.toasts
+
+        await pilot.press("colon", *f"open {seeded['intent']}", "enter")
+        detail = app.screen
+        assert isinstance(detail, IntentDetailScreen)
+        await wait_until(pilot, detail.loaded.is_set, what="detail loaded")
+        assert "Reference: every view" in str(detail.intent.title)
+        assert "writer" in text_of(detail, "#sec-agents")
+        assert "draft" in text_of(detail, "#sec-leases")
+        assert "(api key ..." in text_of(detail, "#sec-leases")  # its holder; key not shown
+        assert reference_server.api_key not in text_of(detail, "#sec-leases")
+        assert "7 tokens" in text_of(detail, "#sec-costs")
+        assert "no decisions" in text_of(detail, "#sec-decisions")
+        tail = detail.query_one(EventTail)
+        await wait_until(pilot, lambda: len(tail.lines) >= 3, what="the intent's log")
+        assert "intent_created" in tail.lines[0][0]
+
+        await pilot.press("colon", *"open nope", "enter")
+        missing = app.screen
+        await wait_until(pilot, lambda: "Cannot load" in text_of(missing, "#meta"))
+        assert "Intent not found" in text_of(missing, "#meta")
+        assert app.is_running
+    assert watcher.errors == []
+
+
+async def test_an_open_intent_follows_its_own_stream(reference_server: ReferenceServer):
+    seeded = seed_reference(reference_server, "Reference: followed")
+    intent_id = seeded["intent"]
+    app = reference_app(reference_server)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.connection_state == "unavailable", what="state")
+        app.open_intent(intent_id)
+        await wait_until(pilot, lambda: isinstance(app.screen, IntentDetailScreen))
+        detail = app.screen
+        await wait_until(pilot, detail.loaded.is_set, what="detail loaded")
+        tail = detail.query_one(EventTail)
+        await wait_until(pilot, lambda: len(tail.lines) >= 3, what="the intent's log")
+        before = len(tail.lines)
+        await asyncio.sleep(0.3)  # let the intent's own stream connect
+        with reference_server.client() as api:
+            api.post(
+                f"/api/v1/intents/{intent_id}/events",
+                json={"event_type": "comment", "actor": "bot", "payload": {"text": "live"}},
+            ).raise_for_status()
+            api.post(
+                f"/api/v1/intents/{intent_id}/state",
+                json={"patches": [{"op": "set", "path": "/fresh", "value": True}]},
+                headers={"If-Match": "1"},
+            ).raise_for_status()
+        await wait_until(
+            pilot, lambda: any("comment" in line for line, _ in tail.lines), what="live comment"
+        )
+        assert len(tail.lines) > before
+        # The state frame makes the screen re-read the intent.
+        await wait_until(pilot, lambda: "fresh" in detail.intent.state, what="re-read")
+
+
+async def test_grant_renew_release_work_and_revoke_is_a_readable_toast(
+    reference_server: ReferenceServer,
+):
+    with reference_server.client() as api:
+        intent_id = api.post("/api/v1/intents", json={"title": "Reference: keys"}).json()["id"]
+    watcher = WorkerErrors()
+    app = reference_app(reference_server)
+    async with app.run_test(size=SIZE, message_hook=watcher) as pilot:
+        await wait_until(pilot, lambda: app.screen.unavailable is not None)
+        app.open_intent(intent_id)
+        await wait_until(pilot, lambda: isinstance(app.screen, IntentDetailScreen))
+        detail = app.screen
+        await wait_until(pilot, detail.loaded.is_set, what="detail loaded")
+        await pilot.press("n", *"legal", "tab", *"review", "enter")  # the intent is prefilled
+        await wait_until(pilot, lambda: "review" in text_of(detail, "#sec-leases"), what="lease")
+        assert ("information", "Granted review to legal for 300 s") in app.toasts
+        holder = masked_key(reference_server.api_key)
+        assert (
+            "warning",
+            f"This server recorded the holder of review as {holder}, not legal",
+        ) in app.toasts
+
+        # It cannot list leases: the view shows those of the intents opened this session.
+        await pilot.press("2")
+        await wait_until(pilot, screen_is(app, LeasesScreen), what="leases")
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.table.row_count == 1, what="the granted lease")
+        assert "opened this session: this server cannot list all leases" in text_of(
+            screen, "#counts"
+        )
+        with reference_server.client() as api:
+            stored = api.get(f"/api/v1/intents/{intent_id}/leases").json()
+        assert [(x["scope"], x["released_at"]) for x in stored] == [("review", None)]
+
+        # What it lacks: a readable toast, nothing changed, nothing crashed.
+        await pilot.press("X", *"agent crashed", "enter", "y")
+        await wait_until(pilot, lambda: any("Revoke" in m for _, m in app.toasts), what="toast")
+        assert ("warning", "Revoke review: unavailable on this server") in app.toasts
+        assert screen.table.row_count == 1 and app.is_running
+
+        await pilot.press("e")
+        await wait_until(pilot, lambda: any(m.startswith("Renewed") for _, m in app.toasts))
+        await pilot.press("x", "y")
+        await wait_until(pilot, lambda: screen.table.row_count == 0, what="released")
+        assert any(m.startswith("Released review") for _, m in app.toasts)
+        with reference_server.client() as api:
+            stored = api.get(f"/api/v1/intents/{intent_id}/leases").json()
+        assert stored[0]["released_at"] is not None
+    assert watcher.errors == []
