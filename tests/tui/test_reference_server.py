@@ -506,7 +506,7 @@ async def test_an_open_intent_follows_its_own_stream(reference_server: Reference
         await wait_until(pilot, lambda: "fresh" in detail.intent.state, what="re-read")
 
 
-async def test_grant_renew_release_work_and_revoke_is_a_readable_toast(
+async def test_mutations_it_supports_work_from_keys_and_those_it_lacks_toast(
     reference_server: ReferenceServer,
 ):
     with reference_server.client() as api:
@@ -527,6 +527,24 @@ async def test_grant_renew_release_work_and_revoke_is_a_readable_toast(
             "warning",
             f"This server recorded the holder of review as {holder}, not legal",
         ) in app.toasts
+
+        # Status and agents from the keyboard: it has no lifecycle rules, but takes these;
+        # it has no route to unassign: a readable toast.
+        await pilot.press("c", "1")  # draft -> the first next status, active
+        await wait_until(pilot, lambda: detail.intent.status == "active", what="status")
+        assert ("information", "“Reference: keys”: draft → active") in app.toasts
+        await pilot.press("a", *"writer", "enter")
+        await wait_until(pilot, lambda: "writer" in text_of(detail, "#sec-agents"), what="agent")
+        await pilot.press("u", "y")
+        await wait_until(pilot, lambda: any("Unassign" in m for _, m in app.toasts), what="toast")
+        assert (
+            "warning",
+            "Unassign writer from “Reference: keys”: unavailable on this server",
+        ) in app.toasts
+        with reference_server.client() as api:
+            agents = api.get(f"/api/v1/intents/{intent_id}/agents").json()
+            assert api.get(f"/api/v1/intents/{intent_id}").json()["status"] == "active"
+        assert [a["agent_id"] for a in agents] == ["writer"]
 
         # It cannot list leases: the view shows those of the intents opened this session.
         await pilot.press("2")
