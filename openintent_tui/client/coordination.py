@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from backend.domain.clock import now_iso
+from backend.wire.events import Event
 from backend.wire.governance import (
     Arbitration,
     ArbitrationList,
@@ -38,6 +39,23 @@ def _options(options: list[ArbitrationOption | dict[str, Any]] | None) -> list[d
         else dict(o)
         for o in options or []
     ]
+
+
+def _decision_of(event: Event) -> Decision:
+    """A decision from its `decision_recorded` event (the reference's only record of it)."""
+    payload = event.payload
+    reasoning = str(payload.get("rationale") or payload.get("reasoning") or "")
+    return Decision(
+        id=event.id,
+        intent_id=event.intent_id or "",
+        decision_maker_id=event.actor or "",
+        decision_type=str(payload.get("decision_type") or ""),
+        outcome=str(payload.get("outcome") or ""),
+        reasoning=reasoning,
+        rationale=reasoning,
+        evidence=list(payload.get("evidence") or []),
+        created_at=event.created_at,
+    )
 
 
 class CoordinationAPI(BaseClient):
@@ -199,10 +217,22 @@ class CoordinationAPI(BaseClient):
 
     # -- decisions -------------------------------------------------------------------------
     async def list_decisions(self, intent_id: str) -> list[Decision]:
-        page = await self.fetch(
-            "GET", f"{API}/intents/{intent_id}/decisions", DecisionList, key="decisions"
-        )
-        return page.decisions
+        """The intent's decisions, oldest first."""
+        path = f"{API}/intents/{intent_id}/decisions"
+        raw = await self.raw("GET", path)
+        page = self.convert(adapters.envelope(raw, "decisions"), DecisionList, f"GET {path}")
+        if isinstance(raw, dict):
+            return page.decisions
+        # A bare list: the reference's RFC-0013 coordinator records, which never include the
+        # decisions POSTed here. It keeps those only as `decision_recorded` events.
+        logged = await self.list_events(intent_id, limit=1000)
+        known = {d.id for d in page.decisions}
+        decisions = page.decisions + [
+            _decision_of(event)
+            for event in logged.events
+            if event.event_type == "decision_recorded" and event.id not in known
+        ]
+        return sorted(decisions, key=lambda d: d.created_at)
 
     async def record_decision(
         self,

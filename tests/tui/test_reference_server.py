@@ -260,6 +260,12 @@ async def test_arbitration_request_and_decision(ref: OpenIntentClient):
         OPERATOR,
         "more time",
     )
+    # It lists only RFC-0013 coordinator decisions; the ones POSTed come from its log.
+    listed = await ref.list_decisions(intent.id)
+    assert [(d.id, d.outcome, d.decision_maker_id, d.reasoning) for d in listed] == [
+        (decision.id, "July 15", OPERATOR, "more time")
+    ]
+    assert all(isinstance(d, Decision) and utc(d.created_at) for d in listed)
     logged = {e.event_type: e for e in (await ref.list_events(intent.id)).events}
     # It stores both only as events: those are their records.
     assert logged["arbitration_requested"].id == arbitration.id
@@ -380,7 +386,7 @@ class WorkerErrors:
 
 
 def seed_reference(server: ReferenceServer, title: str) -> dict[str, str]:
-    """An intent with state, an agent, a cost and a held lease, in a portfolio."""
+    """An intent with state, an agent, a cost, a held lease and a decision, in a portfolio."""
     with server.client() as api:
 
         def ok(response):
@@ -393,6 +399,8 @@ def seed_reference(server: ReferenceServer, title: str) -> dict[str, str]:
         cost = {"agent_id": "writer", "cost_type": "tokens", "amount": 7, "unit": "tokens"}
         ok(api.post(f"/api/v1/intents/{iid}/costs", json=cost))
         ok(api.post(f"/api/v1/intents/{iid}/leases", json={"scope": "draft"}))
+        decision = {"decision_type": "review", "decided_by": "lead", "outcome": "ship it"}
+        ok(api.post(f"/api/v1/intents/{iid}/decisions", json=decision))
         portfolio = ok(
             api.post("/api/v1/portfolios", json={"name": f"{title} pf", "created_by": "x"})
         )
@@ -461,9 +469,9 @@ async def test_every_view_renders_and_says_what_is_unavailable(
         assert "(api key ..." in text_of(detail, "#sec-leases")  # its holder; key not shown
         assert reference_server.api_key not in text_of(detail, "#sec-leases")
         assert "7 tokens" in text_of(detail, "#sec-costs")
-        assert "no decisions" in text_of(detail, "#sec-decisions")
+        assert "lead: ship it" in text_of(detail, "#sec-decisions")  # from its log
         tail = detail.query_one(EventTail)
-        await wait_until(pilot, lambda: len(tail.lines) >= 3, what="the intent's log")
+        await wait_until(pilot, lambda: len(tail.lines) >= 4, what="the intent's log")
         assert "intent_created" in tail.lines[0][0]
 
         await pilot.press("colon", *"open nope", "enter")
@@ -485,7 +493,7 @@ async def test_an_open_intent_follows_its_own_stream(reference_server: Reference
         detail = app.screen
         await wait_until(pilot, detail.loaded.is_set, what="detail loaded")
         tail = detail.query_one(EventTail)
-        await wait_until(pilot, lambda: len(tail.lines) >= 3, what="the intent's log")
+        await wait_until(pilot, lambda: len(tail.lines) >= 4, what="the intent's log")
         before = len(tail.lines)
         await asyncio.sleep(0.3)  # let the intent's own stream connect
         with reference_server.client() as api:
