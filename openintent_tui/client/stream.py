@@ -151,12 +151,30 @@ def _synthesised(frame_event: str, data: dict[str, Any]) -> dict[str, Any] | Non
     intent_id = data.get("intent_id") or data["id"]
     stamp = data.get("updated_at") or data.get("created_at")
     return {
-        "id": f"{frame_event}:{intent_id}:{data.get('version', stamp)}",
+        "id": _change_key(frame_event, intent_id, data.get("version", stamp)),
         "intent_id": intent_id,
         "event_type": frame_event,
         "payload": data,
         "created_at": stamp or now_iso(),
     }
+
+
+def _change_key(event_type: str, intent_id: str, version: Any) -> str:
+    return f"{event_type}:{intent_id}:{version}"
+
+
+def change_key(event: Event) -> str | None:
+    """The same change, whether it came as a synthesised intent frame or as its logged event
+    (the reference's `state_patched`/`status_changed` payloads carry the new version): after a
+    reconnect, the backfill must not show again what arrived live under the other id."""
+    if event.intent_id is None:
+        return None
+    if event.event_type == "intent_created":
+        return _change_key("intent_created", event.intent_id, 1)
+    version = event.payload.get("version")
+    if event.event_type in ("state_patched", "status_changed") and isinstance(version, int):
+        return _change_key(event.event_type, event.intent_id, version)
+    return None
 
 
 class _Seen:
@@ -281,7 +299,11 @@ class EventStream:
                 return False
             self.last_sequence = sequence
             return True
-        return self._seen.add(event.id)
+        key = change_key(event)
+        if key is None or key == event.id:
+            return self._seen.add(event.id)
+        fresh = self._seen.add(event.id)
+        return self._seen.add(key) and fresh
 
     async def _session(self) -> AsyncIterator[Event]:
         """One connection: open the stream, backfill what was missed, then relay live frames.

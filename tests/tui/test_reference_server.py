@@ -348,6 +348,37 @@ async def test_event_stream_receives_live_events_from_its_sse(ref: OpenIntentCli
         task.cancel()
 
 
+async def test_a_reconnect_does_not_repeat_what_came_live(ref: OpenIntentClient):
+    # Its intent frames carry the intent, not the event: the backfill after a reconnect
+    # brings the same changes back under their logged ids.
+    intent = await ref.create_intent("Reference: reconnect", state={"n": 0})
+    recorder = Recorder()
+    stream = EventStream(ref, intent_id=intent.id, on_state=recorder.states.append)
+
+    async def session(count: int) -> None:
+        recorder.states.clear()
+        task = asyncio.create_task(_consume(stream, recorder))
+        try:
+            await recorder.until(
+                lambda: recorder.states and recorder.states[-1].state == "live", "live"
+            )
+            if count:
+                await ref.patch_state(intent.id, 1, [{"op": "set", "path": "/n", "value": 1}])
+                await ref.set_status(intent.id, 2, "active")
+            await recorder.until(lambda: len(recorder.events) >= count, "events")
+            await asyncio.sleep(0.2)  # anything repeated would arrive by now
+        finally:
+            task.cancel()
+
+    await session(3)
+    await session(0)  # the same stream connects again and backfills
+    assert [e.event_type for e in recorder.events] == [
+        "intent_created",
+        "state_patched",
+        "status_changed",
+    ]
+
+
 async def test_global_stream_is_unavailable_not_offline(ref: OpenIntentClient):
     recorder = Recorder()
     stream = EventStream(ref, on_state=recorder.states.append)
