@@ -28,7 +28,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="accepted X-API-Key (repeatable); default: a generated key in the data dir",
     )
     parser.add_argument("--config", type=Path, help="TOML config file ([server] table)")
-    parser.add_argument("--log-level", help="uvicorn log level (default warning)")
+    parser.add_argument("--log-level", help="server log level (default warning)")
+    parser.add_argument(
+        "--http",
+        choices=["uvicorn", "granian"],
+        help="HTTP server (default uvicorn; env OPENINTENT_HTTP, TOML http)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -38,35 +43,48 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "db": args.db,
         "api_keys": args.api_keys,
         "log_level": args.log_level,
+        "http": args.http,
     }
     return load_settings(overrides, config_file=args.config)
 
 
 def serve(settings: Settings, *, announce=print) -> None:
-    """Run until SIGINT/SIGTERM; uvicorn then finishes in-flight requests and the lifespan
-    drains the writer queue and closes the database."""
-    import uvicorn
-
+    """Run until SIGINT/SIGTERM; the server then finishes in-flight requests and the
+    lifespan drains the writer queue and closes the database."""
     from .app import create_app
 
     settings, key_file = ensure_api_key(settings)
     if key_file is not None:
         announce(f"API key: generated and stored in {key_file} (mode 0600)")
     announce(f"database: {settings.db_path}")
+    if settings.http == "granian":
+        from . import granian_server
+
+        # granian gets a socket bound here: with port 0 it would pick its own port unseen
+        sock = _bind(settings.host, settings.port)
+        settings = msgspec.structs.replace(settings, port=sock.getsockname()[1])
+        app = create_app(settings)
+        announce(f"serving the OpenIntent API on {settings.base_url}/api/v1")
+        sys.exit(granian_server.run(app, sock, settings.log_level, announce))
+    import uvicorn
+
+    from . import uvicorn_server
+
     sockets = None
     if settings.port == 0:  # choose the port now, so the app and the announcement know it
-        sock = _bind_free_port(settings.host)
+        sock = _bind(settings.host, 0)
         sockets = [sock]
         settings = msgspec.structs.replace(settings, port=sock.getsockname()[1])
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
-    server = uvicorn.Server(config)
+    server = uvicorn_server.Server(config, app)
     announce(f"serving the OpenIntent API on {settings.base_url}/api/v1")
     # uvicorn handles SIGINT/SIGTERM while it runs (graceful shutdown), then re-raises the
     # signal against the handlers that were installed before it started. With the defaults
@@ -88,8 +106,8 @@ def serve(settings: Settings, *, announce=print) -> None:
         sys.exit(1)
 
 
-def _bind_free_port(host: str) -> socket.socket:
-    family, _, _, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
+def _bind(host: str, port: int) -> socket.socket:
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only for that proto (40 ms stalls else).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -6,7 +6,7 @@ import os
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import platformdirs
@@ -58,6 +58,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     sse_flush_interval_ms: float = 20.0
     """Under load a stream writes at most this often, batching what arrived (0: per event)."""
     log_level: str = "warning"
+    http: Literal["uvicorn", "granian"] = "uvicorn"
+    """HTTP server for `serve`: uvicorn (uvloop + httptools) or granian (embedded, same loop)."""
 
     @property
     def db_path(self) -> Path:
