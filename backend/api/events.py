@@ -11,16 +11,31 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from ..store import Store
 from ..wire.events import Event, EventCreate, EventPage
+from .fast import Call, fast
 from .params import AgentIdHeader, Limit, actor_of
 
 CAPABILITIES = ["events"]
+
+
+async def _append(store: Store, intent_id: str, data: EventCreate, agent_id: str | None) -> Event:
+    return await store.append_event(intent_id, data, actor_of(agent_id, data.actor, data.agent_id))
+
+
+async def _fast_append(call: Call):
+    event = await _append(
+        call.store,
+        call.path_params["intent_id"],
+        call.data(EventCreate),
+        call.header(b"x-agent-id"),
+    )
+    return 201, event, None
 
 
 class IntentEventController(Controller):
     path = "/intents/{intent_id:str}/events"
     tags = ["events"]
 
-    @post("", status_code=HTTP_201_CREATED, summary="Append an event")
+    @post("", status_code=HTTP_201_CREATED, summary="Append an event", opt=fast(_fast_append))
     async def append(
         self,
         store: NamedDependency[Store],
@@ -28,9 +43,7 @@ class IntentEventController(Controller):
         data: JSONBody[EventCreate],
         agent_id: AgentIdHeader = None,
     ) -> Event:
-        return await store.append_event(
-            intent_id, data, actor_of(agent_id, data.actor, data.agent_id)
-        )
+        return await _append(store, intent_id, data, agent_id)
 
     @get("", summary="List an intent's events, oldest first")
     async def list_events(

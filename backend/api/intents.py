@@ -22,6 +22,7 @@ from ..wire.intents import (
     StatePatch,
     StatusChange,
 )
+from .fast import Call, fast
 from .params import AgentIdHeader, IfMatchHeader, actor_of, etag, parse_if_match
 
 CAPABILITIES = ["intents", "state-patches", "optimistic-concurrency", "intent-graphs"]
@@ -31,6 +32,29 @@ MAX_PAGE = 5000
 
 def _with_etag(intent: Intent, status_code: int = 200) -> Response[Intent]:
     return Response(intent, status_code=status_code, headers=etag(intent.version))
+
+
+async def _patch_state(
+    store: Store, intent_id: str, data: StatePatch, if_match: str | None, agent_id: str | None
+) -> Intent:
+    version = parse_if_match(if_match)
+    return await store.patch_state(intent_id, version, data.as_triples(), agent_id)
+
+
+async def _fast_get_intent(call: Call):
+    intent = await call.store.get_intent(call.path_params["intent_id"])
+    return 200, intent, etag(intent.version)
+
+
+async def _fast_patch_state(call: Call):
+    intent = await _patch_state(
+        call.store,
+        call.path_params["intent_id"],
+        call.data(StatePatch),
+        call.header(b"if-match"),
+        call.header(b"x-agent-id"),
+    )
+    return 200, intent, etag(intent.version)
 
 
 class IntentController(Controller):
@@ -73,13 +97,18 @@ class IntentController(Controller):
             )
         )
 
-    @get("/{intent_id:str}", summary="Get an intent")
+    @get("/{intent_id:str}", summary="Get an intent", opt=fast(_fast_get_intent))
     async def get_intent(
         self, store: NamedDependency[Store], intent_id: FromPath[str]
     ) -> Response[Intent]:
         return _with_etag(await store.get_intent(intent_id))
 
-    @post("/{intent_id:str}/state", status_code=200, summary="Apply state patches")
+    @post(
+        "/{intent_id:str}/state",
+        status_code=200,
+        summary="Apply state patches",
+        opt=fast(_fast_patch_state),
+    )
     async def patch_state(
         self,
         store: NamedDependency[Store],
@@ -88,9 +117,7 @@ class IntentController(Controller):
         if_match: IfMatchHeader = None,
         agent_id: AgentIdHeader = None,
     ) -> Response[Intent]:
-        version = parse_if_match(if_match)
-        intent = await store.patch_state(intent_id, version, data.as_triples(), agent_id)
-        return _with_etag(intent)
+        return _with_etag(await _patch_state(store, intent_id, data, if_match, agent_id))
 
     @post("/{intent_id:str}/status", status_code=200, summary="Change the lifecycle status")
     async def set_status(

@@ -17,6 +17,7 @@ from ..domain.errors import InvalidInput
 from ..domain.leases import check_duration, check_list_filter, check_scope, holder_of
 from ..store import Store
 from ..wire.leases import Lease, LeaseAcquire, LeaseList, LeaseRenew, LeaseRevoke
+from .fast import Call, fast
 from .params import AgentIdHeader
 
 CAPABILITIES = ["leasing"]
@@ -38,11 +39,50 @@ def _max_lease_seconds(request: Request) -> int:
     return request.app.state.settings.max_lease_seconds
 
 
+async def _acquire(
+    store: Store,
+    intent_id: str,
+    data: LeaseAcquire,
+    agent_id: str | None,
+    max_lease_seconds: int,
+) -> Lease:
+    holder = holder_of(agent_id, data.agent_id)
+    check_scope(data.scope)
+    check_duration(data.duration_seconds, max_lease_seconds)
+    return await store.acquire_lease(intent_id, data.scope, holder, data.duration_seconds)
+
+
+async def _fast_acquire(call: Call):
+    lease = await _acquire(
+        call.store,
+        call.path_params["intent_id"],
+        call.data(LeaseAcquire),
+        call.header(b"x-agent-id"),
+        call.state.settings.max_lease_seconds,
+    )
+    return 201, lease, None
+
+
+async def _fast_release(call: Call):
+    params = call.path_params
+    holder = holder_of(call.header(b"x-agent-id"), None)
+    return (
+        200,
+        await call.store.release_lease(params["intent_id"], params["lease_id"], holder),
+        None,
+    )
+
+
 class IntentLeaseController(Controller):
     path = "/intents/{intent_id:str}/leases"
     tags = ["leases"]
 
-    @post("", status_code=HTTP_201_CREATED, summary="Acquire a lease on a scope")
+    @post(
+        "",
+        status_code=HTTP_201_CREATED,
+        summary="Acquire a lease on a scope",
+        opt=fast(_fast_acquire),
+    )
     async def acquire(
         self,
         request: Request,
@@ -51,10 +91,7 @@ class IntentLeaseController(Controller):
         data: JSONBody[LeaseAcquire],
         agent_id: AgentIdHeader = None,
     ) -> Lease:
-        holder = holder_of(agent_id, data.agent_id)
-        check_scope(data.scope)
-        check_duration(data.duration_seconds, _max_lease_seconds(request))
-        return await store.acquire_lease(intent_id, data.scope, holder, data.duration_seconds)
+        return await _acquire(store, intent_id, data, agent_id, _max_lease_seconds(request))
 
     @get("", summary="An intent's leases, oldest first (active ones by default)")
     async def list_for_intent(
@@ -86,6 +123,7 @@ class IntentLeaseController(Controller):
         "/{lease_id:str}",
         status_code=200,
         summary="Release a lease (holder only; releasing again is harmless)",
+        opt=fast(_fast_release),
     )
     async def release(
         self,
