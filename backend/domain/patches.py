@@ -35,14 +35,17 @@ def scope_of(path: str) -> str:
     return tokens[0] if tokens else ""
 
 
-def apply_patches(state: dict[str, Any], patches: list[tuple[str, str, Any]]) -> dict[str, Any]:
-    """Apply (op, path, value) triples to a deep copy of `state` and return it."""
+def apply_patches(
+    state: dict[str, Any], patches: list[tuple[str, str, Any]], *, copy_state: bool = True
+) -> dict[str, Any]:
+    """Apply (op, path, value) triples to a deep copy of `state` and return it.
+    `copy_state=False` patches `state` itself (a caller that owns it and drops it on error)."""
     if not patches:
         raise InvalidInput(
             "At least one patch is required",
             errors=[{"field": "patches", "message": "empty"}],
         )
-    document = copy.deepcopy(state)
+    document = copy.deepcopy(state) if copy_state else state
     for index, (op, path, value) in enumerate(patches):
         try:
             document = _apply_one(document, op, path, value)

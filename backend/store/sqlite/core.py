@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import sqlite3
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +35,16 @@ same transaction (the webhook outbox is written atomically with its event). Hook
 cheap when they have nothing to do: they run for every event. Raising fails the op."""
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.decode
+
+
+def new_uid() -> str:
+    """A random (version 4) UUID string, as `str(uuid.uuid4())` but 2.5x cheaper: one per
+    event and per lease, in the writer thread."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def dumps(value: Any) -> str:
@@ -115,18 +125,21 @@ class Tx:
         portfolio_id: str | None = None,
         trace_id: str | None = None,
         parent_event_id: str | None = None,
+        touch: bool = True,
     ) -> Event:
         """Append an event in this transaction. Global ids come from the single writer in
-        commit order, so the global sequence has no gaps and never goes backwards."""
+        commit order, so the global sequence has no gaps and never goes backwards.
+        `touch=False`: the caller already set the intent's `last_activity_at` to `now`."""
         seq = None
         if intent_id is not None:
             seq = self.one(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE intent_id = ?", (intent_id,)
             )[0]
-            self.conn.execute(
-                "UPDATE intents SET last_activity_at = ? WHERE id = ?", (self.now, intent_id)
-            )
-        uid = str(uuid.uuid4())
+            if touch:
+                self.conn.execute(
+                    "UPDATE intents SET last_activity_at = ? WHERE id = ?", (self.now, intent_id)
+                )
+        uid = new_uid()
         cursor = self.conn.execute(
             "INSERT INTO events (uid, intent_id, portfolio_id, seq, event_type, actor, payload,"
             " created_at, trace_id, parent_event_id) VALUES (?,?,?,?,?,?,?,?,?,?)",

@@ -208,13 +208,15 @@ class SqliteIntents(SqliteCore, IntentStore):
     ) -> Intent:
         def op(tx: Tx) -> Intent:
             intent = _locked_intent(tx, intent_id, expected_version)
-            new_state = apply_patches(intent.state, patches)
+            # The state was decoded for this op alone: patch it in place, no deep copy.
+            new_state = apply_patches(intent.state, patches, copy_state=False)
             for guard in STATE_GUARDS:
                 guard(tx, intent_id, [path for _, path, _ in patches], actor)
             version = expected_version + 1
             tx.conn.execute(
-                "UPDATE intents SET state = ?, version = ?, updated_at = ? WHERE id = ?",
-                (dumps(new_state), version, tx.now, intent_id),
+                "UPDATE intents SET state = ?, version = ?, updated_at = ?, last_activity_at = ?"
+                " WHERE id = ?",
+                (dumps(new_state), version, tx.now, tx.now, intent_id),
             )
             tx.emit(
                 intent_id,
@@ -224,8 +226,9 @@ class SqliteIntents(SqliteCore, IntentStore):
                     "patches": [{"op": o, "path": p, "value": v} for o, p, v in patches],
                     "version": version,
                 },
+                touch=False,  # last_activity_at is set by the UPDATE above
             )
-            # The UPDATE above and emit (last_activity_at) are the only changes to the row.
+            # The UPDATE above is the only change to the row.
             return msgspec.structs.replace(
                 intent, state=new_state, version=version, updated_at=tx.now, last_activity_at=tx.now
             )

@@ -12,7 +12,6 @@ raising it (raising rolls the op back); `_outcome` raises it after the commit.
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from typing import Any
 
 import msgspec
@@ -28,7 +27,7 @@ from ...domain.leases import (
 )
 from ...wire.leases import Lease
 from ..leases import LeaseStore
-from .core import SqliteCore, Tx
+from .core import SqliteCore, Tx, new_uid
 from .intents import STATE_GUARDS, fetch_intent, require_intent
 
 LEASE_COLUMNS = (
@@ -183,7 +182,7 @@ class SqliteLeases(SqliteCore, LeaseStore):
                 _mark_expired(tx, current)
             expires_at, expires_epoch = expiry_after(tx.now, duration_seconds)
             row = LeaseRow(
-                str(uuid.uuid4()), intent_id, agent_id, scope, "active", tx.now,
+                new_uid(), intent_id, agent_id, scope, "active", tx.now,
                 expires_at, expires_epoch, None, None, None, None,
             )  # fmt: skip
             tx.execute(
