@@ -161,8 +161,16 @@ def main() -> None:
         f"lease acquire+release: {rate:,.0f} cycles/s ({2 * rate:,.0f} writes/s) over"
         f" {args.connections} connections, {args.seconds:g} s; cycle p50 {p50:.1f} ms,"
         f" p99 {p99:.1f} ms; server CPU {1e6 * cpu / max(cycles, 1):,.0f} us/cycle"
-        f" ({100 * cpu / args.seconds:.0f}% of one core); load average {os.getloadavg()[0]:.2f}"
+        f" ({100 * cpu / args.seconds:.0f}% of one core); load average {os.getloadavg()[0]:.2f};"
+        f" HTTP server {http_server()}"
     )
+
+
+def http_server() -> str:
+    """What `python -m backend` will run here: the same settings layers (env, config file)."""
+    from backend.settings import load_settings
+
+    return load_settings({}).http
 
 
 if __name__ == "__main__":

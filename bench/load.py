@@ -24,6 +24,8 @@ from pathlib import Path
 
 import httpx
 
+from backend.settings import load_settings
+
 HERE = Path(__file__).resolve().parent
 KEY = "bench-key"
 HEADERS = {"X-API-Key": KEY, "X-Agent-ID": "bench", "Content-Type": "application/json"}
@@ -181,6 +183,7 @@ def main() -> None:
         try:
             ids = prepare(url, args.connections)
             results = {}
+            print(f"HTTP server: {load_settings({}).http}; load average {os.getloadavg()[0]:.2f}")
             print(
                 f"{'scenario':44} {'req/s':>8} {'ok/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
                 f" {'CPU us/req':>10} {'CPU use':>7}  verdict"
