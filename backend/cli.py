@@ -81,6 +81,8 @@ def serve(settings: Settings, *, announce=print) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # Access lines are logged at INFO: above it they are never shown, so don't build them.
+        access_log=settings.log_level.lower() in ("info", "debug", "trace"),
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
