@@ -8,6 +8,7 @@ from typing import Any
 from openintent_tui.modals.confirm import ConfirmModal
 from openintent_tui.modals.pick import PickModal
 from openintent_tui.modals.text_prompt import TextPrompt
+from openintent_tui.screens.intent_detail import IntentDetailScreen
 from openintent_tui.screens.intents import IntentsScreen
 from tests.support import LiveServer
 from tests.tui.test_status import OPERATOR, SIZE, footer_keys, open_detail, toasts
@@ -121,9 +122,10 @@ async def test_unassign_of_an_agent_already_gone_is_a_readable_error(server):
     app = make_app(server, stream=False)  # no live reload: the screen still shows writer
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.screen.loaded)
-        await pilot.press("colon", *f"open {intent_id}", "enter")
+        app.open_intent(intent_id)
+        await wait_until(pilot, lambda: isinstance(app.screen, IntentDetailScreen))
         detail = app.screen
-        await wait_until(pilot, detail.loaded.is_set)
+        await wait_until(pilot, detail.loaded.is_set, limit=20)
         with server.client(agent_id="planner") as api:
             api.delete(f"/api/v1/intents/{intent_id}/agents/writer").raise_for_status()
         await pilot.press("u", "y")
