@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual import work
+
 from backend.domain.lifecycle import STATUSES, TRANSITIONS
 
 from ..client.errors import ConflictError
@@ -108,12 +110,8 @@ class IntentActionsScreen(ConsoleScreen):
         except ConflictError as exc:
             raise stale_version(exc, intent.version) from exc
 
-    def send_status(self, intent: Any, status: str) -> None:
-        self.run_worker(
-            self._status_worker(intent, status), group="status-change", exit_on_error=False
-        )
-
-    async def _status_worker(self, intent: Any, status: str) -> None:
+    @work(group="status-change", exit_on_error=False)
+    async def send_status(self, intent: Any, status: str) -> None:
         fresh = await self.mutate(
             f"Set {quoted(intent.title)} to {status}",
             lambda: self._send_status(intent, status),
