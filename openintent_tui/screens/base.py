@@ -49,6 +49,12 @@ class ConsoleScreen(Screen):
     def compose_body(self) -> ComposeResult:
         return iter(())
 
+    def set_crumb(self, text: str) -> None:
+        """Rename this screen in the breadcrumbs now, not at the crumbs' next tick."""
+        self.crumb = text
+        for crumbs in self.app.screen.query(Crumbs):
+            crumbs.refresh()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action in self.MUTATING_ACTIONS and self.console.read_only)
 

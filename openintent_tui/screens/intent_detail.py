@@ -92,7 +92,7 @@ class IntentDetailScreen(IntentActionsScreen):
             )
             return
         self.intent = intent
-        self.crumb = f"Intent: {intent.title[:30]}"
+        self.set_crumb(f"Intent: {intent.title[:30]}")
         self.query_one("#meta", Static).update(self._meta(intent))
         self.query_one(JsonTree).show(intent.state)
         c, i = self.client, self.intent_id

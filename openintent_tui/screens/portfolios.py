@@ -178,7 +178,7 @@ class PortfolioScreen(ConsoleScreen):
             self.loaded = True
             return
         self.detail = detail
-        self.crumb = f"Portfolio: {detail.name[:30]}"
+        self.set_crumb(f"Portfolio: {detail.name[:30]}")
         roles = {m.intent_id: m.role for m in getattr(detail, "memberships", []) or []}
         total, percent, by_status = aggregate_of(detail)
         text = Text()

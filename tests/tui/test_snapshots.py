@@ -7,6 +7,7 @@ Regenerate after a deliberate UI change with `pytest tests/tui/test_snapshots.py
 from __future__ import annotations
 
 import itertools
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -41,7 +42,14 @@ class FrozenApp(OpenIntentApp):
 @pytest.fixture
 def frozen(tmp_path, monkeypatch) -> Iterator[tuple[LiveServer, Seeded]]:
     counter = itertools.count(1)
-    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(counter), version=4))
+
+    def next_uid() -> str:
+        return str(uuid.UUID(int=next(counter), version=4))
+
+    # Every store module takes its ids from `new_uid`, imported by name.
+    for module in list(sys.modules.values()):
+        if (module.__name__ or "").startswith("backend.store") and hasattr(module, "new_uid"):
+            monkeypatch.setattr(module, "new_uid", next_uid)
     monkeypatch.setattr(store_core, "now_iso", lambda: SERVER_TIME)
     with run_server(tmp_path / "snap.db") as live:
         yield live, seed(live)

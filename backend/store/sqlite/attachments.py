@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-import uuid
 
 from ...domain.errors import NotFound
 from ...wire.attachments import Attachment
 from ..attachments import AttachmentStore, NewAttachment
-from .core import SqliteCore, Tx, dumps, loads
+from .core import SqliteCore, Tx, dumps, loads, new_uid
 from .intents import fetch_intent, require_intent
 
 ATTACHMENT_COLUMNS = (
@@ -50,7 +49,7 @@ class SqliteAttachments(SqliteCore, AttachmentStore):
     ) -> Attachment:
         def op(tx: Tx) -> Attachment:
             require_intent(tx, intent_id)
-            attachment_id = str(uuid.uuid4())
+            attachment_id = new_uid()
             tx.execute(
                 f"INSERT INTO attachments ({ATTACHMENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (

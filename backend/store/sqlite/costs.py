@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import uuid
 
 from ...domain.budgets import (
     ALERT,
@@ -19,7 +18,7 @@ from ...domain.budgets import (
 from ...domain.errors import NotFound
 from ...wire.costs import BudgetStatus, Cost, CostCreate, CostList, CostSummary
 from ..costs import CostStore
-from .core import SqliteCore, Tx, dumps, loads
+from .core import SqliteCore, Tx, dumps, loads, new_uid
 
 COST_COLUMNS = "id, intent_id, agent_id, cost_type, amount, unit, provider, metadata, recorded_at"
 
@@ -111,7 +110,7 @@ class SqliteCosts(SqliteCore, CostStore):
 
         def op(tx: Tx) -> Cost:
             budget = budget_of(_constraints(tx, intent_id))
-            cost_id = str(uuid.uuid4())
+            cost_id = new_uid()
             tx.execute(
                 f"INSERT INTO costs ({COST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
                 (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from typing import Any
 
 import msgspec
@@ -11,7 +10,7 @@ import msgspec
 from ...domain.errors import Conflict, InvalidInput, NotFound
 from ...wire.governance import Arbitration, ArbitrationOption, Decision
 from ..governance import GovernanceStore, NewDecision
-from .core import SqliteCore, Tx, dumps, loads
+from .core import SqliteCore, Tx, dumps, loads, new_uid
 from .intents import fetch_intent, require_intent
 
 ARBITRATION_COLUMNS = (
@@ -87,7 +86,7 @@ class SqliteGovernance(SqliteCore, GovernanceStore):
         def op(tx: Tx) -> Arbitration:
             require_intent(tx, intent_id)
             arbitration = Arbitration(
-                id=str(uuid.uuid4()),
+                id=new_uid(),
                 intent_id=intent_id,
                 requester_id=requester_id,
                 reason=reason,
@@ -164,7 +163,7 @@ class SqliteGovernance(SqliteCore, GovernanceStore):
     async def record_decision(self, intent_id: str, decision: NewDecision) -> Decision:
         def op(tx: Tx) -> Decision:
             require_intent(tx, intent_id)
-            decision_id = str(uuid.uuid4())
+            decision_id = new_uid()
             if decision.arbitration_id is not None:
                 _resolve_arbitration(tx, intent_id, decision.arbitration_id, decision_id)
             record = Decision(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from typing import Any
 
 import msgspec
@@ -13,7 +12,7 @@ from ...domain.lifecycle import INITIAL_STATUSES, check_transition
 from ...domain.patches import apply_patches
 from ...wire.intents import AgentAssignment, Intent, IntentCreate, IntentList
 from ..intents import IntentFilter, IntentStore
-from .core import SqliteCore, Tx, dumps, loads
+from .core import SqliteCore, Tx, dumps, loads, new_uid
 
 INTENT_COLUMNS = (
     "i.id, i.title, i.description, i.created_by, i.status, i.constraints, i.state, i.version,"
@@ -125,7 +124,7 @@ class SqliteIntents(SqliteCore, IntentStore):
                         f"{field} refers to intent {ref}, which does not exist",
                         errors=[{"field": field, "value": ref}],
                     )
-            intent_id = str(uuid.uuid4())
+            intent_id = new_uid()
             tx.conn.execute(
                 "INSERT INTO intents (id, title, description, created_by, status, constraints,"
                 " state, version, confidence, parent_id, depends_on, governance_policy,"
@@ -285,7 +284,7 @@ class SqliteIntents(SqliteCore, IntentStore):
                     assigned_at=row[2],
                 )
             assignment = AgentAssignment(
-                id=str(uuid.uuid4()),
+                id=new_uid(),
                 intent_id=intent_id,
                 agent_id=agent_id,
                 role=role,

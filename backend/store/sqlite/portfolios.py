@@ -7,7 +7,6 @@ membership added or removed, or a member's status change (through `STATUS_HOOKS`
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from typing import Any
 
 import msgspec
@@ -30,7 +29,7 @@ from ...wire.portfolios import (
     PortfolioIntents,
 )
 from ..portfolios import PortfolioStore
-from .core import SqliteCore, Tx, dumps, loads
+from .core import SqliteCore, Tx, dumps, loads, new_uid
 from .intents import INTENT_COLUMNS, STATUS_HOOKS, intent_from_row, require_intent
 
 PORTFOLIO_COLUMNS = (
@@ -173,7 +172,7 @@ class SqlitePortfolios(SqliteCore, PortfolioStore):
         policy = data.governance_policy or {}
 
         def op(tx: Tx) -> Portfolio:
-            portfolio_id = str(uuid.uuid4())
+            portfolio_id = new_uid()
             tx.execute(
                 "INSERT INTO portfolios (id, name, description, created_by, status,"
                 " governance_policy, metadata, created_at, updated_at)"
@@ -281,7 +280,7 @@ class SqlitePortfolios(SqliteCore, PortfolioStore):
                     f"Intent {data.intent_id} is already a member of portfolio {portfolio_id}",
                     membership_id=existing[0],
                 )
-            membership_id = str(uuid.uuid4())
+            membership_id = new_uid()
             tx.execute(
                 "INSERT INTO portfolio_members (id, portfolio_id, intent_id, role, priority,"
                 " added_at) VALUES (?,?,?,?,?,?)",

@@ -4,7 +4,6 @@ same transaction that records it, so concurrent failures never both trigger the 
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from datetime import timedelta
 
 from ...domain.clock import iso, parse_iso
@@ -12,7 +11,7 @@ from ...domain.errors import NotFound
 from ...domain.retries import next_retry_delay_ms, retries_exhausted
 from ...wire.retries import Failure, FailureCreate, RetryPolicy, RetryPolicySet
 from ..retries import RetryStore
-from .core import SqliteCore, Tx, dumps, loads
+from .core import SqliteCore, Tx, dumps, loads, new_uid
 from .intents import fetch_intent, require_intent
 
 POLICY_COLUMNS = (
@@ -93,7 +92,7 @@ def _assign_fallback(tx: Tx, intent_id: str, agent_id: str, actor: str | None, w
         tx.execute(
             "INSERT INTO intent_agents (id, intent_id, agent_id, role, assigned_at)"
             " VALUES (?,?,?,?,?)",
-            (str(uuid.uuid4()), intent_id, agent_id, "fallback", tx.now),
+            (new_uid(), intent_id, agent_id, "fallback", tx.now),
         )
     tx.emit(
         intent_id,
@@ -118,7 +117,7 @@ class SqliteRetries(SqliteCore, RetryStore):
                 " failure_threshold = excluded.failure_threshold,"
                 " updated_at = excluded.updated_at",
                 (
-                    str(uuid.uuid4()),
+                    new_uid(),
                     intent_id,
                     data.strategy,
                     data.max_retries,
@@ -212,7 +211,7 @@ class SqliteRetries(SqliteCore, RetryStore):
             scheduled = data.retry_scheduled_at
             if scheduled is None and delay is not None:
                 scheduled = iso(parse_iso(tx.now) + timedelta(milliseconds=delay))
-            failure_id = str(uuid.uuid4())
+            failure_id = new_uid()
             tx.execute(
                 f"INSERT INTO failures ({FAILURE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (

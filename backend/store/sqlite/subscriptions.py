@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-import uuid
 from datetime import UTC, datetime
 
 from ...domain.clock import iso, parse_iso
@@ -24,7 +23,7 @@ from ...wire.subscriptions import (
     SubscriptionCreate,
 )
 from ..subscriptions import AttemptOutcome, DueDelivery, SubscriptionStore
-from .core import EMIT_HOOKS, EVENT_COLUMNS, SqliteCore, Tx, dumps, event_from_row, loads
+from .core import EMIT_HOOKS, EVENT_COLUMNS, SqliteCore, Tx, dumps, event_from_row, loads, new_uid
 from .intents import require_intent
 
 SUBSCRIPTION_COLUMNS = (
@@ -163,7 +162,7 @@ def enqueue_webhooks(tx: Tx, event: Event) -> None:
         tx.execute(
             "INSERT INTO webhook_deliveries (id, subscription_id, event_seq, status,"
             " next_attempt_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
-            (str(uuid.uuid4()), target.id, event.global_sequence, now, tx.now),
+            (new_uid(), target.id, event.global_sequence, now, tx.now),
         )
 
 
@@ -190,7 +189,7 @@ class SqliteSubscriptions(SqliteCore, SubscriptionStore):
                 require_intent(tx, data.intent_id)
             if data.portfolio_id and not portfolio_exists(tx, data.portfolio_id):
                 raise NotFound(f"Portfolio {data.portfolio_id} not found")
-            sid = str(uuid.uuid4())
+            sid = new_uid()
             tx.execute(
                 "INSERT INTO subscriptions (id, intent_id, portfolio_id, subscriber_id,"
                 " event_types, webhook_url, secret, expires_at, created_at)"
