@@ -264,10 +264,14 @@ class OpenIntentApp(App):
         self.push_screen(screen)
 
     def remember_intent(self, intent_id: str) -> None:
+        new = intent_id not in self.known_intents
         self.known_intents.pop(intent_id, None)
         self.known_intents[intent_id] = None
         while len(self.known_intents) > KNOWN_INTENTS:
             del self.known_intents[next(iter(self.known_intents))]
+        root = self.screen_stack[1] if len(self.screen_stack) > 1 else None
+        if new and isinstance(root, IntentsScreen) and root.unavailable:
+            root.reload()  # a server that cannot list: the list shows the intents opened
 
     def open_intent(self, intent_id: str) -> None:
         from .screens.intent_detail import IntentDetailScreen

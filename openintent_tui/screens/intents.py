@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from backend.domain.lifecycle import STATUSES
 
+from ..client.errors import Unavailable
 from ..messages import ConnectionChanged, EventsReceived
 from ..widgets.filter_line import FilterLine
 from ..widgets.virtual_table import Column, Row, VirtualTable
@@ -103,23 +104,43 @@ class IntentsScreen(IntentActionsScreen):
     async def load_all(self) -> None:
         try:
             intents = await call(self.client, "list_all_intents")
+            self.unavailable = None
+        except Unavailable as exc:
+            # A server that cannot list (the reference): show the intents opened this session.
+            if self.unavailable is None:
+                self.notify_error(exc, "Listing intents")
+            self.unavailable = getattr(exc, "message", str(exc))
+            intents = await self._known_intents()
+            if not intents:
+                self.table.empty_text = (
+                    "This server cannot list intents: open one with :open ID and it shows here"
+                )
         except Exception as exc:
             self.unavailable = getattr(exc, "message", str(exc))
             self.table.empty_text = f"Cannot list intents: {self.unavailable}"
             self.table.refresh()
             self.notify_error(exc, "Listing intents")
             return
-        self.unavailable = None
         try:
             leases = await active_leases(self.client)
             self.lease_counts = Counter(lease.intent_id for lease in leases)
         except Exception:
             self.lease_counts = Counter()  # leases are extra information here
         self.intents = {intent.id: intent for intent in intents}
-        self.table.empty_text = "No intents match." if intents else "No intents yet."
+        if intents or not self.unavailable:
+            self.table.empty_text = "No intents match." if intents else "No intents yet."
         self.table.set_rows(self.row(intent) for intent in intents)
         self.loaded = True
         self._update_counts()
+
+    async def _known_intents(self) -> list[Any]:
+        intents = []
+        for intent_id in reversed(self.console.known_intents):
+            try:
+                intents.append(await call(self.client, "get_intent", intent_id))
+            except Exception:
+                continue  # gone, or not readable: the rest still show
+        return intents
 
     def row(self, intent: Any) -> Row:
         # Called 100k times on a full load: plain attribute reads, no helpers.
@@ -225,6 +246,8 @@ class IntentsScreen(IntentActionsScreen):
             if counts.get(status):
                 text.append("  ")
                 text.append(f"{status} {counts[status]}", style=STATUS_STYLES.get(status, ""))
+        if self.unavailable and self.intents:
+            text.append("   opened this session (this server cannot list intents)", style="dim")
         if self.status_filter:
             text.append(f"   filter status={self.status_filter}", style="yellow")
         if self.table.filter_text:

@@ -224,7 +224,8 @@ async def test_a_server_without_these_endpoints_shows_unavailable_not_a_crash(se
     async with app.run_test(size=SIZE) as pilot:
         root = app.screen
         await wait_until(pilot, lambda: root.unavailable is not None, what="intents refused")
-        assert "does not support" in root.table.empty_text
+        assert root.table.empty_text.startswith("This server cannot list intents")
+        assert ("warning", "Listing intents: unavailable on this server") in app.toasts
         for key, kind in (("2", LeasesScreen), ("3", ArbitrationScreen), ("4", PortfoliosScreen)):
             await pilot.press(key)
             screen = app.screen

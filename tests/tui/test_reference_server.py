@@ -454,7 +454,7 @@ async def test_every_view_renders_and_says_what_is_unavailable(
         assert isinstance(root, IntentsScreen)
         await wait_until(pilot, lambda: root.unavailable is not None, what="intents refused")
         assert root.table.empty_text == (
-            "Cannot list intents: This server does not support GET /api/v1/intents"
+            "This server cannot list intents: open one with :open ID and it shows here"
         )
         assert ("warning", "Listing intents: unavailable on this server") in app.toasts
         await wait_until(pilot, lambda: app.connection_state == "unavailable", what="state")
@@ -509,6 +509,14 @@ async def test_every_view_renders_and_says_what_is_unavailable(
         missing = app.screen
         await wait_until(pilot, lambda: "Cannot load" in text_of(missing, "#meta"))
         assert "Intent not found" in text_of(missing, "#meta")
+
+        # Back on the list: it cannot list, so it shows the intents opened this session.
+        await pilot.press("escape", "escape")
+        assert app.screen is root
+        await pilot.press("colon", *"intents", "enter")
+        await wait_until(pilot, lambda: root.table.get_row(seeded["intent"]) is not None)
+        assert [r.key for r in root.table.visible_rows] == [seeded["intent"]]
+        assert "opened this session (this server cannot list intents)" in text_of(root, "#counts")
         assert app.is_running
     assert watcher.errors == []
 
