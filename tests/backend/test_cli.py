@@ -9,7 +9,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -90,35 +89,3 @@ def test_help_and_invalid_settings(env):
     )
     assert refused.returncode != 0
     assert "invalid setting" in refused.stderr
-
-
-def test_port_zero_announces_the_port_it_really_serves_on(tmp_path, env):
-    log = tmp_path / "server.log"
-    command = [sys.executable, "-m", "backend", "--db", str(tmp_path / "oi.db"), "--port", "0"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([*command, "--api-key", "k"], stdout=out, stderr=out, env=env)
-    try:
-        url = None
-        for _ in range(600):  # bounded: up to 30 s for the announcement
-            match = re.search(
-                r"serving the OpenIntent API on (http://127\.0\.0\.1:(\d+))", log.read_text()
-            )
-            if match:
-                url = match.group(1)
-                break
-            assert proc.poll() is None, log.read_text()
-            time.sleep(0.05)
-        assert url and int(match.group(2)) > 0, log.read_text()
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        assert status_with_key(url, "k") == 200
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
