@@ -134,6 +134,35 @@ def _held_conflict(row: LeaseRow, now_epoch: float) -> Conflict:
     )
 
 
+_INSERT_LEASE = f"INSERT INTO leases ({LEASE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+_RELEASE_LIVE = (
+    "UPDATE leases SET status = 'released', released_at = ?"
+    " WHERE id = ? AND intent_id = ? AND agent_id = ? AND status = 'active' AND expires_epoch > ?"
+    f" RETURNING {LEASE_COLUMNS}"
+)
+
+
+def _acquire_contended(
+    tx: Tx, row: LeaseRow, now_epoch: float, duration_seconds: int
+) -> Lease | DomainError:
+    """The INSERT was refused: no such intent, or the scope has an `active` row. A live
+    holder is a conflict; a lapsed one is marked expired (and logged) and the scope taken."""
+    require_intent(tx, row.intent_id)
+    values = tx.one(
+        f"SELECT {LEASE_COLUMNS} FROM leases"
+        " WHERE intent_id = ? AND scope = ? AND status = 'active'",
+        (row.intent_id, row.scope),
+    )
+    if values is not None:
+        current = _row(values)
+        if not _is_lapsed(current, now_epoch):
+            return _held_conflict(current, now_epoch)
+        _mark_expired(tx, current)
+    tx.execute(_INSERT_LEASE, msgspec.to_builtins(row))
+    _log_holding(tx, row, "acquired", duration_seconds)
+    return row.to_lease(now_epoch)
+
+
 def _outcome(result: Lease | DomainError) -> Lease:
     if isinstance(result, DomainError):
         raise result
@@ -147,7 +176,7 @@ def lease_guard(tx: Tx, intent_id: str, paths: list[str], actor: str | None) -> 
         return
     now_epoch = epoch_of(tx.now)
     for values in tx.execute(
-        f"SELECT {LEASE_COLUMNS} FROM leases"
+        f"SELECT {LEASE_COLUMNS} FROM leases INDEXED BY leases_one_active_per_scope"
         " WHERE intent_id = ? AND status = 'active' AND expires_epoch > ?",
         (intent_id, now_epoch),
     ).fetchall():
@@ -168,27 +197,19 @@ class SqliteLeases(SqliteCore, LeaseStore):
         self, intent_id: str, scope: str, agent_id: str, duration_seconds: int
     ) -> Lease:
         def op(tx: Tx) -> Lease | DomainError:
-            require_intent(tx, intent_id)
             now_epoch = epoch_of(tx.now)
-            values = tx.one(
-                f"SELECT {LEASE_COLUMNS} FROM leases"
-                " WHERE intent_id = ? AND scope = ? AND status = 'active'",
-                (intent_id, scope),
-            )
-            if values is not None:
-                current = _row(values)
-                if not _is_lapsed(current, now_epoch):
-                    return _held_conflict(current, now_epoch)
-                _mark_expired(tx, current)
             expires_at, expires_epoch = expiry_after(tx.now, duration_seconds)
             row = LeaseRow(
                 new_uid(), intent_id, agent_id, scope, "active", tx.now,
                 expires_at, expires_epoch, None, None, None, None,
             )  # fmt: skip
-            tx.execute(
-                f"INSERT INTO leases ({LEASE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                msgspec.to_builtins(row),
-            )
+            # The common case first: a free scope on an existing intent is one INSERT. The
+            # unique index (a holder, lapsed or not) or the foreign key (no such intent)
+            # refuses it otherwise, and only that statement is undone: then look.
+            try:
+                tx.execute(_INSERT_LEASE, msgspec.to_builtins(row))
+            except sqlite3.IntegrityError:
+                return _acquire_contended(tx, row, now_epoch, duration_seconds)
             _log_holding(tx, row, "acquired", duration_seconds)
             return row.to_lease(now_epoch)
 
@@ -227,12 +248,26 @@ class SqliteLeases(SqliteCore, LeaseStore):
 
     async def release_lease(self, intent_id: str, lease_id: str, agent_id: str) -> Lease:
         def op(tx: Tx) -> Lease:
+            now_epoch = epoch_of(tx.now)
+            # The common case in one statement: the holder releasing its live lease.
+            # (fetchall: the UPDATE ... RETURNING statement runs to its end here.)
+            released = tx.execute(
+                _RELEASE_LIVE, (tx.now, lease_id, intent_id, agent_id, now_epoch)
+            ).fetchall()
+            if released:
+                row = _row(released[0])
+                tx.emit(
+                    intent_id,
+                    "lease_released",
+                    agent_id,
+                    _event_payload(row, "released", reason="released"),
+                )
+                return row.to_lease(now_epoch)
             row = _lease_of_intent(tx, intent_id, lease_id)
             if row.agent_id != agent_id:
                 raise Forbidden(
                     f"Lease {lease_id} is held by {row.agent_id}; only its holder may release it"
                 )
-            now_epoch = epoch_of(tx.now)
             if _is_lapsed(row, now_epoch):
                 _mark_expired(tx, row)
             elif row.status == "active":
@@ -299,6 +334,13 @@ class SqliteLeases(SqliteCore, LeaseStore):
             where.append("status = ?")
             params.append(status)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
+        if status == "active":  # only the active rows, not the whole history (migration 0005)
+            index = (
+                "leases_one_active_per_scope"
+                if intent_id is not None
+                else "leases_active_by_expiry"
+            )
+            clause = f" INDEXED BY {index}{clause}"
 
         def read(conn: sqlite3.Connection) -> list[Lease]:
             if intent_id is not None:
