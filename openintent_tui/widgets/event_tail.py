@@ -30,7 +30,12 @@ def event_line(event: Any) -> tuple[str, str]:
     payload = getattr(event, "payload", None) or {}
     summary = " ".join(f"{k}={_short(v)}" for k, v in list(payload.items())[:4])
     seq = getattr(event, "sequence", 0)
-    return f"{created} #{seq:<4} {event_type:<20} {actor:<12} {summary}", event_type
+    return f"{created} #{seq:<4} {_fit(event_type, 22)} {_fit(actor, 12)} {summary}", event_type
+
+
+def _fit(text: str, width: int) -> str:
+    """Exactly `width` cells, so the columns stay aligned whatever the name's length."""
+    return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
 
 
 def _short(value: Any) -> str:

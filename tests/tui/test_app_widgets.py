@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import msgspec
 from textual.app import App, ComposeResult
 
 from backend.wire.events import Event
 from openintent_tui.commands import parse_verb
-from openintent_tui.widgets.event_tail import EventTail
+from openintent_tui.widgets.event_tail import EventTail, event_line
 
 
 def event(seq: int, event_type: str = "comment") -> Event:
@@ -60,3 +61,14 @@ def test_parse_verb():
     assert parse_verb("open abc-123") == ("open", ["abc-123"], {})
     assert parse_verb('ctx "prod eu"') == ("ctx", ["prod eu"], {})
     assert parse_verb("  ") == ("", [], {})
+
+
+def test_tail_lines_keep_their_columns_whatever_the_names_length():
+    short = event(1, "comment")
+    long_type = event(2, "coordinator.escalation_resolved")
+    long_actor = msgspec.structs.replace(event(3, "llm_request_completed"), actor="x" * 40)
+    lines = [event_line(e)[0] for e in (short, long_type, long_actor)]
+    starts = {line.index("n=") for line in lines}  # where the payload summary begins
+    assert len(starts) == 1, lines
+    assert "coordinator.escalatio…" in lines[1] and "llm_request_completed " in lines[2]
+    assert "x" * 11 + "…" in lines[2]
