@@ -58,31 +58,23 @@ def serve(settings: Settings, *, announce=print) -> None:
     if key_file is not None:
         announce(f"API key: generated and stored in {key_file} (mode 0600)")
     announce(f"database: {settings.db_path}")
+    # Bound here, not by the HTTP server: with port 0 the app and the announcement must know
+    # the port really served.
+    sock = _bind(settings.host, settings.port)
+    settings = msgspec.structs.replace(settings, port=sock.getsockname()[1])
+    app = create_app(settings)
+    app.on_startup.append(_freeze_startup_objects)
+    announce(f"serving the OpenIntent API on {settings.base_url}/api/v1")
     if settings.http == "granian":
         from . import granian_server
 
-        # granian gets a socket bound here: with port 0 it would pick its own port unseen
-        sock = _bind(settings.host, settings.port)
-        settings = msgspec.structs.replace(settings, port=sock.getsockname()[1])
-        app = create_app(settings)
-        app.on_startup.append(_freeze_startup_objects)
-        announce(f"serving the OpenIntent API on {settings.base_url}/api/v1")
         sys.exit(granian_server.run(app, sock, settings.log_level, announce))
     import uvicorn
 
     from . import uvicorn_server
 
-    sockets = None
-    if settings.port == 0:  # choose the port now, so the app and the announcement know it
-        sock = _bind(settings.host, 0)
-        sockets = [sock]
-        settings = msgspec.structs.replace(settings, port=sock.getsockname()[1])
-    app = create_app(settings)
-    app.on_startup.append(_freeze_startup_objects)
     config = uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
         log_level=settings.log_level,
         # Access lines are logged at INFO: above it they are never shown, so don't build them.
         access_log=settings.log_level.lower() in ("info", "debug", "trace"),
@@ -90,7 +82,6 @@ def serve(settings: Settings, *, announce=print) -> None:
         timeout_graceful_shutdown=10,
     )
     server = uvicorn_server.Server(config, app)
-    announce(f"serving the OpenIntent API on {settings.base_url}/api/v1")
     # uvicorn handles SIGINT/SIGTERM while it runs (graceful shutdown), then re-raises the
     # signal against the handlers that were installed before it started. With the defaults
     # that kills the process by SIGTERM or raises KeyboardInterrupt after a clean shutdown;
@@ -98,17 +89,21 @@ def serve(settings: Settings, *, announce=print) -> None:
     if threading.current_thread() is threading.main_thread():  # as uvicorn itself checks
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, _ignore_after_shutdown)
-    server.run(sockets=sockets)
+    server.run(sockets=[sock])
     if server.force_exit:
-        # A second signal during shutdown skips the lifespan, so the database threads
-        # (non-daemon) were never closed and would keep the process alive forever. Every
-        # acknowledged write is already committed with synchronous=FULL: leave at once.
-        announce("forced exit: the database was not closed; committed writes are durable")
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)
+        exit_without_closing(announce)
     if not server.started:
         sys.exit(1)
+
+
+def exit_without_closing(announce) -> None:
+    """After a second signal during shutdown: the lifespan was skipped, so the database
+    threads (non-daemon) were never closed and would keep the process alive forever. Every
+    acknowledged write is already committed with synchronous=FULL: leave at once."""
+    announce("forced exit: the database was not closed; committed writes are durable")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def _freeze_startup_objects() -> None:

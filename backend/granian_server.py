@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import socket
-import sys
 from collections.abc import Callable
 
 from litestar import Litestar
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from .api.streams import end_streams
+from .cli import exit_without_closing
 
 BACKLOG = 1024
 GRACE_SECONDS = 10.0
@@ -116,12 +115,7 @@ def run(app: Litestar, sock: socket.socket, log_level: str, announce: Callable[[
             end_streams(app)  # open streams would hold granian's graceful shutdown forever
             server.stop()
             return
-        # The database threads (non-daemon) are not closed yet and would keep the
-        # process alive; every acknowledged write is already committed (FULL).
-        announce("forced exit: the database was not closed; committed writes are durable")
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)
+        exit_without_closing(announce)
 
     async def main() -> int:
         loop = asyncio.get_running_loop()

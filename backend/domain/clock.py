@@ -21,3 +21,13 @@ def parse_iso(text: str) -> datetime:
     """Accepts `Z`, offsets and naive values (taken as UTC, which is what peers mean)."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_iso_or_none(text: object) -> datetime | None:
+    """`parse_iso` for values read from elsewhere: None when it is not a time at all."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return parse_iso(text)
+    except ValueError:
+        return None

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import msgspec
 from msgspec import inspect as mi
 
+from backend.domain.clock import parse_iso_or_none
 from backend.wire.attachments import Attachment
 from backend.wire.costs import Cost
 from backend.wire.governance import Decision
@@ -60,16 +61,6 @@ def mark_utc(value: str) -> str:
     return value
 
 
-def _parse(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 # ---- per-Struct derivations: the other server's names and missing fields -----------------
 
 
@@ -83,7 +74,7 @@ def _lease(raw: dict[str, Any]) -> None:
     raw.setdefault("acquired_at", raw.get("created_at"))
     raw.setdefault("created_at", raw.get("acquired_at"))
     if "status" not in raw:  # the reference lists released and lapsed leases without one
-        expires = _parse(raw.get("expires_at"))
+        expires = parse_iso_or_none(raw.get("expires_at"))
         if raw.get("released_at"):
             raw["status"] = "released"
         elif expires is not None and expires <= datetime.now(UTC):

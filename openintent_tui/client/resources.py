@@ -4,12 +4,12 @@ portfolios (RFC-0007), webhook subscriptions (RFC-0006)."""
 from __future__ import annotations
 
 import base64
-from collections import Counter
 from typing import Any
 
 import msgspec
 
 from backend.domain.clock import now_iso
+from backend.domain.portfolios import aggregate_status
 from backend.wire.attachments import Attachment, AttachmentList
 from backend.wire.costs import Cost, CostList
 from backend.wire.portfolios import (
@@ -52,17 +52,12 @@ def _summary_of(costs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _aggregate_of(intents: list[Any]) -> dict[str, Any]:
-    """The portfolio aggregate for servers that send only the member list (the reference)."""
-    counts = Counter(
+    """The portfolio aggregate for servers that send only the member list (the reference),
+    by the server's own rule."""
+    return aggregate_status(
         (i.get("status") if isinstance(i, dict) else getattr(i, "status", None)) or "unknown"
         for i in intents
     )
-    total = len(intents)
-    return {
-        "total": total,
-        "by_status": dict(counts),
-        "completion_percentage": counts.get("completed", 0) * 100 // total if total else 0,
-    }
 
 
 def _names_field(error: ValidationError, field: str) -> bool:

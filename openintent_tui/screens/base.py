@@ -106,9 +106,7 @@ class ConsoleScreen(Screen):
             done=f"Granted {grant.scope} to {grant.agent_id} for {grant.duration_seconds} s",
         )
         if lease is not None:
-            remember = getattr(self.console, "remember_intent", None)
-            if remember is not None:
-                remember(grant.intent_id)
+            self.console.remember_intent(grant.intent_id)
             holder = getattr(lease, "agent_id", grant.agent_id)
             if holder != grant.agent_id:  # the reference ignores X-Agent-ID
                 self.notify(

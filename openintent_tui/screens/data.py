@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..client.errors import Unavailable
+from ..client.errors import ClientError, Unavailable
 
 
 async def call(client: Any, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -35,3 +35,16 @@ async def active_leases(client: Any) -> list[Any]:
 
 async def pending_arbitrations(client: Any) -> list[Any]:
     return items(await call(client, "list_arbitrations", status="pending"), "arbitrations")
+
+
+async def per_known_intent(client: Any, intent_ids: Any, method: str) -> list[Any]:
+    """`method(intent_id)` for each intent the session knows, newest first: what a console
+    can still show on a server that cannot list (the reference). An intent that is gone or
+    unreadable is skipped; the rest still show."""
+    results = []
+    for intent_id in reversed(intent_ids):
+        try:
+            results.append(await call(client, method, intent_id))
+        except ClientError:
+            continue
+    return results

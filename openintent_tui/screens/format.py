@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+
+from backend.domain.clock import parse_iso_or_none
 
 STATUS_STYLES = {
     "draft": "dim",
@@ -19,25 +21,15 @@ STATUS_STYLES = {
 }
 
 
-def parse(ts: str | None) -> datetime | None:
-    if not ts:
-        return None
-    try:
-        value = datetime.fromisoformat(ts)
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def ago(ts: str | None, now: datetime) -> str:
-    when = parse(ts)
+    when = parse_iso_or_none(ts)
     if when is None:
         return "-"
     return _span((now - when).total_seconds()) + " ago"
 
 
 def until(ts: str | None, now: datetime) -> str:
-    when = parse(ts)
+    when = parse_iso_or_none(ts)
     if when is None:
         return "-"
     seconds = (when - now).total_seconds()

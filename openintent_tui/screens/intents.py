@@ -17,7 +17,7 @@ from ..client.errors import Unavailable
 from ..messages import ConnectionChanged, EventsReceived
 from ..widgets.filter_line import FilterLine
 from ..widgets.virtual_table import Column, Row, VirtualTable
-from .data import active_leases, call
+from .data import active_leases, call, per_known_intent
 from .format import STATUS_STYLES, ago
 from .lifecycle import IntentActionsScreen
 
@@ -110,7 +110,7 @@ class IntentsScreen(IntentActionsScreen):
             if self.unavailable is None:
                 self.notify_error(exc, "Listing intents")
             self.unavailable = getattr(exc, "message", str(exc))
-            intents = await self._known_intents()
+            intents = await per_known_intent(self.client, self.console.known_intents, "get_intent")
             if not intents:
                 self.table.empty_text = (
                     "This server cannot list intents: open one with :open ID and it shows here"
@@ -132,15 +132,6 @@ class IntentsScreen(IntentActionsScreen):
         self.table.set_rows(self.row(intent) for intent in intents)
         self.loaded = True
         self._update_counts()
-
-    async def _known_intents(self) -> list[Any]:
-        intents = []
-        for intent_id in reversed(self.console.known_intents):
-            try:
-                intents.append(await call(self.client, "get_intent", intent_id))
-            except Exception:
-                continue  # gone, or not readable: the rest still show
-        return intents
 
     def row(self, intent: Any) -> Row:
         # Called 100k times on a full load: plain attribute reads, no helpers.

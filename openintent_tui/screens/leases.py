@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from ..client.errors import ClientError, Unavailable
+from ..client.errors import Unavailable
 from ..messages import ConnectionChanged, EventsReceived
 from ..modals.confirm import ConfirmModal
 from ..modals.lease_grant import LeaseGrant, LeaseGrantModal
@@ -17,7 +17,7 @@ from ..modals.text_prompt import revoke_prompt
 from ..widgets.filter_line import FilterLine
 from ..widgets.virtual_table import Column, Row, VirtualTable
 from .base import ConsoleScreen
-from .data import active_leases, call
+from .data import active_leases, call, per_known_intent
 from .format import STATUS_STYLES, ago, short_id, until
 
 RENEW_SECONDS = 300
@@ -84,17 +84,6 @@ class LeasesScreen(ConsoleScreen):
     def reload(self) -> None:
         self.load()
 
-    async def _known_intents_leases(self) -> list[Any]:
-        """For a server that cannot list all leases: the active leases of the intents this
-        session opened or granted on, one request each."""
-        leases: list[Any] = []
-        for intent_id in reversed(self.console.known_intents):
-            try:
-                leases.extend(await call(self.client, "intent_leases", intent_id))
-            except ClientError:
-                continue  # gone, or not readable: the rest still show
-        return leases
-
     @work(exclusive=True, group="leases-load", exit_on_error=False)
     async def load(self) -> None:
         partial = False
@@ -109,7 +98,10 @@ class LeasesScreen(ConsoleScreen):
                 self.table.set_rows([])
                 self.loaded = True
                 return
-            leases, partial = await self._known_intents_leases(), True
+            per_intent = await per_known_intent(
+                self.client, self.console.known_intents, "intent_leases"
+            )
+            leases, partial = [lease for found in per_intent for lease in found], True
         except Exception as exc:
             self.table.empty_text = f"Leases: {self.problem(exc)}"
             self.table.set_rows([])

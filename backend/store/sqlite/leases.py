@@ -268,21 +268,10 @@ class SqliteLeases(SqliteCore, LeaseStore):
                 raise Forbidden(
                     f"Lease {lease_id} is held by {row.agent_id}; only its holder may release it"
                 )
+            # The holder's live lease was released above; what is left is a lapsed one (mark
+            # it expired) or one that already stopped holding (nothing changes or is logged).
             if _is_lapsed(row, now_epoch):
                 _mark_expired(tx, row)
-            elif row.status == "active":
-                tx.execute(
-                    "UPDATE leases SET status = 'released', released_at = ? WHERE id = ?",
-                    (tx.now, lease_id),
-                )
-                row.status, row.released_at = "released", tx.now
-                tx.emit(
-                    intent_id,
-                    "lease_released",
-                    agent_id,
-                    _event_payload(row, "released", reason="released"),
-                )
-            # Otherwise it already stopped holding: releasing again changes and logs nothing.
             return row.to_lease(now_epoch)
 
         return await self._write(op)
