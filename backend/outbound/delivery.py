@@ -61,6 +61,9 @@ class WebhookWorker:
         self.has_targets = False
         self._wake = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task] = {}
+        # Attempts recorded while an outbox read is running: that read may predate their
+        # commit and still list them as due, so its result must not start them again.
+        self._settled_during_read: set[str] = set()
 
     async def refresh(self) -> None:
         """Call after subscriptions change: commits wake the worker only when some
@@ -89,11 +92,12 @@ class WebhookWorker:
         free = self.concurrency - len(self._in_flight)
         if free <= 0:
             return
+        self._settled_during_read.clear()
         due = await self.store.due_deliveries(time.time(), free + len(self._in_flight))
         for delivery in due:
             if free <= 0:
                 break
-            if delivery.id in self._in_flight:
+            if delivery.id in self._in_flight or delivery.id in self._settled_during_read:
                 continue
             free -= 1
             task = asyncio.create_task(self._deliver(delivery), name=f"webhook-{delivery.id}")
@@ -117,6 +121,7 @@ class WebhookWorker:
             await self.store.record_attempt(delivery.id, outcome)
         finally:
             self._in_flight.pop(delivery.id, None)
+            self._settled_during_read.add(delivery.id)
             self._wake.set()
 
     async def attempt(self, delivery: DueDelivery) -> AttemptOutcome:

@@ -42,7 +42,7 @@ def subscribe(api: httpx.Client, **body) -> dict:
 
 
 def deliveries(api: httpx.Client, subscription_id: str) -> list[dict]:
-    response = api.get(f"/api/v1/subscriptions/{subscription_id}/deliveries")
+    response = api.get(f"/api/v1/subscriptions/{subscription_id}/deliveries", params={"limit": 500})
     assert response.status_code == 200, response.text
     return response.json()["deliveries"]
 
@@ -214,6 +214,30 @@ def test_pending_deliveries_are_sent_after_a_restart(tmp_path):
         )
     delivered = sorted(json.loads(r.body)["event"]["global_sequence"] for r in receiver.requests)
     assert delivered == [e["global_sequence"] for e in events]
+
+
+def test_a_backlog_is_sent_once_per_delivery(tmp_path):
+    """Attempts finishing while the worker reads the outbox must not be started again.
+
+    A backlog of 120 deliveries at 16 in flight keeps finishing attempts overlapping the
+    worker's outbox reads; each delivery id must reach the receiver exactly once.
+    """
+    db = tmp_path / "oi.db"
+    receiver = Receiver(free_port())
+    with run_server(db, **FAST_RETRIES) as live, live.client() as api:
+        intent_id = new_intent(api)
+        sub = subscribe(api, intent_id=intent_id, webhook_url=receiver.url)
+        for n in range(120):
+            comment(api, intent_id, n)
+    with serving(receiver), run_server(db, **FAST_RETRIES) as live, live.client() as api:
+        wait_until(
+            lambda: all(d["status"] == "delivered" for d in deliveries(api, sub["id"])),
+            "the backlog to be delivered",
+        )
+        recorded = deliveries(api, sub["id"])
+    sent = [r.headers["webhook-id"] for r in receiver.requests]
+    assert len(recorded) == 120
+    assert sorted(sent) == sorted(d["id"] for d in recorded)  # each once, none twice
 
 
 def test_deleting_a_subscription_stops_its_deliveries(tmp_path):
