@@ -69,9 +69,13 @@ def _apply_one(document: dict[str, Any], op: str, path: str, value: Any) -> dict
             errors=[{"field": "op", "message": f"must be one of {', '.join(OPS)}"}],
         )
     tokens = parse_pointer(path)
+    if isinstance(value, dict | list):
+        # The document gets its own copy: a later patch in the request may change what this
+        # one put there, and the request's value (logged in the event) must stay as sent.
+        value = copy.deepcopy(value)
     if not tokens:
         if op == "set" and isinstance(value, dict):
-            return copy.deepcopy(value)
+            return value
         raise _bad(path, "the root can only be replaced by `set` with an object")
     parent = _walk_to_parent(document, tokens, path, create=op != "remove")
     key = tokens[-1]

@@ -155,6 +155,22 @@ def test_patch_applies_and_bumps_the_version_once_per_request(api):
     assert all(e["actor"] == "tester" for e in state_events)
 
 
+def test_the_log_keeps_each_patch_value_as_sent(api):
+    """A later patch in the same request changes the state, never an earlier patch's value."""
+    intent = create(api)
+    patches = [
+        {"op": "set", "path": "/plan", "value": {"steps": []}},
+        {"op": "append", "path": "/plan/steps", "value": "draft"},
+        {"op": "set", "path": "/copy", "value": ["x"]},
+        {"op": "append", "path": "/copy", "value": "y"},
+    ]
+    response = patch(api, intent["id"], {"patches": patches})
+    assert response.status_code == 200, response.text
+    assert response.json()["state"] == {"plan": {"steps": ["draft"]}, "copy": ["x", "y"]}
+    (logged,) = [e for e in log_of(api, intent["id"]) if e["event_type"] == "state_patched"]
+    assert logged["payload"]["patches"] == patches
+
+
 def test_state_object_form_sets_top_level_keys(api):
     intent = create(api, state={"keep": 1})
     response = patch(api, intent["id"], {"state": {"a": 1, "b/c": 2}})
