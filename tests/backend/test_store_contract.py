@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -198,3 +199,16 @@ async def test_events_are_append_only(sqlite_store, tmp_path):
             await sqlite_store._write(attempt)
     log = (await sqlite_store.list_events(intent.id)).events
     assert len(log) == 1 and log[0].actor == "a"
+
+
+async def test_ids_are_time_ordered_uuids(sqlite_store):
+    """Version 7 ids: what is made later sorts later, so id indexes grow at their end."""
+    made = []
+    for _ in range(3):
+        intent = await new(sqlite_store)
+        event = await sqlite_store.append_event(intent.id, EventCreate(event_type="comment"), "x")
+        made += [intent.id, event.id]
+        await asyncio.sleep(0.002)  # the next ids fall in a later millisecond
+    assert all(uuid.UUID(i).version == 7 for i in made)
+    assert [made[n] for n in (0, 2, 4)] == sorted(made[n] for n in (0, 2, 4))
+    assert [made[n] for n in (1, 3, 5)] == sorted(made[n] for n in (1, 3, 5))

@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,10 +47,13 @@ _json_decode = msgspec.json.decode
 
 
 def new_uid() -> str:
-    """A random (version 4) UUID string, as `str(uuid.uuid4())` but 2.5x cheaper: one per
-    event and per lease, in the writer thread."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
+    """A time-ordered UUID (version 7, RFC 9562): 48 bits of Unix milliseconds, then 74
+    random bits. Ids made close in time sort together, so each index on an id column grows
+    at its right edge: a batch dirties a few pages there instead of one random page per
+    row, and the WAL and checkpoints copy far fewer pages (bench/README.md: -13% CPU per
+    lease cycle against random version-4 ids)."""
+    raw = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
+    raw[6] = (raw[6] & 0x0F) | 0x70
     raw[8] = (raw[8] & 0x3F) | 0x80
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
