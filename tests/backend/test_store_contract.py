@@ -18,6 +18,7 @@ from backend.store.sqlite import SqliteStore
 from backend.store.sqlite.schema import migration_files
 from backend.wire.events import EventCreate
 from backend.wire.intents import IntentCreate
+from backend.wire.subscriptions import SubscriptionCreate
 
 BACKENDS = ["sqlite"]
 
@@ -212,3 +213,38 @@ async def test_ids_are_time_ordered_uuids(sqlite_store):
     assert all(uuid.UUID(i).version == 7 for i in made)
     assert [made[n] for n in (0, 2, 4)] == sorted(made[n] for n in (0, 2, 4))
     assert [made[n] for n in (1, 3, 5)] == sorted(made[n] for n in (1, 3, 5))
+
+
+async def test_an_op_failing_after_it_wrote_fails_alone(sqlite_store):
+    """Ops run without a savepoint each until one raises after changing rows: then the batch
+    is rolled back and run again with savepoints. What callers get is what committed, and
+    caches filled inside the abandoned attempt (the webhook index) are not trusted after it."""
+    intent = await new(sqlite_store)
+
+    def wrote_then_failed(tx):
+        tx.emit(intent.id, "comment", "x", {"doomed": True})
+        raise RuntimeError("failed after writing")
+
+    def comment(n: int):
+        return sqlite_store.append_event(
+            intent.id, EventCreate(event_type="comment", payload={"n": n}), "x"
+        )
+
+    subscription = SubscriptionCreate(intent_id=intent.id, webhook_url="http://127.0.0.1:9/h")
+    first, created, second, failed, patched = await asyncio.gather(
+        comment(1),  # loads the webhook index: no subscription yet
+        sqlite_store.create_subscription(subscription, "x", "whsec_x"),
+        comment(2),  # reloads it with the new subscription, then everything is rolled back
+        sqlite_store._write(wrote_then_failed),
+        sqlite_store.patch_state(intent.id, 1, [("set", "/done", True)], "x"),
+        return_exceptions=True,
+    )
+    assert isinstance(failed, RuntimeError)
+    assert not any(isinstance(r, Exception) for r in (first, created, second, patched))
+    log = (await sqlite_store.list_events(intent.id)).events
+    assert [e.payload for e in log[1:3]] == [{"n": 1}, {"n": 2}]
+    assert [e.event_type for e in log[3:]] == ["state_patched"]
+    assert log[1:] == [first, second, log[3]]  # returned as committed, in commit order
+    assert patched.version == 2 and patched.state == {"done": True}
+    deliveries = (await sqlite_store.list_deliveries(created.id)).deliveries
+    assert [d.global_sequence for d in deliveries] == [e.global_sequence for e in log[2:]]

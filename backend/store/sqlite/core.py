@@ -2,8 +2,8 @@
 
 Every aiosqlite await is a hop to the connection's thread (20-130 µs). So a write is a plain
 function `op(tx)` that runs *inside* the writer thread, and the writer runs a whole batch of
-queued ops in one hop: BEGIN IMMEDIATE, each op under its own SAVEPOINT (a failing op changes
-nothing and fails only its own caller), COMMIT. Reads likewise run as one function per hop on
+queued ops in one hop: BEGIN IMMEDIATE, the ops, COMMIT; a failing op changes nothing and
+fails only its own caller (`_run_batch`). Reads likewise run as one function per hop on
 a reader connection. Committed events are handed to listeners in commit order.
 """
 
@@ -42,6 +42,9 @@ EMIT_HOOKS: list[Callable[[Tx, Event], None]] = []
 """`hook(tx, event)` runs in the writer thread right after each event is inserted, inside the
 same transaction (the webhook outbox is written atomically with its event). Hooks must be
 cheap when they have nothing to do: they run for every event. Raising fails the op."""
+ROLLBACK_HOOKS: list[Callable[[sqlite3.Connection], None]] = []
+"""`hook(conn)` runs in the writer thread after changes were rolled back (a whole batch, or
+one op's savepoint): a cache filled inside the transaction may hold what never committed."""
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.decode
 
@@ -248,7 +251,10 @@ class SqliteCore:
         self._listeners.append(listener)
 
     async def _write(self, op: Callable[[Tx], T]) -> T:
-        """Queue `op` for the next batch and wait until its transaction is durable."""
+        """Queue `op` for the next batch and wait until its transaction is durable.
+
+        `op` may run twice (`_run_batch`): it must change nothing but the database and
+        must not modify its inputs, so a second run after a rollback does what one would."""
         if self._writer_task is None:
             raise RuntimeError("store is not open")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -296,27 +302,74 @@ class SqliteCore:
                 future.set_exception(value)
 
 
+class _WroteThenFailed(Exception):
+    """An op raised after it had changed rows: only a savepoint could undo it alone."""
+
+
 def _run_batch(conn: sqlite3.Connection, ops: list[Callable[[Tx], Any]]):
-    conn.execute("BEGIN IMMEDIATE")
-    outcomes: list[tuple[bool, Any, list[Event]]] = []
+    """Run `ops` in one transaction; each op's failure is its own.
+
+    Almost every op that fails does so before it writes (a stale version, a conflict, a
+    missing row), and a statement that fails undoes itself. So ops first run without a
+    SAVEPOINT each (they cost ~7 us per op, a tenth of a lease write): an op that raised
+    with `total_changes` unmoved left nothing to undo. Only if one raised after changing
+    rows is the transaction rolled back and the batch run again with a savepoint per op.
+    """
     try:
-        for op in ops:
-            conn.execute("SAVEPOINT op")
-            tx = Tx(conn)
-            try:
-                value = op(tx)
-            except Exception as exc:
-                conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
-                outcomes.append((False, exc, []))
-            else:
-                conn.execute("RELEASE op")
-                outcomes.append((True, value, tx.events))
+        return _in_transaction(conn, lambda: _run_ops_unguarded(conn, ops))
+    except _WroteThenFailed:
+        return _in_transaction(conn, lambda: _run_ops_with_savepoints(conn, ops))
+
+
+def _in_transaction(conn: sqlite3.Connection, run: Callable[[], T]) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        outcomes = run()
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
+        _rolled_back(conn)
         raise
+    return outcomes
+
+
+def _rolled_back(conn: sqlite3.Connection) -> None:
+    for hook in ROLLBACK_HOOKS:
+        hook(conn)
+
+
+def _run_ops_unguarded(conn: sqlite3.Connection, ops: list[Callable[[Tx], Any]]):
+    outcomes: list[tuple[bool, Any, list[Event]]] = []
+    for op in ops:
+        changes = conn.total_changes
+        tx = Tx(conn)
+        try:
+            value = op(tx)
+        except Exception as exc:
+            if conn.total_changes != changes:
+                raise _WroteThenFailed from exc
+            outcomes.append((False, exc, []))
+        else:
+            outcomes.append((True, value, tx.events))
+    return outcomes
+
+
+def _run_ops_with_savepoints(conn: sqlite3.Connection, ops: list[Callable[[Tx], Any]]):
+    outcomes: list[tuple[bool, Any, list[Event]]] = []
+    for op in ops:
+        conn.execute("SAVEPOINT op")
+        tx = Tx(conn)
+        try:
+            value = op(tx)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+            _rolled_back(conn)
+            outcomes.append((False, exc, []))
+        else:
+            conn.execute("RELEASE op")
+            outcomes.append((True, value, tx.events))
     return outcomes
 
 

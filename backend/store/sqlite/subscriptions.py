@@ -23,7 +23,17 @@ from ...wire.subscriptions import (
     SubscriptionCreate,
 )
 from ..subscriptions import AttemptOutcome, DueDelivery, SubscriptionStore
-from .core import EMIT_HOOKS, EVENT_COLUMNS, SqliteCore, Tx, dumps, event_from_row, loads, new_uid
+from .core import (
+    EMIT_HOOKS,
+    EVENT_COLUMNS,
+    ROLLBACK_HOOKS,
+    SqliteCore,
+    Tx,
+    dumps,
+    event_from_row,
+    loads,
+    new_uid,
+)
 from .intents import require_intent
 
 SUBSCRIPTION_COLUMNS = (
@@ -167,6 +177,7 @@ def enqueue_webhooks(tx: Tx, event: Event) -> None:
 
 
 EMIT_HOOKS.append(enqueue_webhooks)
+ROLLBACK_HOOKS.append(_forget_index)
 
 
 # ----- the store mixin -----------------------------------------------------------------------
