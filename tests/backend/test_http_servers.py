@@ -93,13 +93,17 @@ def test_port_zero_and_open_streams_at_shutdown(tmp_path, http):
         intent = httpx.post(f"{url}/api/v1/intents", json={"title": "s"}, headers=headers)
         intent_id = intent.json()["id"]
         ended = []
+        connected = threading.Semaphore(0)
 
         def read_stream() -> None:
             stream_url = f"{url}/api/v1/intents/{intent_id}/subscribe"
             lines = []
             try:
                 with httpx.stream("GET", stream_url, headers=headers, timeout=30) as response:
-                    lines.extend(response.iter_lines())
+                    for line in response.iter_lines():
+                        if not lines:
+                            connected.release()  # subscribed: what is committed now reaches it
+                        lines.append(line)
             except httpx.HTTPError:
                 pass
             ended.append(lines)
@@ -107,7 +111,8 @@ def test_port_zero_and_open_streams_at_shutdown(tmp_path, http):
         readers = [threading.Thread(target=read_stream) for _ in range(2)]
         for reader in readers:
             reader.start()
-        time.sleep(0.5)
+        for _ in readers:
+            assert connected.acquire(timeout=30), "a stream did not open"
         appended = httpx.post(
             f"{url}/api/v1/intents/{intent_id}/events",
             json={"event_type": "comment", "payload": {"n": 1}},
