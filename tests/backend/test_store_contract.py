@@ -248,3 +248,23 @@ async def test_an_op_failing_after_it_wrote_fails_alone(sqlite_store):
     assert patched.version == 2 and patched.state == {"done": True}
     deliveries = (await sqlite_store.list_deliveries(created.id)).deliveries
     assert [d.global_sequence for d in deliveries] == [e.global_sequence for e in log[2:]]
+
+
+async def test_a_transaction_lost_mid_batch_fails_the_whole_batch(sqlite_store):
+    """When SQLite ends the transaction itself (an I/O error or a full disk rolls it back),
+    no later op may run outside it: every op in the batch fails and nothing is kept."""
+    intent = await new(sqlite_store)
+
+    def transaction_lost(tx):
+        tx.execute("ROLLBACK")  # what SQLite does on SQLITE_FULL or SQLITE_IOERR
+        raise sqlite3.OperationalError("database or disk is full")
+
+    def comment():
+        return sqlite_store.append_event(intent.id, EventCreate(event_type="comment"), "x")
+
+    results = await asyncio.gather(
+        comment(), sqlite_store._write(transaction_lost), comment(), return_exceptions=True
+    )
+    assert all(isinstance(r, sqlite3.OperationalError) for r in results), results
+    log = (await sqlite_store.list_events(intent.id)).events
+    assert [e.event_type for e in log] == ["intent_created"]

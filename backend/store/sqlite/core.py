@@ -347,6 +347,8 @@ def _run_ops_unguarded(conn: sqlite3.Connection, ops: list[Callable[[Tx], Any]])
         try:
             value = op(tx)
         except Exception as exc:
+            if not conn.in_transaction:
+                raise  # SQLite ended the transaction itself (I/O error, disk full): all failed
             if conn.total_changes != changes:
                 raise _WroteThenFailed from exc
             outcomes.append((False, exc, []))
