@@ -6,8 +6,6 @@ from typing import Any
 
 import msgspec
 
-from backend.domain.clock import now_iso
-from backend.wire.events import Event
 from backend.wire.governance import (
     Arbitration,
     ArbitrationList,
@@ -17,7 +15,7 @@ from backend.wire.governance import (
 )
 from backend.wire.leases import Lease, LeaseList
 
-from . import adapters
+from . import adapters, rebuilt
 from .base import API, BaseClient
 from .errors import ClientError
 
@@ -39,23 +37,6 @@ def _options(options: list[ArbitrationOption | dict[str, Any]] | None) -> list[d
         else dict(o)
         for o in options or []
     ]
-
-
-def _decision_of(event: Event) -> Decision:
-    """A decision from its `decision_recorded` event (the reference's only record of it)."""
-    payload = event.payload
-    reasoning = str(payload.get("rationale") or payload.get("reasoning") or "")
-    return Decision(
-        id=event.id,
-        intent_id=event.intent_id or "",
-        decision_maker_id=event.actor or "",
-        decision_type=str(payload.get("decision_type") or ""),
-        outcome=str(payload.get("outcome") or ""),
-        reasoning=reasoning,
-        rationale=reasoning,
-        evidence=list(payload.get("evidence") or []),
-        created_at=event.created_at,
-    )
 
 
 class CoordinationAPI(BaseClient):
@@ -195,25 +176,12 @@ class CoordinationAPI(BaseClient):
         raw = await self.raw("POST", f"{API}/intents/{intent_id}/arbitrate", body=body)
         if isinstance(raw, dict) and "id" in raw:
             return self.convert(raw, Arbitration, what)
-        # The reference answers {"message", "status"} and keeps only the logged event: that
-        # event is the arbitration's one record, so its id and time stand for it.
+        # The reference answers {"message", "status"} and keeps only the logged event.
         logged = await self.list_events(intent_id, limit=50)
-        for event in reversed(logged.events):
-            if (
-                event.event_type == "arbitration_requested"
-                and event.payload.get("reason") == reason
-            ):
-                return Arbitration(
-                    id=event.id,
-                    intent_id=intent_id,
-                    requester_id=event.actor or self.agent_id,
-                    reason=reason,
-                    context=dict(event.payload.get("context") or body["context"]),
-                    options=[ArbitrationOption(**o) for o in body["options"]],
-                    status="pending",
-                    created_at=event.created_at,
-                )
-        raise ClientError(200, f"Unexpected response to {what}: no arbitration in it", raw)
+        arbitration = rebuilt.arbitration_of_log(logged.events, intent_id, body)
+        if arbitration is None:
+            raise ClientError(200, f"Unexpected response to {what}: no arbitration in it", raw)
+        return arbitration
 
     # -- decisions -------------------------------------------------------------------------
     async def list_decisions(self, intent_id: str) -> list[Decision]:
@@ -228,7 +196,7 @@ class CoordinationAPI(BaseClient):
         logged = await self.list_events(intent_id, limit=1000)
         known = {d.id for d in page.decisions}
         decisions = page.decisions + [
-            _decision_of(event)
+            rebuilt.decision_of_event(event)
             for event in logged.events
             if event.event_type == "decision_recorded" and event.id not in known
         ]
@@ -258,18 +226,7 @@ class CoordinationAPI(BaseClient):
         raw = await self.raw("POST", f"{API}/intents/{intent_id}/decisions", body=body)
         if isinstance(raw, dict) and "id" in raw:
             return self.convert(raw, Decision, what)
-        if isinstance(raw, dict) and isinstance(raw.get("decision_id"), str):
-            # The reference: {"message", "decision_id", "outcome"}; the rest is what we sent.
-            return Decision(
-                id=raw["decision_id"],
-                intent_id=intent_id,
-                decision_maker_id=self.agent_id,
-                decision_type=decision_type,
-                outcome=str(raw.get("outcome") or outcome),
-                reasoning=rationale,
-                rationale=rationale,
-                evidence=list(evidence or []),
-                created_at=now_iso(),
-                arbitration_id=arbitration_id,
-            )
-        raise ClientError(200, f"Unexpected response to {what}: no decision in it", raw)
+        decision = rebuilt.decision_of_reply(raw, intent_id, body)
+        if decision is None:
+            raise ClientError(200, f"Unexpected response to {what}: no decision in it", raw)
+        return decision

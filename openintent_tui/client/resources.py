@@ -8,8 +8,6 @@ from typing import Any
 
 import msgspec
 
-from backend.domain.clock import now_iso
-from backend.domain.portfolios import aggregate_status
 from backend.wire.attachments import Attachment, AttachmentList
 from backend.wire.costs import Cost, CostList
 from backend.wire.portfolios import (
@@ -27,37 +25,9 @@ from backend.wire.subscriptions import (
     SubscriptionList,
 )
 
+from . import rebuilt
 from .base import API, BaseClient
 from .errors import NotFoundError, Unavailable, ValidationError
-
-
-def _summary_of(costs: list[dict[str, Any]]) -> dict[str, Any]:
-    """A summary for servers that send only the list of costs (the reference)."""
-    by_unit: dict[str, float] = {}
-    by_type: dict[str, float] = {}
-    by_agent: dict[str, float] = {}
-    for cost in costs:
-        amount = cost.get("amount") or 0
-        by_unit[cost.get("unit", "")] = by_unit.get(cost.get("unit", ""), 0) + amount
-        by_type[cost.get("cost_type", "")] = by_type.get(cost.get("cost_type", ""), 0) + amount
-        agent = cost.get("agent_id") or ""
-        by_agent[agent] = by_agent.get(agent, 0) + amount
-    return {
-        "total": sum(by_unit.values()),
-        "by_unit": by_unit,
-        "by_type": by_type,
-        "by_agent": by_agent,
-        "count": len(costs),
-    }
-
-
-def _aggregate_of(intents: list[Any]) -> dict[str, Any]:
-    """The portfolio aggregate for servers that send only the member list (the reference),
-    by the server's own rule."""
-    return aggregate_status(
-        (i.get("status") if isinstance(i, dict) else getattr(i, "status", None)) or "unknown"
-        for i in intents
-    )
 
 
 def _names_field(error: ValidationError, field: str) -> bool:
@@ -149,7 +119,7 @@ class ResourcesAPI(BaseClient):
             f"{API}/intents/{intent_id}/costs",
             CostList,
             key="costs",
-            defaults={"summary": _summary_of},
+            defaults={"summary": rebuilt.cost_summary},
         )
 
     # -- retry policy and failures ---------------------------------------------------------
@@ -230,7 +200,7 @@ class ResourcesAPI(BaseClient):
             f"{API}/portfolios/{portfolio_id}/intents",
             PortfolioIntents,
             key="intents",
-            defaults={"aggregate_status": _aggregate_of, "memberships": []},
+            defaults={"aggregate_status": rebuilt.portfolio_aggregate, "memberships": []},
         )
 
     async def set_portfolio_status(
@@ -247,19 +217,11 @@ class ResourcesAPI(BaseClient):
         self, portfolio_id: str, intent_id: str, role: str = "member", priority: int = 0
     ) -> Membership:
         path = f"{API}/portfolios/{portfolio_id}/intents"
-        raw = await self.raw(
-            "POST", path, body={"intent_id": intent_id, "role": role, "priority": priority}
-        )
-        if isinstance(raw, dict) and isinstance(raw.get("membership_id"), str) and "id" not in raw:
-            # The reference: {"message", "membership_id"}; the rest is what we sent.
-            return Membership(
-                id=raw["membership_id"],
-                portfolio_id=portfolio_id,
-                intent_id=intent_id,
-                role=role,
-                priority=priority,
-                added_at=now_iso(),
-            )
+        body = {"intent_id": intent_id, "role": role, "priority": priority}
+        raw = await self.raw("POST", path, body=body)
+        membership = rebuilt.membership_of_reply(raw, portfolio_id, body)
+        if membership is not None:  # the reference: {"message", "membership_id"}
+            return membership
         return self.convert(raw, Membership, f"POST {path}")
 
     async def remove_from_portfolio(self, portfolio_id: str, intent_id: str) -> None:

@@ -17,7 +17,7 @@ from openintent_tui.client.errors import (
     ValidationError,
     error_for,
 )
-from openintent_tui.client.resources import _summary_of
+from openintent_tui.client.rebuilt import cost_summary
 from openintent_tui.client.stream import SSEParser, event_from_frame
 
 REF_INTENT = {
@@ -77,7 +77,7 @@ def test_bare_cost_list_gets_a_summary():
             "recorded_at": "2026-11-22T05:53:21",
         }
     ]
-    decoded = decode(msgspec.json.encode(costs), CostList, key="costs", summary=_summary_of)
+    decoded = decode(msgspec.json.encode(costs), CostList, key="costs", summary=cost_summary)
     assert decoded.summary.total == 3 and decoded.summary.by_agent == {"a": 3}
 
 
