@@ -132,6 +132,8 @@ class OpenIntentApp(App):
             "read_only": self.read_only,
             "operator": self.operator,
             "rate": self.event_rate(),
+            # Without a global stream, an open intent follows its own (`_follow_open_intents`).
+            "intent_stream": getattr(self.screen, "own_stream_state", None),
         }
 
     def event_rate(self) -> float:
@@ -294,13 +296,17 @@ class OpenIntentApp(App):
             ):
                 self._followed.add(screen)
                 screen.run_worker(
-                    self._intent_events(screen.intent_id),
+                    self._intent_events(screen),
                     group="intent-stream",
                     exit_on_error=False,
                 )
 
-    async def _intent_events(self, intent_id: str) -> None:
-        async for event in EventStream(self.client, intent_id=intent_id).events():
+    async def _intent_events(self, screen: Any) -> None:
+        def on_state(state: ConnectionState) -> None:
+            screen.own_stream_state = state.state
+
+        stream = EventStream(self.client, intent_id=screen.intent_id, on_state=on_state)
+        async for event in stream.events():
             self._pending.append(event)
 
     def run_verb(self, text: str) -> None:

@@ -50,6 +50,8 @@ class IntentDetailScreen(IntentActionsScreen):
         self.crumb = f"Intent {short_id(intent_id)}"
         self.sections: dict[str, Any] = {}
         self.loaded = asyncio.Event()
+        self.own_stream_state: str | None = None
+        """This intent's own stream, followed only where the server has no global one."""
 
     def compose_body(self) -> ComposeResult:
         with Horizontal():

@@ -51,6 +51,12 @@ class StatusBar(Static):
             text.append(f" ({state['error']})", style="dim")
         if state["stale"]:
             text.append(" (data may be stale)", style="yellow")
+        if state.get("intent_stream"):  # the open intent's own stream, where there is no other
+            label, style = CONNECTION_STYLES.get(
+                state["intent_stream"], (state["intent_stream"], "")
+            )
+            text.append("  this intent ", style="dim")
+            text.append(label, style=style)
         text.append("  ")
         if state["read_only"]:
             text.append(" READ-ONLY ", style="bold reverse red")

@@ -35,6 +35,7 @@ from openintent_tui.screens.intents import IntentsScreen
 from openintent_tui.screens.leases import LeasesScreen
 from openintent_tui.screens.portfolios import PortfolioScreen, PortfoliosScreen
 from openintent_tui.widgets.event_tail import EventTail
+from openintent_tui.widgets.status_bar import StatusBar
 from tests.tui.reference_server import ReferenceServer
 from tests.tui.test_screens import screen_is
 from tests.tui.tui_support import wait_until
@@ -534,7 +535,9 @@ async def test_an_open_intent_follows_its_own_stream(reference_server: Reference
         tail = detail.query_one(EventTail)
         await wait_until(pilot, lambda: len(tail.lines) >= 4, what="the intent's log")
         before = len(tail.lines)
-        await asyncio.sleep(0.3)  # let the intent's own stream connect
+        await wait_until(pilot, lambda: detail.own_stream_state == "live", what="own stream")
+        status = str(detail.query_one(StatusBar).render())
+        assert "no live stream" in status and "this intent ● live" in status
         with reference_server.client() as api:
             api.post(
                 f"/api/v1/intents/{intent_id}/events",
