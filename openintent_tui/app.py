@@ -19,6 +19,7 @@ from textual.screen import Screen
 from .client import ConnectionState, EventStream, OpenIntentClient
 from .commands import ConsoleCommands, parse_verb
 from .messages import ConnectionChanged, EventsReceived, Resynced
+from .screens.activity import ActivityScreen, AuditEntry
 from .screens.base import ConsoleScreen
 from .screens.help import HelpScreen
 from .screens.intents import IntentsScreen
@@ -53,6 +54,7 @@ class OpenIntentApp(App):
         Binding("2", "view('leases')", "Leases", show=False, id="app.view_leases"),
         Binding("3", "view('arb')", "Arbitration", show=False, id="app.view_arbitration"),
         Binding("4", "view('portfolios')", "Portfolios", show=False, id="app.view_portfolios"),
+        Binding("at", "view('activity')", "Activity", show=False, id="app.view_activity"),
         Binding("R", "reconnect", "Reconnect", show=False, id="app.reconnect"),
     ]
 
@@ -83,7 +85,7 @@ class OpenIntentApp(App):
         self._arrivals: deque[tuple[float, int]] = deque()
         self._stream: EventStream | None = None
         self._was_live = False
-        self.audit_log: deque[str] = deque(maxlen=AUDIT_SIZE)
+        self.audit_log: deque[AuditEntry] = deque(maxlen=AUDIT_SIZE)
         self.toasts: deque[tuple[str, str]] = deque(maxlen=AUDIT_SIZE)
         self.events_seen = 0
         self.last_global_sequence = 0
@@ -156,9 +158,16 @@ class OpenIntentApp(App):
         self.toasts.append((severity, message))
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
-    def audit(self, what: str) -> None:
-        """The `@` log of what this operator changed (lazygit's command log)."""
-        self.audit_log.append(f"{self.clock().isoformat(timespec='seconds')} {what}")
+    def audit(self, what: str, error: str | None = None) -> None:
+        """Log a mutation and its outcome for the `@` activity view."""
+        self.audit_log.append(
+            AuditEntry(
+                at=self.clock().astimezone().strftime("%H:%M:%S"),
+                context=getattr(self.connection, "name", "default"),
+                what=what,
+                error=error,
+            )
+        )
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -310,7 +319,8 @@ class OpenIntentApp(App):
             self._pending.append(event)
 
     def run_verb(self, text: str) -> None:
-        """`:` verbs and palette commands: intents, open, leases, arb, portfolios, ctx, q."""
+        """`:` verbs and palette commands: intents, open, leases, arb, portfolios, activity,
+        ctx, q."""
         verb, args, options = parse_verb(text)
         if verb in ("q", "quit", "q!"):
             self.exit()
@@ -336,6 +346,8 @@ class OpenIntentApp(App):
             from .screens.portfolios import PortfoliosScreen
 
             self.show_view(PortfoliosScreen())
+        elif verb in ("activity", "log"):
+            self.show_view(ActivityScreen())
         elif verb in ("ctx", "context"):
             self.switch_context(args[0] if args else "")
         elif verb in ("help", "h"):

@@ -41,6 +41,7 @@ def palette_commands(app: Any) -> list[tuple[str, str, str]]:
         ("Leases", "leases", "All active leases (:leases)"),
         ("Arbitration queue", "arb", "Pending arbitrations, oldest first (:arb)"),
         ("Portfolios", "portfolios", "Portfolios and their progress (:portfolios)"),
+        ("Activity: what I did here", "activity", "This session's changes and refusals (@)"),
         ("Help: every key", "help", "(?)"),
         ("Reconnect the live stream", "reconnect", "(R)"),
         ("Quit", "q", "(:q)"),

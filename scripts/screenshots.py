@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from openintent_tui import demo  # noqa: E402
 from openintent_tui.app import OpenIntentApp  # noqa: E402
 from openintent_tui.client import OpenIntentClient  # noqa: E402
+from openintent_tui.screens.activity import ActivityScreen  # noqa: E402
 from openintent_tui.screens.arbitration import ArbitrationScreen, CaseScreen  # noqa: E402
 from openintent_tui.screens.intent_detail import IntentDetailScreen  # noqa: E402
 from openintent_tui.screens.leases import LeasesScreen  # noqa: E402
@@ -96,6 +97,8 @@ async def shoot(live: LiveServer, out: Path, work: Path) -> list[Path]:
         save("intent-detail")
         await reach(LeasesScreen, "2")
         save("leases")
+        await pilot.press("e")  # renew the selected lease: one entry in the activity view
+        await wait_until(pilot, lambda: any("Renewed" in m for _, m in app.toasts))
         await reach(ArbitrationScreen, "3")
         save("arbitration-queue")
         await pilot.press("enter")
@@ -110,6 +113,8 @@ async def shoot(live: LiveServer, out: Path, work: Path) -> list[Path]:
         await wait_until(pilot, lambda: isinstance(app.screen, ArbitrationScreen))
         await pilot.pause(0.8)
         save("arbitration-decided")
+        await reach(ActivityScreen, "at")
+        save("activity")
         await reach(PortfoliosScreen, "4")
         save("portfolios")
         await pilot.press("enter")

@@ -140,9 +140,10 @@ class ConsoleScreen(Screen):
             result = await call()
         except Exception as exc:  # a failed request must never take the console down
             self.notify_error(exc, what)
+            self.console.audit(what, error=self.problem(exc))
             return None
         self.notify(done or f"{what}: done")
-        self.console.audit(what)
+        self.console.audit(done or what)
         return result
 
     def copy_id(self, value: str | None) -> None:

@@ -18,6 +18,7 @@ VERBS = [
     (":leases", "all active leases"),
     (":arb", "arbitration queue"),
     (":portfolios", "portfolios"),
+    (":activity", "what this console changed in this session (@)"),
     (":ctx NAME", "switch context"),
     (":q", "quit"),
 ]
