@@ -8,7 +8,7 @@ from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-STATUSES = ("draft", "active", "blocked", "suspended_awaiting_input", "completed", "abandoned")
+from backend.domain.lifecycle import STATUSES
 
 
 def parse_verb(text: str) -> tuple[str, list[str], dict[str, str]]:

@@ -15,6 +15,7 @@ from textual.widgets import Footer
 
 from ..client.errors import ClientError, Unavailable
 from ..messages import Resynced
+from ..modals.confirm import ConfirmModal
 from ..modals.lease_grant import LeaseGrant
 from ..widgets.command_line import CommandLine
 from ..widgets.status_bar import Crumbs, StatusBar
@@ -145,6 +146,15 @@ class ConsoleScreen(Screen):
         self.notify(done or f"{what}: done")
         self.console.audit(done or what)
         return result
+
+    def confirm_then(self, question: str, yes: str, then: Callable[[], object]) -> None:
+        """Destructive actions ask first: `then()` runs only when the answer is yes."""
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                then()
+
+        self.app.push_screen(ConfirmModal(question, yes=yes), answered)
 
     def copy_id(self, value: str | None) -> None:
         """`y`: the selected id to the clipboard (OSC 52; some terminals ignore it)."""

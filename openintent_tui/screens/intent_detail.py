@@ -15,7 +15,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from ..messages import EventsReceived
-from ..modals.confirm import ConfirmModal
 from ..modals.lease_grant import LeaseGrant, LeaseGrantModal
 from ..modals.pick import Choice, PickModal
 from ..modals.text_prompt import TextPrompt
@@ -348,15 +347,12 @@ class IntentDetailScreen(IntentActionsScreen):
             self.app.push_screen(picker, self._confirm_unassign)
 
     def _confirm_unassign(self, agent_id: str | None) -> None:
-        if agent_id is None:
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.unassign(agent_id)
-
-        question = f"Unassign {agent_id} from {quoted(self.intent.title)}?"
-        self.app.push_screen(ConfirmModal(question, yes="Unassign"), answered)
+        if agent_id is not None:
+            self.confirm_then(
+                f"Unassign {agent_id} from {quoted(self.intent.title)}?",
+                "Unassign",
+                lambda: self.unassign(agent_id),
+            )
 
     @work(group="detail-mutate", exit_on_error=False)
     async def unassign(self, agent_id: str) -> None:

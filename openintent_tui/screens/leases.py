@@ -11,7 +11,6 @@ from textual.widgets import Static
 
 from ..client.errors import Unavailable
 from ..messages import ConnectionChanged, EventsReceived
-from ..modals.confirm import ConfirmModal
 from ..modals.lease_grant import LeaseGrant, LeaseGrantModal
 from ..modals.text_prompt import revoke_prompt
 from ..widgets.filter_line import FilterLine
@@ -214,13 +213,11 @@ class LeasesScreen(ConsoleScreen):
     def action_release(self) -> None:
         if (lease := self._current()) is None:
             return
-        question = f"Release lease {lease.scope} held by {lease.agent_id}?"
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.release(lease)
-
-        self.app.push_screen(ConfirmModal(question, yes="Release"), answered)
+        self.confirm_then(
+            f"Release lease {lease.scope} held by {lease.agent_id}?",
+            "Release",
+            lambda: self.release(lease),
+        )
 
     @work(group="leases-mutate", exit_on_error=False)
     async def release(self, lease: Any) -> None:
@@ -239,20 +236,12 @@ class LeasesScreen(ConsoleScreen):
             return
 
         def reason_given(reason: str | None) -> None:
-            if not reason:
-                return
-
-            def answered(yes: bool | None) -> None:
-                if yes:
-                    self.revoke(lease, reason)
-
-            self.app.push_screen(
-                ConfirmModal(
+            if reason:
+                self.confirm_then(
                     f"Revoke {lease.scope} from {lease.agent_id}?\nReason: {reason}",
-                    yes="Revoke",
-                ),
-                answered,
-            )
+                    "Revoke",
+                    lambda: self.revoke(lease, reason),
+                )
 
         self.app.push_screen(revoke_prompt(f"{lease.scope} ({lease.agent_id})"), reason_given)
 

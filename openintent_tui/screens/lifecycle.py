@@ -11,7 +11,6 @@ from textual import work
 from backend.domain.lifecycle import STATUSES, TRANSITIONS
 
 from ..client.errors import ConflictError
-from ..modals.confirm import ConfirmModal
 from ..modals.pick import Choice, PickModal
 from .base import ConsoleScreen
 from .data import call
@@ -88,18 +87,11 @@ class IntentActionsScreen(ConsoleScreen):
             if not is_final(status):
                 self.send_status(intent, status)
                 return
-
-            def answered(yes: bool | None) -> None:
-                if yes:
-                    self.send_status(intent, status)
-
-            self.app.push_screen(
-                ConfirmModal(
-                    f"Mark {quoted(intent.title)} {status}?\n"
-                    f"{status.capitalize()} is final: its status can never change again.",
-                    yes=f"Mark {status}",
-                ),
-                answered,
+            self.confirm_then(
+                f"Mark {quoted(intent.title)} {status}?\n"
+                f"{status.capitalize()} is final: its status can never change again.",
+                f"Mark {status}",
+                lambda: self.send_status(intent, status),
             )
 
         self.app.push_screen(status_picker(intent), picked)

@@ -29,6 +29,13 @@ def with_http(http: str) -> list[str]:
     return ["--api-key", KEY, "--http", http]
 
 
+def restart_and_verify(db, http: str, ledger: Ledger) -> None:
+    """Every acknowledged write is there after a restart, and that server stops cleanly."""
+    with server_process(db, extra_args=with_http(http)) as second:
+        verify(second.url, ledger)
+        assert second.stop() == 0
+
+
 @pytest.mark.parametrize("http", SERVERS)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_under_load_exits_0_and_keeps_every_acknowledged_write(tmp_path, http, sig):
@@ -42,9 +49,7 @@ def test_signal_under_load_exits_0_and_keeps_every_acknowledged_write(tmp_path, 
     assert ledger.count >= 200
     wal = db.with_name(db.name + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0  # closed cleanly: WAL checkpointed
-    with server_process(db, extra_args=with_http(http)) as second:
-        verify(second.url, ledger)
-        assert second.stop() == 0
+    restart_and_verify(db, http, ledger)
 
 
 @pytest.mark.parametrize("http", SERVERS)
@@ -60,9 +65,7 @@ def test_second_signal_exits_promptly_without_losing_writes(tmp_path, http):
     with server_process(db, extra_args=with_http(http)) as first:
         asyncio.run(write_load(first.url, ledger, 200, interrupt_twice))
         assert first.proc.wait(30) in (0, 1)
-    with server_process(db, extra_args=with_http(http)) as second:
-        verify(second.url, ledger)
-        assert second.stop() == 0
+    restart_and_verify(db, http, ledger)
 
 
 @pytest.mark.parametrize("http", SERVERS)

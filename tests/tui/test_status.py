@@ -77,6 +77,13 @@ async def open_detail(app, pilot, intent_id: str) -> IntentDetailScreen:
     return detail
 
 
+async def open_at(where: str, app, pilot, title: str, intent_id: str):
+    """The screen the status is changed from: the filtered list or the intent's detail."""
+    if where == "list":
+        return await open_list_at(app, pilot, title)
+    return await open_detail(app, pilot, intent_id)
+
+
 async def open_picker(app, pilot) -> PickModal:
     await pilot.press("c")
     await wait_until(pilot, lambda: isinstance(app.screen, PickModal), what="status picker")
@@ -110,10 +117,7 @@ async def test_every_forward_step_by_keyboard(server, where):
         intent_id = create_intent(api, title, "draft")
     app = make_app(server)
     async with app.run_test(size=SIZE) as pilot:
-        if where == "list":
-            screen = await open_list_at(app, pilot, title)
-        else:
-            screen = await open_detail(app, pilot, intent_id)
+        screen = await open_at(where, app, pilot, title, intent_id)
         for step, (current, target) in enumerate(itertools.pairwise(WALK), 1):
             picker = await open_picker(app, pilot)
             assert picker.values == NEXT[current], current
@@ -210,10 +214,7 @@ async def test_stale_version_is_refused_readably_and_reloaded(server, where):
         intent_id = create_intent(api, title, "active")
     app = make_app(server)
     async with app.run_test(size=SIZE) as pilot:
-        if where == "list":
-            screen = await open_list_at(app, pilot, title)
-        else:
-            screen = await open_detail(app, pilot, intent_id)
+        screen = await open_at(where, app, pilot, title, intent_id)
         picker = await open_picker(app, pilot)
         assert "version 1" in picker.title_text
         # Someone else changes the intent while the picker is open.
