@@ -30,12 +30,15 @@ EMPTY = (
 )
 
 
+_NOTHING_SHOWN = object()
+
+
 class ActivityScreen(ConsoleScreen):
     crumb = "Activity"
 
     def __init__(self) -> None:
         super().__init__()
-        self.shown = -1
+        self._latest: object = _NOTHING_SHOWN
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="activity"):
@@ -46,14 +49,17 @@ class ActivityScreen(ConsoleScreen):
         self.set_interval(0.5, self._show_new)
 
     def reload(self) -> None:
-        self.shown = -1
+        self._latest = _NOTHING_SHOWN
         self._show_new()
 
     def _show_new(self) -> None:
         entries = list(self.console.audit_log)
-        if len(entries) == self.shown and entries:
+        # The newest entry, not the count: the log is bounded, so once full its length
+        # stays the same while entries keep arriving.
+        latest = entries[-1] if entries else None
+        if latest is self._latest:
             return
-        self.shown = len(entries)
+        self._latest = latest
         text = Text(no_wrap=False)
         if not entries:
             text.append(EMPTY, style="dim")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from openintent_tui.app import AUDIT_SIZE
 from openintent_tui.screens.activity import ActivityScreen
 from openintent_tui.screens.data import call
 from openintent_tui.screens.intents import IntentsScreen
@@ -48,3 +49,17 @@ async def test_activity_lists_this_sessions_changes_and_refusals(server):
     with server.client() as api:
         leases = api.get("/api/v1/leases", params={"status": "released"}).json()["leases"]
     assert [x["id"] for x in leases] == [released]  # the one change it lists as done
+
+
+async def test_activity_keeps_showing_new_entries_once_its_log_is_full(server):
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.screen.loaded)
+        for n in range(AUDIT_SIZE):
+            app.audit(f"change {n}")
+        await pilot.press("at")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActivityScreen), what="@")
+        assert "change 199" in shown(app) and "change 0\n" in shown(app)
+        app.audit("one more")  # the bounded log drops the oldest: same length as before
+        await wait_until(pilot, lambda: "one more" in shown(app), what="the new entry")
+        assert "change 0\n" not in shown(app)
