@@ -30,10 +30,29 @@ class EgressRefused(Exception):
         self.permanent = permanent
 
 
-def _unmapped(address: IPAddress) -> IPAddress:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
-    return address
+# IPv6 ranges whose addresses carry an IPv4 destination in their last 32 bits: a packet to
+# them ends up at that IPv4 address (through a NAT64 gateway, or by the deprecated
+# IPv4-compatible form), so the IPv4 address is what must be judged.
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291 2.5.5.1, deprecated
+# RFC 8215's local-use NAT64 prefix: the operator picks where the IPv4 bits sit (RFC 6052
+# allows /32 to /96), so no single position can be judged; refused unless allowlisted.
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 destination an IPv6 address stands for, if it stands for one."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return None
+    if address.ipv4_mapped is not None:  # ::ffff:a.b.c.d
+        return address.ipv4_mapped
+    if address.sixtofour is not None:  # 2002:AABB:CCDD::/48, 6to4 (RFC 3056)
+        return address.sixtofour
+    if address in _NAT64_WELL_KNOWN or (
+        address in _IPV4_COMPATIBLE and int(address) > 1  # not :: or ::1 themselves
+    ):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 class EgressPolicy:
@@ -43,11 +62,19 @@ class EgressPolicy:
     def address_allowed(self, address: IPAddress) -> bool:
         """Public unicast only (this refuses loopback, private, link-local and the cloud
         metadata address, CGNAT 100.64/10, multicast, unspecified and reserved ranges),
-        unless an allowlisted range contains it."""
-        address = _unmapped(address)
-        if any(address in network for network in self.allowed):
+        unless an allowlisted range contains it. An IPv6 address that embeds an IPv4
+        destination (mapped, IPv4-compatible, NAT64, 6to4) is judged by that IPv4 address."""
+        if self._allowlisted(address):
             return True
-        return address.is_global and not address.is_multicast
+        if address in _NAT64_LOCAL_USE:
+            return False
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return self._allowlisted(embedded) or _public(embedded)
+        return _public(address)
+
+    def _allowlisted(self, address: IPAddress) -> bool:
+        return any(address in network for network in self.allowed)
 
     def check_url(self, url: str) -> httpx.URL:
         try:
@@ -89,6 +116,10 @@ class EgressPolicy:
     async def check(self, url: str) -> None:
         """For creation time: raises EgressRefused with a reason."""
         await self.resolve(self.check_url(url))
+
+
+def _public(address: IPAddress) -> bool:
+    return address.is_global and not address.is_multicast
 
 
 class GuardedResponse:

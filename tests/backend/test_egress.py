@@ -30,6 +30,19 @@ REFUSED_ADDRESSES = [
     "240.0.0.1",  # reserved
     "::ffff:127.0.0.1",  # IPv4-mapped loopback
     "::ffff:10.0.0.1",
+    # IPv6 that embeds an IPv4 destination is judged by that IPv4 address
+    "64:ff9b::7f00:1",  # NAT64 well-known prefix -> 127.0.0.1
+    "64:ff9b::a9fe:a9fe",  # NAT64 -> 169.254.169.254
+    "64:ff9b::10.0.0.1",
+    "64:ff9b:1::7f00:1",  # NAT64 local-use prefix: where the IPv4 sits is not knowable
+    "64:ff9b:1:5db8:d8:2200::",  # ... even with a public-looking IPv4 in it
+    "2002:7f00:1::",  # 6to4 -> 127.0.0.1
+    "2002:a00:1::1",  # 6to4 -> 10.0.0.1
+    "2002:a9fe:a9fe::1",  # 6to4 -> 169.254.169.254
+    "::127.0.0.1",  # IPv4-compatible
+    "::10.0.0.1",
+    "::169.254.169.254",
+    "2001:0:5db8:d822:0:0:80ff:fffe",  # Teredo (client 127.0.0.1)
 ]
 
 
@@ -45,6 +58,22 @@ def test_public_addresses_pass_and_the_allowlist_opens_ranges():
     assert policy.address_allowed(ipaddress.ip_address("127.0.0.2"))
     assert policy.address_allowed(ipaddress.ip_address("::ffff:127.0.0.1"))
     assert not policy.address_allowed(ipaddress.ip_address("10.0.0.1"))
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::5db8:d822", "2002:5db8:d822::1", "::93.184.216.34"])
+def test_embedded_public_ipv4_passes(address):
+    """93.184.216.34 reached through NAT64, 6to4 or the IPv4-compatible form."""
+    assert EgressPolicy().address_allowed(ipaddress.ip_address(address))
+
+
+def test_the_allowlist_applies_to_the_embedded_ipv4_address():
+    policy = EgressPolicy(["10.0.0.0/8"])
+    assert policy.address_allowed(ipaddress.ip_address("64:ff9b::a00:1"))
+    assert policy.address_allowed(ipaddress.ip_address("2002:a00:1::1"))
+    assert not policy.address_allowed(ipaddress.ip_address("64:ff9b::7f00:1"))
+    assert EgressPolicy(["64:ff9b:1::/48"]).address_allowed(
+        ipaddress.ip_address("64:ff9b:1::7f00:1")
+    )
 
 
 @pytest.mark.parametrize(
@@ -95,7 +124,15 @@ async def test_guarded_post_connects_to_the_checked_address_and_caps_the_answer(
 
 
 @pytest.mark.parametrize(
-    "url", ["http://10.0.0.1/hook", "http://127.0.0.1:9/hook", "http://localhost:9/hook"]
+    "url",
+    [
+        "http://10.0.0.1/hook",
+        "http://127.0.0.1:9/hook",
+        "http://localhost:9/hook",
+        "http://[64:ff9b::7f00:1]:9/hook",
+        "http://[2002:7f00:1::]:9/hook",
+        "http://[::127.0.0.1]:9/hook",
+    ],
 )
 def test_private_webhook_urls_are_refused_at_creation(tmp_path, url):
     with run_server(tmp_path / "oi.db", webhook_allow_cidrs=[]) as live, live.client() as api:
