@@ -38,13 +38,6 @@ WAL_AUTOCHECKPOINT_PAGES = 10000
 # writes keep coming back to are not read again from the file.
 WRITER_CACHE_KIB = -32000
 
-EMIT_HOOKS: list[Callable[[Tx, Event], None]] = []
-"""`hook(tx, event)` runs in the writer thread right after each event is inserted, inside the
-same transaction (the webhook outbox is written atomically with its event). Hooks must be
-cheap when they have nothing to do: they run for every event. Raising fails the op."""
-ROLLBACK_HOOKS: list[Callable[[sqlite3.Connection], None]] = []
-"""`hook(conn)` runs in the writer thread after changes were rolled back (a whole batch, or
-one op's savepoint): a cache filled inside the transaction may hold what never committed."""
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.decode
 
@@ -114,13 +107,41 @@ def event_from_row(row: sqlite3.Row | tuple) -> Event:
     )
 
 
+StateGuard = Callable[["Tx", str, list[str], str | None], None]
+StatusHook = Callable[["Tx", str, str, str, str | None], None]
+EventHook = Callable[["Tx", Event], None]
+
+
+class WriteHooks:
+    """Rules of one feature that run inside another feature's write transaction. The store
+    that owns the writer fills them in (`SqliteStore.__init__` lists every one), so each
+    call path can be followed from there; hooks run in the writer thread."""
+
+    __slots__ = ("event_appended", "rolled_back", "state_patching", "status_changed")
+
+    def __init__(self) -> None:
+        self.state_patching: list[StateGuard] = []
+        """`guard(tx, intent_id, paths, actor)` before a state patch is written; raises to
+        refuse it."""
+        self.status_changed: list[StatusHook] = []
+        """`hook(tx, intent_id, old_status, new_status, actor)` after a status change."""
+        self.event_appended: list[EventHook] = []
+        """`hook(tx, event)` right after each event is inserted. Runs for every event: must
+        be cheap when it has nothing to do. Raising fails the op."""
+        self.rolled_back: list[Callable[[], None]] = []
+        """After changes were rolled back (a whole batch, or one op's savepoint): a cache
+        filled inside the transaction may hold what never committed."""
+
+
 class Tx:
-    """What an op sees: the writer connection inside an open transaction, and `emit`."""
+    """What an op sees: the writer connection inside an open transaction, `emit`, and the
+    store's write hooks."""
 
-    __slots__ = ("conn", "events", "now")
+    __slots__ = ("conn", "events", "hooks", "now")
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, hooks: WriteHooks) -> None:
         self.conn = conn
+        self.hooks = hooks
         self.now = now_iso()
         self.events: list[Event] = []
 
@@ -185,7 +206,7 @@ class Tx:
             parent_event_id=parent_event_id,
         )
         self.events.append(event)
-        for hook in EMIT_HOOKS:
+        for hook in self.hooks.event_appended:
             hook(self, event)
         return event
 
@@ -209,6 +230,7 @@ class SqliteCore:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._writer_task: asyncio.Task | None = None
         self._listeners: list[CommitListener] = []
+        self.hooks = WriteHooks()
 
     async def open(self) -> None:
         if self.path != ":memory:":
@@ -283,7 +305,9 @@ class SqliteCore:
     async def _commit_batch(self, batch: list[tuple[Callable[[Tx], Any], asyncio.Future]]) -> None:
         ops = [op for op, _ in batch]
         try:
-            outcomes = await run_in_connection(self._writer, lambda c: _run_batch(c, ops))
+            outcomes = await run_in_connection(
+                self._writer, lambda c: _run_batch(c, ops, self.hooks)
+            )
         except Exception as exc:  # BEGIN or COMMIT failed: nothing in the batch is durable
             for _, future in batch:
                 if not future.done():
@@ -306,7 +330,7 @@ class _WroteThenFailed(Exception):
     """An op raised after it had changed rows: only a savepoint could undo it alone."""
 
 
-def _run_batch(conn: sqlite3.Connection, ops: list[Callable[[Tx], Any]]):
+def _run_batch(conn: sqlite3.Connection, ops: list[Callable[[Tx], Any]], hooks: WriteHooks):
     """Run `ops` in one transaction; each op's failure is its own.
 
     Almost every op that fails does so before it writes (a stale version, a conflict, a
@@ -316,12 +340,12 @@ def _run_batch(conn: sqlite3.Connection, ops: list[Callable[[Tx], Any]]):
     rows is the transaction rolled back and the batch run again with a savepoint per op.
     """
     try:
-        return _in_transaction(conn, lambda: _run_ops_unguarded(conn, ops))
+        return _in_transaction(conn, hooks, lambda: _run_ops_unguarded(conn, ops, hooks))
     except _WroteThenFailed:
-        return _in_transaction(conn, lambda: _run_ops_with_savepoints(conn, ops))
+        return _in_transaction(conn, hooks, lambda: _run_ops_with_savepoints(conn, ops, hooks))
 
 
-def _in_transaction(conn: sqlite3.Connection, run: Callable[[], T]) -> T:
+def _in_transaction(conn: sqlite3.Connection, hooks: WriteHooks, run: Callable[[], T]) -> T:
     conn.execute("BEGIN IMMEDIATE")
     try:
         outcomes = run()
@@ -329,21 +353,21 @@ def _in_transaction(conn: sqlite3.Connection, run: Callable[[], T]) -> T:
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        _rolled_back(conn)
+        _rolled_back(hooks)
         raise
     return outcomes
 
 
-def _rolled_back(conn: sqlite3.Connection) -> None:
-    for hook in ROLLBACK_HOOKS:
-        hook(conn)
+def _rolled_back(hooks: WriteHooks) -> None:
+    for hook in hooks.rolled_back:
+        hook()
 
 
-def _run_ops_unguarded(conn: sqlite3.Connection, ops: list[Callable[[Tx], Any]]):
+def _run_ops_unguarded(conn: sqlite3.Connection, ops: list[Callable[[Tx], Any]], hooks: WriteHooks):
     outcomes: list[tuple[bool, Any, list[Event]]] = []
     for op in ops:
         changes = conn.total_changes
-        tx = Tx(conn)
+        tx = Tx(conn, hooks)
         try:
             value = op(tx)
         except Exception as exc:
@@ -357,17 +381,19 @@ def _run_ops_unguarded(conn: sqlite3.Connection, ops: list[Callable[[Tx], Any]])
     return outcomes
 
 
-def _run_ops_with_savepoints(conn: sqlite3.Connection, ops: list[Callable[[Tx], Any]]):
+def _run_ops_with_savepoints(
+    conn: sqlite3.Connection, ops: list[Callable[[Tx], Any]], hooks: WriteHooks
+):
     outcomes: list[tuple[bool, Any, list[Event]]] = []
     for op in ops:
         conn.execute("SAVEPOINT op")
-        tx = Tx(conn)
+        tx = Tx(conn, hooks)
         try:
             value = op(tx)
         except Exception as exc:
             conn.execute("ROLLBACK TO op")
             conn.execute("RELEASE op")
-            _rolled_back(conn)
+            _rolled_back(hooks)
             outcomes.append((False, exc, []))
         else:
             conn.execute("RELEASE op")

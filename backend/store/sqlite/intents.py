@@ -21,16 +21,6 @@ INTENT_COLUMNS = (
     " (SELECT json_group_array(a.agent_id) FROM intent_agents a WHERE a.intent_id = i.id)"
 )
 
-# Hook for rules that must hold inside the patch transaction (RFC-0003 lease guards).
-# Each guard is called as guard(tx, intent_id, paths, actor) and raises to refuse.
-StateGuard = Any
-STATE_GUARDS: list[StateGuard] = []
-
-# Hook for rules that follow a status change inside its transaction (RFC-0007 portfolio
-# auto-completion). Each hook is called as hook(tx, intent_id, old_status, new_status, actor).
-StatusHook = Any
-STATUS_HOOKS: list[StatusHook] = []
-
 
 def intent_from_row(row: tuple) -> Intent:
     (
@@ -209,7 +199,7 @@ class SqliteIntents(SqliteCore, IntentStore):
             intent = _locked_intent(tx, intent_id, expected_version)
             # The state was decoded for this op alone: patch it in place, no deep copy.
             new_state = apply_patches(intent.state, patches, copy_state=False)
-            for guard in STATE_GUARDS:
+            for guard in tx.hooks.state_patching:  # the lease guard (SqliteStore.__init__)
                 guard(tx, intent_id, [path for _, path, _ in patches], actor)
             version = expected_version + 1
             tx.conn.execute(
@@ -259,7 +249,7 @@ class SqliteIntents(SqliteCore, IntentStore):
             if reason:
                 payload["reason"] = reason
             tx.emit(intent_id, "status_changed", actor, payload)
-            for hook in STATUS_HOOKS:
+            for hook in tx.hooks.status_changed:  # portfolio completion (SqliteStore.__init__)
                 hook(tx, intent_id, current, status, actor)
             return fetch_intent(tx, intent_id)
 

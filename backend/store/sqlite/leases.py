@@ -28,7 +28,7 @@ from ...domain.leases import (
 from ...wire.leases import Lease
 from ..leases import LeaseStore
 from .core import SqliteCore, Tx, new_uid
-from .intents import STATE_GUARDS, fetch_intent, require_intent
+from .intents import fetch_intent, require_intent
 
 LEASE_COLUMNS = (
     "id, intent_id, agent_id, scope, status, acquired_at, expires_at, expires_epoch,"
@@ -170,7 +170,7 @@ def _outcome(result: Lease | DomainError) -> Lease:
 
 
 def lease_guard(tx: Tx, intent_id: str, paths: list[str], actor: str | None) -> None:
-    """STATE_GUARDS hook: refuse a patch into a scope another agent holds a live lease on."""
+    """A state-patch guard: refuse a patch into a scope another agent holds a live lease on."""
     scopes = scopes_touched(paths)
     if scopes is not ALL_SCOPES and not scopes:
         return
@@ -187,9 +187,6 @@ def lease_guard(tx: Tx, intent_id: str, paths: list[str], actor: str | None) -> 
                 f" {row.expires_at}; only the lease holder may patch it",
                 existing_lease=msgspec.to_builtins(row.to_lease(now_epoch)),
             )
-
-
-STATE_GUARDS.append(lease_guard)
 
 
 class SqliteLeases(SqliteCore, LeaseStore):

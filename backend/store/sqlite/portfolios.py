@@ -1,7 +1,8 @@
 """Portfolios and memberships on SQLite, with governance auto-completion.
 
 Completion is re-judged inside the transaction of every change that can affect it: a
-membership added or removed, or a member's status change (through `STATUS_HOOKS`).
+membership added or removed, or a member's status change (`complete_portfolios_of`, a
+status-change hook).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ...wire.portfolios import (
 )
 from ..portfolios import PortfolioStore
 from .core import SqliteCore, Tx, dumps, loads, new_uid
-from .intents import INTENT_COLUMNS, STATUS_HOOKS, intent_from_row, require_intent
+from .intents import INTENT_COLUMNS, intent_from_row, require_intent
 
 PORTFOLIO_COLUMNS = (
     "p.id, p.name, p.description, p.created_by, p.status, p.governance_policy, p.metadata,"
@@ -154,16 +155,14 @@ def complete_if_due(tx: Tx, portfolio_id: str, actor: str | None) -> None:
         )
 
 
-def _on_member_status(
+def complete_portfolios_of(
     tx: Tx, intent_id: str, old_status: str, new_status: str, actor: str | None
 ) -> None:
+    """A status-change hook: a member's new status may complete its portfolios."""
     for (portfolio_id,) in tx.execute(
         "SELECT portfolio_id FROM portfolio_members WHERE intent_id = ?", (intent_id,)
     ).fetchall():
         complete_if_due(tx, portfolio_id, actor)
-
-
-STATUS_HOOKS.append(_on_member_status)
 
 
 class SqlitePortfolios(SqliteCore, PortfolioStore):

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..base import Store
 from .attachments import SqliteAttachments
 from .costs import SqliteCosts
 from .events import SqliteEvents
 from .governance import SqliteGovernance
 from .intents import SqliteIntents
-from .leases import SqliteLeases
-from .portfolios import SqlitePortfolios
+from .leases import SqliteLeases, lease_guard
+from .portfolios import SqlitePortfolios, complete_portfolios_of
 from .retries import SqliteRetries
-from .subscriptions import SqliteSubscriptions
+from .subscriptions import SqliteSubscriptions, WebhookOutbox
 
 
 class SqliteStore(
@@ -26,4 +28,16 @@ class SqliteStore(
     SqlitePortfolios,
     Store,
 ):
-    """Add a resource by writing its mixin beside the others and listing it here."""
+    """Add a resource by writing its mixin beside the others and listing it here; a rule
+    it must run inside another resource's transaction is registered below."""
+
+    def __init__(self, path: str | Path, *, readers: int = 2) -> None:
+        super().__init__(path, readers=readers)
+        self.webhook_outbox = WebhookOutbox()
+        # RFC-0003: a patch into a scope another agent holds a lease on is refused.
+        self.hooks.state_patching.append(lease_guard)
+        # RFC-0007: a member's status change may complete its portfolios.
+        self.hooks.status_changed.append(complete_portfolios_of)
+        # Webhook deliveries are written in their event's transaction (the outbox).
+        self.hooks.event_appended.append(self.webhook_outbox.enqueue)
+        self.hooks.rolled_back.append(self.webhook_outbox.forget)

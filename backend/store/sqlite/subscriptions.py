@@ -1,9 +1,10 @@
 """Webhook subscriptions and the transactional outbox on SQLite.
 
-The outbox is filled by an `EMIT_HOOKS` hook: each event's delivery rows are inserted in the
-event's own transaction. The hook runs for every event on the writer's hot path, so it
-matches against an in-memory index of the active webhook subscriptions (one per writer
-connection), reloaded only after subscriptions change; with none it costs one dict lookup.
+The outbox is filled by an event-appended write hook (`WebhookOutbox.enqueue`): each event's
+delivery rows are inserted in the event's own transaction. The hook runs for every event on
+the writer's hot path, so it matches against an in-memory index of the active webhook
+subscriptions (one per store), reloaded only after subscriptions change; with none it costs
+one attribute check.
 """
 
 from __future__ import annotations
@@ -24,9 +25,7 @@ from ...wire.subscriptions import (
 )
 from ..subscriptions import AttemptOutcome, DueDelivery, SubscriptionStore
 from .core import (
-    EMIT_HOOKS,
     EVENT_COLUMNS,
-    ROLLBACK_HOOKS,
     SqliteCore,
     Tx,
     dumps,
@@ -110,7 +109,7 @@ class _WebhookIndex:
     """Active webhook subscriptions of one database, by scope."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn  # held so id(conn) cannot be reused while this entry exists
+        self.conn = conn
         self.global_targets: list[_WebhookTarget] = []
         self.by_intent: dict[str, list[_WebhookTarget]] = {}
         self.by_portfolio: dict[str, list[_WebhookTarget]] = {}
@@ -143,52 +142,46 @@ class _WebhookIndex:
         return found
 
 
-_INDEXES: dict[int, _WebhookIndex] = {}
-"""Keyed by id() of the writer connection (sqlite3 connections take no weak references);
-touched only from writer threads, each of which owns its own key."""
+class WebhookOutbox:
+    """The store's index of webhook subscriptions, used and dropped only in the writer
+    thread: built by the first event after a change, inside that event's transaction."""
 
+    def __init__(self) -> None:
+        self._index: _WebhookIndex | None = None
 
-def _index_for(conn: sqlite3.Connection) -> _WebhookIndex:
-    index = _INDEXES.get(id(conn))
-    if index is None or index.conn is not conn:
-        index = _INDEXES[id(conn)] = _WebhookIndex(conn)
-    return index
+    def forget(self) -> None:
+        """Subscriptions changed, or a transaction that may have built the index rolled back."""
+        self._index = None
 
-
-def _forget_index(conn: sqlite3.Connection) -> None:
-    _INDEXES.pop(id(conn), None)
-
-
-def enqueue_webhooks(tx: Tx, event: Event) -> None:
-    index = _index_for(tx.conn)
-    if index.empty:
-        return
-    now = time.time()
-    seen: set[str] = set()  # an event reaches a subscription once, whatever the path
-    for target in index.targets(event):
-        if target.id in seen or not target.wants(event, now):
-            continue
-        seen.add(target.id)
-        tx.execute(
-            "INSERT INTO webhook_deliveries (id, subscription_id, event_seq, status,"
-            " next_attempt_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
-            (new_uid(), target.id, event.global_sequence, now, tx.now),
-        )
-
-
-EMIT_HOOKS.append(enqueue_webhooks)
-ROLLBACK_HOOKS.append(_forget_index)
+    def enqueue(self, tx: Tx, event: Event) -> None:
+        """An event-appended hook: the event's delivery rows, in its own transaction."""
+        index = self._index
+        if index is None:
+            index = self._index = _WebhookIndex(tx.conn)
+        if index.empty:
+            return
+        now = time.time()
+        seen: set[str] = set()  # an event reaches a subscription once, whatever the path
+        for target in index.targets(event):
+            if target.id in seen or not target.wants(event, now):
+                continue
+            seen.add(target.id)
+            tx.execute(
+                "INSERT INTO webhook_deliveries (id, subscription_id, event_seq, status,"
+                " next_attempt_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+                (new_uid(), target.id, event.global_sequence, now, tx.now),
+            )
 
 
 # ----- the store mixin -----------------------------------------------------------------------
 
 
 class SqliteSubscriptions(SqliteCore, SubscriptionStore):
+    webhook_outbox: WebhookOutbox  # SqliteStore.__init__
+
     async def close(self) -> None:
-        writer = self._writer._conn if self._writer is not None else None
         await super().close()
-        if writer is not None:
-            _forget_index(writer)
+        self.webhook_outbox.forget()
 
     async def create_subscription(
         self, data: SubscriptionCreate, subscriber_id: str | None, secret: str
@@ -217,7 +210,7 @@ class SqliteSubscriptions(SqliteCore, SubscriptionStore):
                     tx.now,
                 ),
             )
-            _forget_index(tx.conn)  # reloaded by the next event, inside its transaction
+            self.webhook_outbox.forget()  # rebuilt by the next event, inside its transaction
             return _fetch_subscription(tx.conn, sid)
 
         return await self._write(op)
@@ -252,7 +245,7 @@ class SqliteSubscriptions(SqliteCore, SubscriptionStore):
             gone = tx.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
             if gone.rowcount == 0:
                 raise NotFound(f"Subscription {subscription_id} not found")
-            _forget_index(tx.conn)
+            self.webhook_outbox.forget()
 
         await self._write(op)
 
