@@ -163,8 +163,14 @@ class OpenIntentApp(App):
             "operator": self.operator,
             "rate": self.event_rate(),
             # Without a global stream, an open intent follows its own (`_follow_open_intents`).
-            "intent_stream": getattr(self.screen, "own_stream_state", None),
+            "intent_stream": self._own_stream_state(),
         }
+
+    def _own_stream_state(self) -> str | None:
+        from .screens.intent_detail import IntentDetailScreen
+
+        screen = self.screen
+        return screen.own_stream_state if isinstance(screen, IntentDetailScreen) else None
 
     def event_rate(self) -> float:
         now = self.ticks()

@@ -63,8 +63,8 @@ class Verb(msgspec.Struct, frozen=True):
     """What follows the name in `?` help and the `:` line's hint, e.g. `ID`."""
     binding: str | None = None
     """The id of the key binding that does the same (its key is shown, remaps applied)."""
-    needs: str | None = None
-    """A `Capabilities` field: without it the view opens but says it is unavailable."""
+    needs: Callable[[Capabilities], bool] | None = None
+    """The capability it needs: without it the view still opens and says it is unavailable."""
     palette: tuple[PaletteEntry, ...] = ()
     suggest: Callable[[OpenIntentApp], list[PaletteEntry]] | None = None
     """Palette entries from the session: contexts, intents."""
@@ -78,7 +78,7 @@ class Verb(msgspec.Struct, frozen=True):
         return (self.name, *self.aliases)
 
     def usable(self, capabilities: Capabilities) -> bool:
-        return self.needs is None or bool(getattr(capabilities, self.needs))
+        return self.needs is None or self.needs(capabilities)
 
 
 # ---- what each verb does -------------------------------------------------------------------
@@ -176,7 +176,7 @@ VERBS: tuple[Verb, ...] = (
         _arbitration,
         aliases=("arbitration", "arbitrations", "a"),
         binding="app.view_arbitration",
-        needs="arbitration_queue",
+        needs=lambda can: can.arbitration_queue,
         palette=(("Arbitration queue", "arb"),),
     ),
     Verb(
