@@ -23,7 +23,6 @@ from backend.wire.intents import Intent
 from .client import ConnectionState, EventStream, OpenIntentClient
 from .client.api import ServerAPI
 from .client.connect import detect
-from .client.errors import ConnectionLost
 from .commands import ConsoleCommands
 from .contexts import ConnectionInfo
 from .messages import ConnectionChanged, EventsReceived, Resynced
@@ -226,15 +225,18 @@ class OpenIntentApp(App):
         client = self.client
         try:
             dialect = await detect(client)
-        except ConnectionLost:
+        except Exception:  # no answer (ConnectionLost) or none that can be read: native
             dialect = client
         else:
             self._detected = True
         changed = dialect is not client
         self.client = dialect
+        loaded_before = self._connected.is_set()
         self._connected.set()
-        if changed:
-            self._to_root().reload()
+        if changed and loaded_before:  # those screens asked in the wrong dialect
+            for screen in self.screen_stack:
+                if isinstance(screen, ConsoleScreen):
+                    screen.reload()
             self.refresh_bindings()
         if self.use_stream and (changed or self._stream is None):
             self.run_stream()

@@ -6,10 +6,12 @@ from openintent_tui.app import OpenIntentApp
 from openintent_tui.client import OpenIntentClient, connect
 from openintent_tui.client.api import NATIVE, Capabilities
 from openintent_tui.commands import palette_commands
+from openintent_tui.contexts import ConnectionInfo
 from openintent_tui.screens.leases import LeasesScreen
 from openintent_tui.verbs import VERBS, find
 from openintent_tui.widgets.command_line import CommandLine
-from tests.tui.tui_support import make_app, wait_until
+from tests.support import API_KEY, loopback_socket, run_server
+from tests.tui.tui_support import create_intent, make_app, wait_until
 
 SIZE = (130, 36)
 
@@ -44,3 +46,22 @@ async def test_connect_picks_the_native_dialect_for_our_server(server):
         assert isinstance(client, OpenIntentClient) and client.dialect == "native"
         assert client.capabilities == NATIVE
         assert not client.capabilities.federation and not client.capabilities.agent_routing
+
+
+async def test_a_server_down_at_start_is_connected_once_it_answers(tmp_path):
+    sock = loopback_socket()
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens yet
+    url = f"http://127.0.0.1:{port}"
+    app = OpenIntentApp(ConnectionInfo(name="late", url=url, api_key=API_KEY, operator="alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        root = app.screen
+        await wait_until(pilot, lambda: app.connection_state == "reconnecting", what="retrying")
+        assert "Cannot list intents" in root.table.empty_text  # it said why, and waits
+        with run_server(tmp_path / "late.db", port=port) as server:
+            with server.client() as api:
+                intent_id = create_intent(api, "Came up late")
+            app.action_reconnect()
+            await wait_until(pilot, lambda: app.connection_state == "live", limit=30)
+            root.reload()  # `r`
+            await wait_until(pilot, lambda: root.table.get_row(intent_id) is not None)
