@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
@@ -16,15 +17,25 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 
+from backend.wire.events import Event
+from backend.wire.intents import Intent
+
 from .client import ConnectionState, EventStream, OpenIntentClient
-from .commands import ConsoleCommands, parse_verb
+from .client.api import ServerAPI
+from .client.connect import detect
+from .commands import ConsoleCommands
+from .contexts import ConnectionInfo
 from .messages import ConnectionChanged, EventsReceived, Resynced
-from .screens.activity import ActivityScreen, AuditEntry
+from .screens.activity import AuditEntry
 from .screens.base import ConsoleScreen
 from .screens.help import HelpScreen
 from .screens.intents import IntentsScreen
+from .verbs import find
 from .widgets.command_line import CommandLine
 from .widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from .screens.intent_detail import IntentDetailScreen
 
 FLUSH_SECONDS = 0.05
 RATE_WINDOW = 10.0
@@ -64,11 +75,11 @@ class OpenIntentApp(App):
 
     def __init__(
         self,
-        connection: Any,
+        connection: ConnectionInfo,
         *,
         read_only: bool = False,
         keymap: dict[str, str] | None = None,
-        contexts: dict[str, Any] | None = None,
+        contexts: dict[str, ConnectionInfo] | None = None,
         stream: bool = True,
     ) -> None:
         super().__init__()
@@ -76,12 +87,15 @@ class OpenIntentApp(App):
         self.forced_read_only = read_only
         self.use_stream = stream
         self.connection = connection
-        self.client: Any = self._make_client(connection)
+        self.client: ServerAPI = self._make_client(connection)
+        """Native until `connect()` has read the server's discovery document."""
+        self._connected = asyncio.Event()
+        self._detected = False
         self.connection_state = "connecting"
         self.connection_error: str | None = None
         self.retry_at: float | None = None
         self.stale = True
-        self._pending: list[Any] = []
+        self._pending: list[Event] = []
         self._arrivals: deque[tuple[float, int]] = deque()
         self._stream: EventStream | None = None
         self._was_live = False
@@ -100,30 +114,43 @@ class OpenIntentApp(App):
 
     @property
     def read_only(self) -> bool:
-        return self.forced_read_only or bool(getattr(self.connection, "read_only", False))
+        return self.forced_read_only or self.connection.read_only
 
     @property
     def operator(self) -> str:
-        return getattr(self.connection, "operator", None) or "operator"
+        return self.connection.operator or "operator"
 
-    def _make_client(self, connection: Any) -> Any:
+    def _make_client(self, connection: ConnectionInfo) -> ServerAPI:
         return OpenIntentClient(
-            connection.url,
-            getattr(connection, "api_key", None),
-            agent_id=self._operator_of(connection),
+            connection.url, connection.api_key, agent_id=connection.operator or "operator"
         )
 
-    @staticmethod
-    def _operator_of(connection: Any) -> str:
-        return getattr(connection, "operator", None) or "operator"
+    async def connected(self) -> ServerAPI:
+        """The client, once its dialect is known (at once after the first connect attempt,
+        even a failed one: screens then show why they cannot load)."""
+        await self._connected.wait()
+        return self.client
+
+    def key_label(self, binding: Binding) -> str:
+        """How a binding's key(s) read, the user's remap applied."""
+        keys = self._keymap.get(binding.id) if binding.id else None  # the user's remap wins
+        raw = keys or binding.key
+        return ", ".join(self.get_key_display(Binding(k.strip(), "")) for k in raw.split(","))
+
+    def key_for(self, binding_id: str) -> str | None:
+        """The key label of the app binding `binding_id`, or None when there is none."""
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and binding.id == binding_id:
+                return self.key_label(binding)
+        return None
 
     def status_view(self) -> dict[str, Any]:
         retry_in = None
         if self.retry_at is not None:
             retry_in = max(0, round(self.retry_at - self.ticks()))
         return {
-            "context": getattr(self.connection, "name", "default"),
-            "color": getattr(self.connection, "color", None) or "blue",
+            "context": self.connection.name,
+            "color": self.connection.color or "blue",
             "server": self.connection.url,
             "connection": self.connection_state,
             "error": self.connection_error
@@ -135,8 +162,14 @@ class OpenIntentApp(App):
             "operator": self.operator,
             "rate": self.event_rate(),
             # Without a global stream, an open intent follows its own (`_follow_open_intents`).
-            "intent_stream": getattr(self.screen, "own_stream_state", None),
+            "intent_stream": self._own_stream_state(),
         }
+
+    def _own_stream_state(self) -> str | None:
+        from .screens.intent_detail import IntentDetailScreen
+
+        screen = self.screen
+        return screen.own_stream_state if isinstance(screen, IntentDetailScreen) else None
 
     def event_rate(self) -> float:
         now = self.ticks()
@@ -163,7 +196,7 @@ class OpenIntentApp(App):
         self.audit_log.append(
             AuditEntry(
                 at=self.clock().astimezone().strftime("%H:%M:%S"),
-                context=getattr(self.connection, "name", "default"),
+                context=self.connection.name,
                 what=what,
                 error=error,
             )
@@ -174,16 +207,39 @@ class OpenIntentApp(App):
     def on_mount(self) -> None:
         self.push_screen(IntentsScreen())
         self.set_interval(FLUSH_SECONDS, self._flush_events)
-        if self.use_stream:
-            self.run_stream()
-        else:
+        if not self.use_stream:
             self.connection_state = "unavailable"
+        self.connect()
 
     async def on_unmount(self) -> None:
         try:
             await self.client.aclose()
         except Exception:
             pass
+
+    @work(exclusive=True, group="connect", exit_on_error=False)
+    async def connect(self) -> None:
+        """Find the server's dialect (its discovery document), then start the stream. A
+        server that does not answer yet keeps the native client; the stream's first answer
+        brings this back (`_on_stream_state`)."""
+        client = self.client
+        try:
+            dialect = await detect(client)
+        except Exception:  # no answer (ConnectionLost) or none that can be read: native
+            dialect = client
+        else:
+            self._detected = True
+        changed = dialect is not client
+        self.client = dialect
+        loaded_before = self._connected.is_set()
+        self._connected.set()
+        if changed and loaded_before:  # those screens asked in the wrong dialect
+            for screen in self.screen_stack:
+                if isinstance(screen, ConsoleScreen):
+                    screen.reload()
+            self.refresh_bindings()
+        if self.use_stream and (changed or self._stream is None):
+            self.run_stream()
 
     @work(exclusive=True, group="stream", exit_on_error=False)
     async def run_stream(self) -> None:
@@ -205,6 +261,8 @@ class OpenIntentApp(App):
             self._was_live = True
         elif state.state in ("reconnecting", "offline"):
             self.stale = True
+        if not self._detected and state.state in ("live", "unavailable"):
+            self.connect()  # the server answers now: its dialect can be read
         if state.state == "unavailable":
             self._follow_open_intents()
         self._broadcast(lambda: ConnectionChanged(state.state, state.retry_in))
@@ -225,7 +283,7 @@ class OpenIntentApp(App):
         batch, self._pending = self._pending, []
         self.events_seen += len(batch)
         self.last_global_sequence = max(
-            self.last_global_sequence, max(getattr(e, "global_sequence", 0) for e in batch)
+            self.last_global_sequence, max(e.global_sequence for e in batch)
         )
         self._arrivals.append((self.ticks(), len(batch)))
         for screen in self.screen_stack:
@@ -249,7 +307,7 @@ class OpenIntentApp(App):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:
         if len(self.screen_stack) > 2:
             self.pop_screen()
 
@@ -293,8 +351,8 @@ class OpenIntentApp(App):
             self.call_after_refresh(self._follow_open_intents)
 
     def _follow_open_intents(self) -> None:
-        """A server without the global stream (the reference) may still stream one intent:
-        each open intent follows its own, in a worker that ends when its screen closes."""
+        """A server without the global stream (`capabilities.global_stream`) may still stream
+        one intent: each open intent follows its own, in a worker that ends with its screen."""
         from .screens.intent_detail import IntentDetailScreen
 
         for screen in self.screen_stack:
@@ -310,7 +368,7 @@ class OpenIntentApp(App):
                     exit_on_error=False,
                 )
 
-    async def _intent_events(self, screen: Any) -> None:
+    async def _intent_events(self, screen: IntentDetailScreen) -> None:
         def on_state(state: ConnectionState) -> None:
             screen.own_stream_state = state.state
 
@@ -319,43 +377,26 @@ class OpenIntentApp(App):
             self._pending.append(event)
 
     def run_verb(self, text: str) -> None:
-        """`:` verbs and palette commands: intents, open, leases, arb, portfolios, activity,
-        ctx, q."""
-        verb, args, options = parse_verb(text)
-        if verb in ("q", "quit", "q!"):
-            self.exit()
-        elif verb in ("intents", "intent", "i"):
-            root = self._to_root()
-            root.apply_status(options.get("status"))
-            if "q" in options or args:
-                root.table.set_filter(options.get("q") or " ".join(args))
-        elif verb in ("open", "o"):
-            if not args:
-                self.notify(":open needs an intent id", severity="warning")
-            else:
-                self.open_intent(args[0])
-        elif verb in ("leases", "lease", "l"):
-            from .screens.leases import LeasesScreen
-
-            self.show_view(LeasesScreen())
-        elif verb in ("arb", "arbitration", "arbitrations", "a"):
-            from .screens.arbitration import ArbitrationScreen
-
-            self.show_view(ArbitrationScreen())
-        elif verb in ("portfolios", "portfolio", "p"):
-            from .screens.portfolios import PortfoliosScreen
-
-            self.show_view(PortfoliosScreen())
-        elif verb in ("activity", "log"):
-            self.show_view(ActivityScreen())
-        elif verb in ("ctx", "context"):
-            self.switch_context(args[0] if args else "")
-        elif verb in ("help", "h"):
-            self.action_help()
-        elif verb in ("reconnect",):
-            self.action_reconnect()
-        else:
+        """`:` verbs and palette commands, from `verbs.VERBS`."""
+        verb, call = find(text)
+        if verb is None:
             self.notify(f"Unknown command: {text}", severity="warning")
+        else:
+            verb.run(self, call)
+
+    def show_intents(self, status: str | None, text: str | None = None) -> None:
+        """Back to the intents list, filtered by `status` and, when given, `text`."""
+        root = self._to_root()
+        root.apply_status(status)
+        if text is not None:
+            root.table.set_filter(text)
+
+    def listed_intents(self, limit: int = 2000) -> list[Intent]:
+        """The intents the list holds now (for the palette's "Open intent" entries)."""
+        root = self.screen_stack[1] if len(self.screen_stack) > 1 else None
+        if not isinstance(root, IntentsScreen):
+            return []
+        return list(root.intents.values())[:limit]
 
     def on_command_line_run(self, message: CommandLine.Run) -> None:
         self.run_verb(message.text)
@@ -368,6 +409,9 @@ class OpenIntentApp(App):
         old_client = self.client
         self.connection = self.contexts[name]
         self.client = self._make_client(self.connection)
+        self._connected.clear()
+        self._detected = False
+        self._stream = None
         self.connection_state = "connecting"
         self._was_live = False
         self._pending.clear()
@@ -375,12 +419,11 @@ class OpenIntentApp(App):
         root = self._to_root()
         root.intents.clear()
         root.last_activity.clear()
-        root.reload()
-        if self.use_stream:
-            self.run_stream()
+        root.reload()  # waits for the new server's dialect
+        self.connect()
         self.refresh_bindings()
         self.notify(f"Switched to context {name} ({self.connection.url})")
 
     @work(group="close", exit_on_error=False)
-    async def _close_later(self, client: Any) -> None:
+    async def _close_later(self, client: ServerAPI) -> None:
         await client.aclose()

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual.message import Message
+
+from backend.wire.events import Event
 
 
 class EventsReceived(Message):
     """A batch of streamed events (wire `Event` Structs), flushed every ~50 ms."""
 
-    def __init__(self, events: list[Any]) -> None:
+    def __init__(self, events: list[Event]) -> None:
         super().__init__()
         self.events = events
 

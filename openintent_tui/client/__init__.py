@@ -1,8 +1,14 @@
 """Async client for OpenIntent servers: no Textual imports, usable from scripts.
 
-from openintent_tui.client import OpenIntentClient, EventStream
+from openintent_tui.client import connect, EventStream
+
+`api.ServerAPI` is what the console asks of a server and `api.Capabilities` what it can do;
+`OpenIntentClient` speaks to our server, `reference.ReferenceClient` to the reference server,
+and `connect()` picks the one the server needs.
 """
 
+from .api import Capabilities, ServerAPI
+from .connect import connect
 from .core import OpenIntentClient
 from .errors import (
     AuthError,
@@ -21,6 +27,7 @@ from .stream import Backoff, ConnectionState, EventStream
 __all__ = [
     "AuthError",
     "Backoff",
+    "Capabilities",
     "ClientError",
     "ConflictError",
     "ConnectionLost",
@@ -30,7 +37,9 @@ __all__ = [
     "NotFoundError",
     "OpenIntentClient",
     "PayloadTooLargeError",
+    "ServerAPI",
     "ServerError",
     "Unavailable",
     "ValidationError",
+    "connect",
 ]

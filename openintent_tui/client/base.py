@@ -1,13 +1,13 @@
-"""The HTTP core of the client: one httpx.AsyncClient, typed errors, tolerant decoding."""
+"""The HTTP core of the client: one httpx.AsyncClient, typed errors, decoding into Structs."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 import msgspec
 
-from . import adapters
+from .api import NATIVE, Capabilities
 from .errors import ClientError, ConnectionLost, error_for
 
 T = TypeVar("T")
@@ -29,7 +29,12 @@ def _drop_none(params: dict[str, Any]) -> dict[str, Any]:
 
 
 class BaseClient:
-    """Holds the connection. Every request sends `X-API-Key` and `X-Agent-ID` (the operator)."""
+    """Holds the connection. Every request sends `X-API-Key` and `X-Agent-ID` (the operator).
+    Decodes strictly into the wire Structs: our server's shapes are those Structs. Another
+    dialect (`client.reference`) overrides `decode` and `reshape` to reshape first."""
+
+    dialect = "native"
+    capabilities: Capabilities = NATIVE
 
     def __init__(
         self,
@@ -44,6 +49,7 @@ class BaseClient:
         self.api_key = api_key
         self.agent_id = agent_id
         self.timeout = timeout
+        self.transport = transport
         headers = {"Accept": "application/json"}
         if api_key:
             headers["X-API-Key"] = api_key
@@ -53,7 +59,7 @@ class BaseClient:
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
         )
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -96,28 +102,20 @@ class BaseClient:
             raise error_for(response.status_code, _body_of(response), f"{method} {path}")
         return response
 
-    async def fetch(
-        self,
-        method: str,
-        path: str,
-        kind: type[T],
-        *,
-        key: str | None = None,
-        defaults: dict[str, Any] | None = None,
-        **request: Any,
-    ) -> T:
-        """Request and decode into `kind`; `key` names the envelope a bare list goes into."""
+    async def fetch(self, method: str, path: str, kind: type[T], **request: Any) -> T:
+        """Request and decode into `kind`."""
         response = await self.request(method, path, **request)
         try:
-            return adapters.decode(
-                response.content, kind, key=key, secret=self.api_key, **(defaults or {})
-            )
+            return self.decode(response.content, kind)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise ClientError(
                 response.status_code,
                 f"Unexpected response to {method} {path}: {exc}",
                 _body_of(response),
             ) from exc
+
+    def decode(self, content: bytes, kind: type[T]) -> T:
+        return msgspec.json.decode(content, type=kind)
 
     async def raw(self, method: str, path: str, **request: Any) -> Any:
         """Request and return the parsed JSON as-is (for shapes with no wire Struct)."""
@@ -127,9 +125,12 @@ class BaseClient:
         """Parsed JSON from `raw()` into `kind`; a shape that cannot be read is a
         `ClientError` naming `what`, never a decode exception."""
         try:
-            return adapters.convert(raw, kind, secret=self.api_key)
+            return self.reshape(raw, kind)
         except (msgspec.ValidationError, TypeError) as exc:
             raise ClientError(200, f"Unexpected response to {what}: {exc}", raw) from exc
+
+    def reshape(self, raw: Any, kind: type[T]) -> T:
+        return msgspec.convert(raw, kind)
 
 
 def _reason(exc: httpx.TransportError) -> str:

@@ -20,6 +20,8 @@ from backend.wire.intents import (
 )
 
 from .base import API, BaseClient
+from .sse import SSEFrame
+from .stream import event_from_frame
 
 MAX_PAGE = 5000  # the server's largest intents page
 
@@ -53,7 +55,7 @@ class IntentsAPI(BaseClient):
         limit: int = 500,
         offset: int = 0,
     ) -> IntentList:
-        """One page, newest first. Raises `Unavailable` on servers that cannot list."""
+        """One page, newest first. (`capabilities.list_intents`: `Unavailable` without it.)"""
         params = {
             "status": status,
             "q": q,
@@ -62,14 +64,7 @@ class IntentsAPI(BaseClient):
             "limit": limit,
             "offset": offset,
         }
-        return await self.fetch(
-            "GET",
-            f"{API}/intents",
-            IntentList,
-            key="intents",
-            defaults={"total": lambda items: len(items), "limit": limit, "offset": offset},
-            params=params,
-        )
+        return await self.fetch("GET", f"{API}/intents", IntentList, params=params)
 
     async def list_all_intents(self, page_size: int = MAX_PAGE, **filters: Any) -> list[Intent]:
         """Every intent, paging by offset; de-duplicated by id (pages shift while intents
@@ -127,14 +122,12 @@ class IntentsAPI(BaseClient):
         )
 
     async def children(self, intent_id: str) -> list[Intent]:
-        page = await self.fetch(
-            "GET", f"{API}/intents/{intent_id}/children", ChildIntents, key="children"
-        )
+        page = await self.fetch("GET", f"{API}/intents/{intent_id}/children", ChildIntents)
         return page.children
 
     async def dependencies(self, intent_id: str) -> list[Intent]:
         page = await self.fetch(
-            "GET", f"{API}/intents/{intent_id}/dependencies", IntentDependencies, key="dependencies"
+            "GET", f"{API}/intents/{intent_id}/dependencies", IntentDependencies
         )
         return page.dependencies
 
@@ -150,18 +143,11 @@ class IntentsAPI(BaseClient):
         )
 
     async def list_agents(self, intent_id: str) -> list[AgentAssignment]:
-        page = await self.fetch(
-            "GET", f"{API}/intents/{intent_id}/agents", AgentAssignmentList, key="agents"
-        )
+        page = await self.fetch("GET", f"{API}/intents/{intent_id}/agents", AgentAssignmentList)
         return page.agents
 
     async def unassign_agent(self, intent_id: str, agent_id: str) -> Message:
-        return await self.fetch(
-            "DELETE",
-            f"{API}/intents/{intent_id}/agents/{agent_id}",
-            Message,
-            defaults={"message": "unassigned"},
-        )
+        return await self.fetch("DELETE", f"{API}/intents/{intent_id}/agents/{agent_id}", Message)
 
     # -- events ----------------------------------------------------------------------------
     async def log_event(
@@ -169,9 +155,7 @@ class IntentsAPI(BaseClient):
     ) -> Event:
         """Append an event; `event_type` must be one of `backend.wire.events.EVENT_TYPES`."""
         body = {"event_type": event_type, "payload": payload or {}, **fields}
-        # Our server takes the actor from X-Agent-ID; the reference requires it in the body.
-        body.setdefault("actor", fields.get("agent_id") or self.agent_id)
-        EventCreate(**body)
+        EventCreate(**body)  # validates names locally; the actor is X-Agent-ID
         return await self.fetch("POST", f"{API}/intents/{intent_id}/events", Event, body=body)
 
     async def list_events(
@@ -183,16 +167,12 @@ class IntentsAPI(BaseClient):
         since: str | None = None,
     ) -> EventPage:
         """One page of an intent's log, oldest first, after per-intent sequence `cursor`."""
-        page = await self.fetch(
+        return await self.fetch(
             "GET",
             f"{API}/intents/{intent_id}/events",
             EventPage,
-            key="events",
             params={"limit": limit, "cursor": cursor, "event_type": event_type, "since": since},
         )
-        if page.events and page.events[0].created_at > page.events[-1].created_at:
-            page.events.reverse()  # the reference server answers newest first
-        return page
 
     async def events_after(self, global_sequence: int, limit: int = 500) -> EventPage:
         """The whole server's log after `global_sequence`, oldest first (stream backfill)."""
@@ -200,6 +180,15 @@ class IntentsAPI(BaseClient):
             "GET",
             f"{API}/events",
             EventPage,
-            key="events",
             params={"after": global_sequence, "limit": limit},
         )
+
+    # -- streams -----------------------------------------------------------------------------
+    def intent_stream_path(self, intent_id: str) -> str:
+        return f"{API}/intents/{intent_id}/subscribe"  # the SDK's documented path
+
+    def event_of_frame(self, frame: SSEFrame) -> Event | None:
+        return event_from_frame(frame)
+
+    def change_key(self, event: Event) -> str | None:
+        return None  # every event of ours carries its sequence

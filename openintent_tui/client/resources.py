@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import msgspec
-
 from backend.wire.attachments import Attachment, AttachmentList
 from backend.wire.costs import Cost, CostList
 from backend.wire.portfolios import (
@@ -25,21 +23,14 @@ from backend.wire.subscriptions import (
     SubscriptionList,
 )
 
-from . import rebuilt
 from .base import API, BaseClient
-from .errors import NotFoundError, Unavailable, ValidationError
-
-
-def _names_field(error: ValidationError, field: str) -> bool:
-    return any(field in str(item.get("loc") or item.get("field") or "") for item in error.errors)
+from .errors import NotFoundError, Unavailable
 
 
 class ResourcesAPI(BaseClient):
     # -- attachments -----------------------------------------------------------------------
     async def list_attachments(self, intent_id: str) -> list[Attachment]:
-        page = await self.fetch(
-            "GET", f"{API}/intents/{intent_id}/attachments", AttachmentList, key="attachments"
-        )
+        page = await self.fetch("GET", f"{API}/intents/{intent_id}/attachments", AttachmentList)
         return page.attachments
 
     async def add_attachment(
@@ -54,28 +45,19 @@ class ResourcesAPI(BaseClient):
         size: int | None = None,
     ) -> Attachment:
         """Upload `content` (stored by the server) or reference `url` (of `size` bytes, when
-        known). A server that cannot store content raises `Unavailable`."""
+        known). (`capabilities.store_attachments`: `Unavailable` for content without it.)"""
         body: dict[str, Any] = {"filename": filename, "mime_type": mime_type}
         if content is not None:
             body["content"] = base64.b64encode(content).decode()
             size = len(content)
-        body["size"] = size or 0  # the reference requires it, even for a URL
+        body["size"] = size or 0
         if url is not None:
             body["storage_url"] = url
         if metadata is not None:
             body["metadata"] = metadata
-        try:
-            return await self.fetch(
-                "POST", f"{API}/intents/{intent_id}/attachments", Attachment, body=body
-            )
-        except ValidationError as exc:
-            if url is None and _names_field(exc, "storage_url"):
-                raise Unavailable(
-                    exc.status,
-                    "This server does not store attachment content: reference a URL instead",
-                    exc.body,
-                ) from exc
-            raise
+        return await self.fetch(
+            "POST", f"{API}/intents/{intent_id}/attachments", Attachment, body=body
+        )
 
     async def attachment_content(self, attachment: Attachment) -> bytes:
         """The stored bytes of an attachment this server holds. A URL reference is not
@@ -106,7 +88,6 @@ class ResourcesAPI(BaseClient):
             body["provider"] = provider
         if metadata is not None:
             body["metadata"] = metadata
-            body["cost_metadata"] = metadata  # the reference's name; ours reads either
         body["agent_id"] = agent_id or self.agent_id
         return await self.fetch(
             "POST", f"{API}/intents/{intent_id}/costs", Cost, body=body, agent_id=agent_id
@@ -114,13 +95,7 @@ class ResourcesAPI(BaseClient):
 
     async def get_costs(self, intent_id: str) -> CostList:
         """The intent's costs with their summary (and budget, when the intent sets one)."""
-        return await self.fetch(
-            "GET",
-            f"{API}/intents/{intent_id}/costs",
-            CostList,
-            key="costs",
-            defaults={"summary": rebuilt.cost_summary},
-        )
+        return await self.fetch("GET", f"{API}/intents/{intent_id}/costs", CostList)
 
     # -- retry policy and failures ---------------------------------------------------------
     async def get_retry_policy(self, intent_id: str) -> RetryPolicy | None:
@@ -142,14 +117,10 @@ class ResourcesAPI(BaseClient):
     async def record_failure(self, intent_id: str, **fields: Any) -> Failure:
         """agent_id, attempt_number, error_code, error_message, recoverable, metadata..."""
         fields.setdefault("agent_id", self.agent_id)
-        if "error_code" in fields and "error_type" not in fields:
-            fields["error_type"] = fields["error_code"]  # the reference's name; ours takes both
         return await self.fetch("POST", f"{API}/intents/{intent_id}/failures", Failure, body=fields)
 
     async def list_failures(self, intent_id: str) -> list[Failure]:
-        page = await self.fetch(
-            "GET", f"{API}/intents/{intent_id}/failures", FailureList, key="failures"
-        )
+        page = await self.fetch("GET", f"{API}/intents/{intent_id}/failures", FailureList)
         return page.failures
 
     # -- portfolios ------------------------------------------------------------------------
@@ -158,7 +129,6 @@ class ResourcesAPI(BaseClient):
             "GET",
             f"{API}/portfolios",
             PortfolioList,
-            key="portfolios",
             params={"created_by": created_by},
         )
         return page.portfolios
@@ -182,26 +152,10 @@ class ResourcesAPI(BaseClient):
 
     async def get_portfolio(self, portfolio_id: str) -> PortfolioDetail:
         """The portfolio with its member intents and aggregate progress."""
-        detail = await self.fetch("GET", f"{API}/portfolios/{portfolio_id}", PortfolioDetail)
-        if detail.aggregate_status is None:
-            # The reference sends the bare portfolio: its members are a second request.
-            members = await self.portfolio_intents(portfolio_id)
-            detail = msgspec.structs.replace(
-                detail,
-                intents=members.intents,
-                aggregate_status=members.aggregate_status,
-                memberships=members.memberships,
-            )
-        return detail
+        return await self.fetch("GET", f"{API}/portfolios/{portfolio_id}", PortfolioDetail)
 
     async def portfolio_intents(self, portfolio_id: str) -> PortfolioIntents:
-        return await self.fetch(
-            "GET",
-            f"{API}/portfolios/{portfolio_id}/intents",
-            PortfolioIntents,
-            key="intents",
-            defaults={"aggregate_status": rebuilt.portfolio_aggregate, "memberships": []},
-        )
+        return await self.fetch("GET", f"{API}/portfolios/{portfolio_id}/intents", PortfolioIntents)
 
     async def set_portfolio_status(
         self, portfolio_id: str, status: str, reason: str | None = None
@@ -216,21 +170,16 @@ class ResourcesAPI(BaseClient):
     async def add_to_portfolio(
         self, portfolio_id: str, intent_id: str, role: str = "member", priority: int = 0
     ) -> Membership:
-        path = f"{API}/portfolios/{portfolio_id}/intents"
         body = {"intent_id": intent_id, "role": role, "priority": priority}
-        raw = await self.raw("POST", path, body=body)
-        membership = rebuilt.membership_of_reply(raw, portfolio_id, body)
-        if membership is not None:  # the reference: {"message", "membership_id"}
-            return membership
-        return self.convert(raw, Membership, f"POST {path}")
+        return await self.fetch(
+            "POST", f"{API}/portfolios/{portfolio_id}/intents", Membership, body=body
+        )
 
     async def remove_from_portfolio(self, portfolio_id: str, intent_id: str) -> None:
         await self.request("DELETE", f"{API}/portfolios/{portfolio_id}/intents/{intent_id}")
 
     async def intent_portfolios(self, intent_id: str) -> list[Portfolio]:
-        page = await self.fetch(
-            "GET", f"{API}/intents/{intent_id}/portfolios", PortfolioList, key="portfolios"
-        )
+        page = await self.fetch("GET", f"{API}/intents/{intent_id}/portfolios", PortfolioList)
         return page.portfolios
 
     # -- webhook subscriptions -------------------------------------------------------------
@@ -266,7 +215,6 @@ class ResourcesAPI(BaseClient):
             "GET",
             f"{API}/subscriptions",
             SubscriptionList,
-            key="subscriptions",
             params={"intent_id": intent_id, "portfolio_id": portfolio_id},
         )
         return page.subscriptions

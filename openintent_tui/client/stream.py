@@ -5,7 +5,9 @@ Last-Event-ID, backfill over REST by sequence, de-duplicate, report connection s
         ...
 
 The global stream orders by `global_sequence`; a per-intent stream by the intent's own
-`sequence`. Events that carry neither (the reference server) are de-duplicated by id.
+`sequence`. Events that carry neither (another dialect's frames) are de-duplicated by id, and by
+the client's `change_key` when the same change can arrive under two ids. Which paths to open
+and how a frame reads are the client's (`ServerAPI`): the stream itself knows no dialect.
 """
 
 from __future__ import annotations
@@ -20,11 +22,9 @@ from typing import Any, Literal
 import httpx
 import msgspec
 
-from backend.domain.clock import now_iso
-from backend.wire.events import EVENT_TYPES, Event
+from backend.wire.events import Event
 
-from . import adapters
-from .base import API
+from .api import GLOBAL_STREAM_PATH, ServerAPI
 from .errors import (
     AuthError,
     ClientError,
@@ -34,7 +34,7 @@ from .errors import (
     Unavailable,
     error_for,
 )
-from .intents import IntentsAPI
+from .sse import SSEFrame, SSEParser
 
 StateName = Literal["connecting", "live", "reconnecting", "offline", "unavailable"]
 """`unavailable`: the server answers but has no such stream (the reference has no global one)."""
@@ -74,107 +74,23 @@ class Backoff(msgspec.Struct, frozen=True):
         return min(self.maximum, base * spread)
 
 
-class SSEFrame(msgspec.Struct):
-    event: str = "message"
-    data: str = ""
-    id: str | None = None
-
-
-class SSEParser:
-    """Incremental `text/event-stream` parser (comments are keep-alives and are dropped)."""
-
-    def __init__(self) -> None:
-        self._event: str | None = None
-        self._data: list[str] = []
-        self._id: str | None = None
-
-    def feed(self, line: str) -> SSEFrame | None:
-        """Feed one line (without its newline); returns a frame when a blank line ends one."""
-        if line == "":
-            if not self._data and self._event is None:
-                self._id = None
-                return None
-            frame = SSEFrame(
-                event=self._event or "message", data="\n".join(self._data), id=self._id
-            )
-            self._event, self._data, self._id = None, [], None
-            return frame
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        if value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id" and "\0" not in value:
-            self._id = value
-        return None
-
-
 def event_from_frame(frame: SSEFrame) -> Event | None:
-    """The Event in a frame, or None for frames that carry none (pings, hello)."""
+    """The Event in one of our server's frames, or None for frames that carry none (pings,
+    hello). The SSE `id:` is the global sequence."""
     if not frame.data:
         return None
     try:
         raw: Any = msgspec.json.decode(frame.data)
     except msgspec.DecodeError:
         return None
-    if not isinstance(raw, dict):
+    if not isinstance(raw, dict) or "event_type" not in raw:
         return None
-    if "event_type" not in raw:
-        raw = _synthesised(frame.event, raw)
-        if raw is None:
-            return None
-    raw.setdefault("payload", {})
-    raw.setdefault("actor", None)
-    raw.setdefault("intent_id", None)
-    raw.setdefault("created_at", now_iso())
-    if frame.id and frame.id.isdigit():
-        if not raw.get("global_sequence"):
-            raw["global_sequence"] = int(frame.id)
-    else:
-        raw = adapters.adapt(raw, Event)  # no `id:`: not our server; smooth its quirks
+    if frame.id and frame.id.isdigit() and not raw.get("global_sequence"):
+        raw["global_sequence"] = int(frame.id)
     try:
-        return adapters.convert(raw, Event)
+        return msgspec.convert(raw, Event)
     except msgspec.ValidationError:
         return None
-
-
-def _synthesised(frame_event: str, data: dict[str, Any]) -> dict[str, Any] | None:
-    """The reference server sends `intent_created`, `state_patched` and `status_changed`
-    frames whose data is the whole Intent, not an Event: wrap it so the console still learns
-    that this intent changed (the payload is the intent)."""
-    if frame_event not in EVENT_TYPES or not isinstance(data.get("id"), str):
-        return None
-    intent_id = data.get("intent_id") or data["id"]
-    stamp = data.get("updated_at") or data.get("created_at")
-    return {
-        "id": _change_key(frame_event, intent_id, data.get("version", stamp)),
-        "intent_id": intent_id,
-        "event_type": frame_event,
-        "payload": data,
-        "created_at": stamp or now_iso(),
-    }
-
-
-def _change_key(event_type: str, intent_id: str, version: Any) -> str:
-    return f"{event_type}:{intent_id}:{version}"
-
-
-def change_key(event: Event) -> str | None:
-    """The same change, whether it came as a synthesised intent frame or as its logged event
-    (the reference's `state_patched`/`status_changed` payloads carry the new version): after a
-    reconnect, the backfill must not show again what arrived live under the other id."""
-    if event.intent_id is None:
-        return None
-    if event.event_type == "intent_created":
-        return _change_key("intent_created", event.intent_id, 1)
-    version = event.payload.get("version")
-    if event.event_type in ("state_patched", "status_changed") and isinstance(version, int):
-        return _change_key(event.event_type, event.intent_id, version)
-    return None
 
 
 class _Seen:
@@ -196,14 +112,6 @@ class _Seen:
         return True
 
 
-GLOBAL_STREAM_PATHS = (f"{API}/events/stream",)
-
-
-def intent_stream_paths(intent_id: str) -> tuple[str, ...]:
-    # The SDK's documented path (ours), then the reference server's.
-    return (f"{API}/intents/{intent_id}/subscribe", f"{API}/subscribe/intents/{intent_id}")
-
-
 class EventStream:
     """Live events from the whole server (`intent_id=None`) or from one intent.
 
@@ -215,7 +123,7 @@ class EventStream:
 
     def __init__(
         self,
-        client: IntentsAPI,
+        client: ServerAPI,
         *,
         intent_id: str | None = None,
         after: int | None = None,
@@ -235,8 +143,7 @@ class EventStream:
         self.read_timeout = read_timeout
         self.backfill_page = backfill_page
         self.state = ConnectionState("connecting")
-        self._paths = intent_stream_paths(intent_id) if intent_id else GLOBAL_STREAM_PATHS
-        self._path_index = 0
+        self._path = client.intent_stream_path(intent_id) if intent_id else GLOBAL_STREAM_PATH
         self._seen = _Seen()
         self._wake = asyncio.Event()
 
@@ -299,7 +206,7 @@ class EventStream:
                 return False
             self.last_sequence = sequence
             return True
-        key = change_key(event)
+        key = self.client.change_key(event)
         if key is None or key == event.id:
             return self._seen.add(event.id)
         fresh = self._seen.add(event.id)
@@ -308,6 +215,9 @@ class EventStream:
     async def _session(self) -> AsyncIterator[Event]:
         """One connection: open the stream, backfill what was missed, then relay live frames.
         The stream is opened BEFORE the backfill so nothing falls between the two."""
+        if self.intent_id is None and not self.client.capabilities.global_stream:
+            # Declared when the console connected: no request needed to know it.
+            raise Unavailable(0, f"This server does not support GET {GLOBAL_STREAM_PATH}")
         if self.last_sequence is None and self.intent_id is None:
             self.last_sequence = self.last_global = await head_sequence(self.client)
         self._set("connecting", attempt=0)
@@ -325,9 +235,9 @@ class EventStream:
                     frame = parser.feed(line.rstrip("\r"))
                     if frame is None:
                         continue
-                    event = event_from_frame(frame)
-                    if event is not None and self._fresh(event):
-                        yield event
+                    live = self.client.event_of_frame(frame)
+                    if live is not None and self._fresh(live):
+                        yield live
         except httpx.TimeoutException as exc:
             raise ConnectionLost("the stream went quiet (no keep-alive)", exc) from exc
         except httpx.TransportError as exc:
@@ -336,22 +246,17 @@ class EventStream:
             ) from exc
 
     @asynccontextmanager
-    async def _open(self, headers: dict[str, str], limits: httpx.Timeout):
-        """The first stream path this server serves (remembered for reconnects)."""
-        while True:
-            path = self._paths[self._path_index]
-            async with self.client.http.stream(
-                "GET", path, headers=headers, timeout=limits
-            ) as response:
-                if response.status_code < 400:
-                    yield response
-                    return
-                await response.aread()
-                error = error_for(response.status_code, _json(response), f"GET {path}")
-            if isinstance(error, Unavailable) and self._path_index + 1 < len(self._paths):
-                self._path_index += 1
-                continue
-            raise error
+    async def _open(
+        self, headers: dict[str, str], limits: httpx.Timeout
+    ) -> AsyncIterator[httpx.Response]:
+        async with self.client.http.stream(
+            "GET", self._path, headers=headers, timeout=limits
+        ) as response:
+            if response.status_code < 400:
+                yield response
+                return
+            await response.aread()
+            raise error_for(response.status_code, _json(response), f"GET {self._path}")
 
     async def _backfill(self) -> AsyncIterator[Event]:
         if self.last_sequence is None:
@@ -380,7 +285,7 @@ def _json(response: httpx.Response) -> Any:
         return response.text
 
 
-async def head_sequence(client: IntentsAPI) -> int | None:
+async def head_sequence(client: ServerAPI) -> int | None:
     """The newest global sequence, found with O(log n) one-event probes of the backfill
     endpoint; None when the server has no global log."""
     try:

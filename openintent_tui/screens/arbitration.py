@@ -12,38 +12,34 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
+from backend.wire.governance import Arbitration
+
 from ..messages import EventsReceived
 from ..modals.text_prompt import rationale_prompt
 from ..widgets.json_tree import JsonTree
 from ..widgets.virtual_table import Column, Row, VirtualTable
-from .base import ConsoleScreen
-from .data import call, pending_arbitrations
+from .base import UNAVAILABLE, ConsoleScreen
 from .format import ago, short_id
 
 ARB_EVENTS = frozenset({"arbitration_requested", "decision_recorded"})
 
 
-def option_notes(arbitration: Any) -> list[str]:
+def option_notes(arbitration: Arbitration) -> list[str]:
     """Each option's own rationale, when the requester gave one ("" otherwise)."""
-    return [
-        (o.get("rationale", "") if isinstance(o, dict) else getattr(o, "rationale", "")) or ""
-        for o in list(getattr(arbitration, "options", None) or [])
-    ]
+    return [option.rationale for option in arbitration.options]
 
 
-def option_labels(arbitration: Any) -> list[str]:
-    """Options from the request, else from `context.options` (how other servers send them)."""
-    options = list(getattr(arbitration, "options", None) or [])
-    if not options:
-        options = list((getattr(arbitration, "context", None) or {}).get("options", []) or [])
+def option_labels(arbitration: Arbitration) -> list[str]:
+    """Options from the request, else from `context.options` (how other servers send them:
+    user JSON, so strings or objects)."""
+    if arbitration.options:
+        return [option.label for option in arbitration.options]
     labels = []
-    for option in options:
-        if isinstance(option, str):
-            labels.append(option)
-        elif isinstance(option, dict):
+    for option in list(arbitration.context.get("options") or []):
+        if isinstance(option, dict):
             labels.append(str(option.get("label") or option.get("id") or option))
         else:
-            labels.append(str(getattr(option, "label", option)))
+            labels.append(str(option))
     return labels
 
 
@@ -56,7 +52,7 @@ class ArbitrationScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.cases: dict[str, Any] = {}
+        self.cases: dict[str, Arbitration] = {}
         self.titles: dict[str, str] = {}
         self.loaded = False
 
@@ -93,17 +89,19 @@ class ArbitrationScreen(ConsoleScreen):
 
     @work(exclusive=True, group="arb-load", exit_on_error=False)
     async def load(self) -> None:
-        try:
-            cases = await pending_arbitrations(self.client)
-        except Exception as exc:
-            self.table.empty_text = f"Arbitration queue: {self.problem(exc)}"
-            self.table.set_rows([])
-            self.loaded = True
+        client = await self.connected()
+        if not client.capabilities.arbitration_queue:
+            self._cannot_list(UNAVAILABLE)
             return
-        cases = [c for c in cases if getattr(c, "status", "pending") == "pending"]
+        try:
+            cases = await client.list_arbitrations(status="pending")
+        except Exception as exc:
+            self._cannot_list(self.problem(exc))
+            return
+        cases = [c for c in cases if c.status == "pending"]
         for intent_id in {c.intent_id for c in cases} - set(self.titles):
             try:
-                self.titles[intent_id] = (await call(self.client, "get_intent", intent_id)).title
+                self.titles[intent_id] = (await client.get_intent(intent_id)).title
             except Exception:
                 self.titles[intent_id] = short_id(intent_id)
         self.cases = {c.id: c for c in cases}
@@ -116,7 +114,12 @@ class ArbitrationScreen(ConsoleScreen):
             text.append(f"   oldest waiting {ago(oldest, self.now())}", style="yellow")
         self.query_one("#counts", Static).update(text)
 
-    def row(self, case: Any) -> Row:
+    def _cannot_list(self, problem: str) -> None:
+        self.table.empty_text = f"Arbitration queue: {problem}"
+        self.table.set_rows([])
+        self.loaded = True
+
+    def row(self, case: Arbitration) -> Row:
         title = self.titles.get(case.intent_id, short_id(case.intent_id))
         labels = option_labels(case)
         return Row(
@@ -159,7 +162,7 @@ class CaseScreen(ConsoleScreen):
     # falling through to the app's view keys); recording is what read-only mode removes.
     MUTATING_ACTIONS = frozenset({"rationale", "decide"})
 
-    def __init__(self, case: Any, title: str = "") -> None:
+    def __init__(self, case: Arbitration, title: str = "") -> None:
         super().__init__()
         self.case = case
         self.title_text = title
@@ -252,9 +255,7 @@ class CaseScreen(ConsoleScreen):
         outcome = self.options[self.picked - 1]
         result = await self.mutate(
             "Record decision",
-            lambda: call(
-                self.client,
-                "record_decision",
+            lambda: self.client.record_decision(
                 self.case.intent_id,
                 decision_type="arbitration",
                 outcome=outcome,

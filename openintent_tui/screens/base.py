@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
 
 from textual import on
 from textual.app import ComposeResult
@@ -13,16 +13,23 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from backend.wire.leases import Lease
+
+from ..client.api import ServerAPI
 from ..client.errors import ClientError, Unavailable
 from ..messages import Resynced
 from ..modals.confirm import ConfirmModal
 from ..modals.lease_grant import LeaseGrant
+from ..verbs import VerbSuggester
 from ..widgets.command_line import CommandLine
 from ..widgets.status_bar import Crumbs, StatusBar
-from .data import call
 
 if TYPE_CHECKING:
     from ..app import OpenIntentApp
+
+T = TypeVar("T")
+
+UNAVAILABLE = "unavailable on this server"
 
 
 class ConsoleScreen(Screen):
@@ -32,18 +39,22 @@ class ConsoleScreen(Screen):
 
     @property
     def console(self) -> OpenIntentApp:
-        return self.app  # type: ignore[return-value]
+        return cast("OpenIntentApp", self.app)
 
     @property
-    def client(self) -> Any:
+    def client(self) -> ServerAPI:
         return self.console.client
+
+    async def connected(self) -> ServerAPI:
+        """The client once the server's dialect is known: loads start with this."""
+        return await self.console.connected()
 
     def compose(self) -> ComposeResult:
         yield Crumbs()
         yield from self.compose_body()
         # One docked container: widgets docked to the same edge would overlap.
         with Vertical(id="chrome"):
-            yield CommandLine()
+            yield CommandLine(suggester=VerbSuggester(self.console))
             yield StatusBar()
             yield Footer()
 
@@ -89,27 +100,24 @@ class ConsoleScreen(Screen):
     def problem(exc: BaseException) -> str:
         """What to show in place of data that could not be read."""
         if isinstance(exc, Unavailable):
-            return "unavailable on this server"
-        return getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            return UNAVAILABLE
+        if isinstance(exc, ClientError):
+            return exc.message or f"{type(exc).__name__}: {exc}"
+        return f"{type(exc).__name__}: {exc}"
 
-    async def request_grant(self, grant: LeaseGrant) -> Any | None:
+    async def request_grant(self, grant: LeaseGrant) -> Lease | None:
         """Acquire a lease for `grant.agent_id` (sent as its X-Agent-ID); toasts the result."""
         lease = await self.mutate(
             f"Grant {grant.scope} to {grant.agent_id}",
-            lambda: call(
-                self.client,
-                "acquire_lease",
-                grant.intent_id,
-                grant.scope,
-                grant.duration_seconds,
-                agent_id=grant.agent_id,
+            lambda: self.client.acquire_lease(
+                grant.intent_id, grant.scope, grant.duration_seconds, agent_id=grant.agent_id
             ),
             done=f"Granted {grant.scope} to {grant.agent_id} for {grant.duration_seconds} s",
         )
         if lease is not None:
             self.console.remember_intent(grant.intent_id)
-            holder = getattr(lease, "agent_id", grant.agent_id)
-            if holder != grant.agent_id:  # the reference ignores X-Agent-ID
+            holder = lease.agent_id
+            if holder != grant.agent_id:  # a server that ignores X-Agent-ID (the reference)
                 self.notify(
                     f"This server recorded the holder of {grant.scope} as {holder}, "
                     f"not {grant.agent_id}",
@@ -120,7 +128,7 @@ class ConsoleScreen(Screen):
 
     def notify_error(self, exc: BaseException, what: str) -> None:
         if isinstance(exc, Unavailable):
-            self.notify(f"{what}: unavailable on this server", severity="warning")
+            self.notify(f"{what}: {UNAVAILABLE}", severity="warning")
         elif isinstance(exc, ClientError):
             self.notify(f"{what} failed: {exc.message}", severity="error", timeout=8)
         else:
@@ -129,13 +137,19 @@ class ConsoleScreen(Screen):
     async def mutate(
         self,
         what: str,
-        call: Callable[[], Awaitable[Any]],
+        call: Callable[[], Awaitable[T]],
         *,
         done: str | None = None,
-    ) -> Any | None:
-        """Run one mutating request: refuse in read-only mode, toast the outcome, never raise."""
+        available: bool = True,
+    ) -> T | None:
+        """Run one mutating request: refuse in read-only mode, toast the outcome, never raise.
+        `available=False` (a capability this server lacks) refuses without a request."""
         if self.console.read_only:
             self.notify("Read-only mode: nothing was changed", severity="warning")
+            return None
+        if not available:
+            self.notify(f"{what}: {UNAVAILABLE}", severity="warning")
+            self.console.audit(what, error=UNAVAILABLE)
             return None
         try:
             result = await call()
@@ -168,11 +182,11 @@ class ConsoleScreen(Screen):
         return self.console.clock()
 
 
-async def optional(call: Awaitable[Any]) -> tuple[Any, str | None]:
+async def optional(call: Awaitable[T]) -> tuple[T | None, str | None]:
     """`(value, None)`, or `(None, why)` when the server lacks the endpoint or refuses."""
     try:
         return await call, None
     except Unavailable:
-        return None, "unavailable on this server"
+        return None, UNAVAILABLE
     except ClientError as exc:
         return None, exc.message

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from rich.table import Table
 from rich.text import Text
@@ -12,25 +12,17 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-VERBS = [
-    (":intents [status=S] [q=TEXT]", "intents list, optionally filtered"),
-    (":open ID", "open an intent"),
-    (":leases", "all active leases"),
-    (":arb", "arbitration queue"),
-    (":portfolios", "portfolios"),
-    (":activity", "what this console changed in this session (@)"),
-    (":ctx NAME", "switch context"),
-    (":q", "quit"),
-]
+from ..verbs import VERBS
+
+if TYPE_CHECKING:
+    from ..app import OpenIntentApp
 
 
-def _key_label(app: Any, binding: Binding) -> str:
-    keys = app._keymap.get(binding.id) if binding.id else None  # the user's remap wins
-    raw = keys or binding.key
-    return ", ".join(app.get_key_display(Binding(k.strip(), "")) for k in raw.split(","))
+def _key_label(app: OpenIntentApp, binding: Binding) -> str:
+    return app.key_label(binding)
 
 
-def _section(app: Any, title: str, bindings: list[Binding], out: Table) -> None:
+def _section(app: OpenIntentApp, title: str, bindings: list[Binding], out: Table) -> None:
     out.add_row(Text(title, style="bold underline"), "", "")
     for binding in bindings:
         if binding.system or not binding.description:
@@ -38,7 +30,7 @@ def _section(app: Any, title: str, bindings: list[Binding], out: Table) -> None:
         out.add_row(_key_label(app, binding), binding.description, Text(binding.id or "", "dim"))
 
 
-def help_table(app: Any, screen: Screen) -> Table:
+def help_table(app: OpenIntentApp, screen: Screen) -> Table:
     table = Table(box=None, expand=True, show_header=True, header_style="bold")
     table.add_column("key", style="bold cyan", no_wrap=True)
     table.add_column("does")
@@ -66,8 +58,15 @@ def help_table(app: Any, screen: Screen) -> Table:
     table.add_row("ctrl+q", "quit", "")
     table.add_row("tab / shift+tab", "next / previous pane", "")
     table.add_row(Text(": verbs", style="bold underline"), "", "")
-    for verb, what in VERBS:
-        table.add_row(verb, what, "")
+    capabilities = app.client.capabilities
+    for verb in VERBS:
+        if not verb.listed:
+            continue
+        what = verb.help
+        if not verb.usable(capabilities):
+            what += " — unavailable on this server"
+        usage = f":{verb.name}{' ' + verb.usage if verb.usage else ''}"
+        table.add_row(usage, what, "")
     return table
 
 
@@ -80,7 +79,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog help"):
-            self.table = help_table(self.app, self.for_screen)
+            self.table = help_table(cast("OpenIntentApp", self.app), self.for_screen)
             yield Static(self.table, id="help-table")
 
     def action_close(self) -> None:

@@ -14,6 +14,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
+from backend.wire.attachments import Attachment
+from backend.wire.costs import CostList
+from backend.wire.governance import Decision
+from backend.wire.intents import AgentAssignment, Intent
+from backend.wire.leases import Lease
+from backend.wire.retries import Failure, RetryPolicy
+
+from ..client.errors import ClientError
 from ..messages import EventsReceived
 from ..modals.lease_grant import LeaseGrant, LeaseGrantModal
 from ..modals.pick import Choice, PickModal
@@ -21,7 +29,6 @@ from ..modals.text_prompt import TextPrompt
 from ..widgets.event_tail import EventTail
 from ..widgets.json_tree import JsonTree
 from .base import optional
-from .data import call, items
 from .format import STATUS_STYLES, ago, short_id, until
 from .lifecycle import IntentActionsScreen, quoted
 
@@ -45,7 +52,7 @@ class IntentDetailScreen(IntentActionsScreen):
     def __init__(self, intent_id: str) -> None:
         super().__init__()
         self.intent_id = intent_id
-        self.intent: Any = None
+        self.intent: Intent | None = None
         self.crumb = f"Intent {short_id(intent_id)}"
         self.sections: dict[str, Any] = {}
         self.loaded = asyncio.Event()
@@ -84,10 +91,11 @@ class IntentDetailScreen(IntentActionsScreen):
 
     @work(exclusive=True, group="detail-load", exit_on_error=False)
     async def load_detail(self) -> None:
+        client = await self.connected()
         try:
-            intent = await call(self.client, "get_intent", self.intent_id)
+            intent = await client.get_intent(self.intent_id)
         except Exception as exc:
-            message = getattr(exc, "message", str(exc))
+            message = exc.message if isinstance(exc, ClientError) else str(exc)
             self.query_one("#meta", Static).update(
                 Text(f"Cannot load intent {self.intent_id}: {message}", style="bold red")
             )
@@ -96,18 +104,19 @@ class IntentDetailScreen(IntentActionsScreen):
         self.set_crumb(f"Intent: {intent.title[:30]}")
         self.query_one("#meta", Static).update(self._meta(intent))
         self.query_one(JsonTree).show(intent.state)
-        c, i = self.client, self.intent_id
+        i = self.intent_id
+        retry_read = asyncio.ensure_future(optional(client.get_retry_policy(i)))
         fetched = await asyncio.gather(
-            optional(call(c, "list_agents", i)),
-            optional(call(c, "intent_leases", i)),
-            optional(call(c, "list_decisions", i)),
-            optional(call(c, "list_attachments", i)),
-            optional(call(c, "get_costs", i)),
-            optional(call(c, "list_failures", i)),
-            optional(call(c, "get_retry_policy", i)),
+            optional(client.list_agents(i)),
+            optional(client.intent_leases(i)),
+            optional(client.list_decisions(i)),
+            optional(client.list_attachments(i)),
+            optional(client.get_costs(i)),
+            optional(client.list_failures(i)),
         )
-        agents, leases, decisions, attachments, costs, failures, retry = fetched
-        self.sections = dict(zip((*SECTIONS, "retry"), fetched, strict=True))
+        agents, leases, decisions, attachments, costs, failures = fetched
+        retry = await retry_read
+        self.sections = dict(zip((*SECTIONS, "retry"), (*fetched, retry), strict=True))
         self._show("agents", agents, self._agents)
         self._show("leases", leases, self._leases)
         self._show("decisions", decisions, self._decisions)
@@ -127,7 +136,7 @@ class IntentDetailScreen(IntentActionsScreen):
         except Exception as exc:  # an odd shape from some server: show it, don't crash
             widget.update(Text(f"cannot show: {exc}", style="italic yellow"))
 
-    def _meta(self, intent: Any) -> Table:
+    def _meta(self, intent: Intent) -> Table:
         now = self.now()
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold")
@@ -151,14 +160,13 @@ class IntentDetailScreen(IntentActionsScreen):
             )
         return table
 
-    def _agents(self, value: Any) -> Text:
-        agents = items(value, "agents")
+    def _agents(self, agents: list[AgentAssignment] | None) -> Text:
         if not agents:
             return Text("none assigned", style="dim")
         return Text("\n".join(f"{a.agent_id}  ({a.role})" for a in agents))
 
-    def _leases(self, value: Any) -> Text:
-        leases = [x for x in items(value, "leases") if getattr(x, "status", "active") == "active"]
+    def _leases(self, value: list[Lease] | None) -> Text:
+        leases = [x for x in value or [] if x.status == "active"]
         if not leases:
             return Text("no active leases", style="dim")
         now = self.now()
@@ -169,32 +177,24 @@ class IntentDetailScreen(IntentActionsScreen):
             )
         )
 
-    def _decisions(self, value: Any) -> Text:
-        decisions = items(value, "decisions")
+    def _decisions(self, decisions: list[Decision] | None) -> Text:
         if not decisions:
             return Text("no decisions", style="dim")
         return Text(
             "\n".join(
                 f"{d.created_at[:19]} {d.decision_maker_id}: {d.outcome}"
-                + (f" — {d.reasoning}" if getattr(d, "reasoning", "") else "")
+                + (f" — {d.reasoning}" if d.reasoning else "")
                 for d in decisions[-10:]
             )
         )
 
-    def _attachments(self, value: Any) -> Text:
-        attachments = items(value, "attachments")
+    def _attachments(self, attachments: list[Attachment] | None) -> Text:
         if not attachments:
             return Text("no attachments", style="dim")
-        return Text(
-            "\n".join(
-                f"{getattr(a, 'filename', '?')}  {getattr(a, 'mime_type', '')}  "
-                f"{getattr(a, 'size', '')} B"
-                for a in attachments
-            )
-        )
+        return Text("\n".join(f"{a.filename}  {a.mime_type}  {a.size} B" for a in attachments))
 
-    def _costs(self, value: Any) -> Text:
-        summary = getattr(value, "summary", None)
+    def _costs(self, value: CostList | None) -> Text:
+        summary = value.summary if value is not None else None
         if summary is None or not summary.count:
             return Text("no costs recorded", style="dim")
         text = Text()
@@ -215,15 +215,14 @@ class IntentDetailScreen(IntentActionsScreen):
                 text.append("  EXCEEDED", style="bold red")
         return text
 
-    def _failures(self, value: Any, retry: tuple[Any, str | None]) -> Text:
+    def _failures(
+        self, failures: list[Failure] | None, retry: tuple[RetryPolicy | None, str | None]
+    ) -> Text:
         text = Text()
-        failures = items(value, "failures")
         if failures:
             for f in failures[-5:]:
-                code = getattr(f, "error_code", None) or getattr(f, "error_type", "error")
                 text.append(
-                    f"#{getattr(f, 'attempt_number', '?')} {code}: "
-                    f"{getattr(f, 'error_message', '')}\n",
+                    f"#{f.attempt_number} {f.error_code or 'error'}: {f.error_message or ''}\n",
                     style="red",
                 )
         else:
@@ -244,9 +243,11 @@ class IntentDetailScreen(IntentActionsScreen):
         cursor = 0
         for _ in range(TAIL_BACKFILL_PAGES):
             try:
-                page = await call(self.client, "list_events", self.intent_id, TAIL_PAGE, cursor)
+                client = await self.connected()
+                page = await client.list_events(self.intent_id, TAIL_PAGE, cursor)
             except Exception as exc:
-                tail.add_text(f"event log unavailable: {getattr(exc, 'message', exc)}")
+                message = exc.message if isinstance(exc, ClientError) else exc
+                tail.add_text(f"event log unavailable: {message}")
                 return
             tail.add_events(page.events)
             if page.next_cursor is None or not page.events:
@@ -280,7 +281,7 @@ class IntentDetailScreen(IntentActionsScreen):
 
     # ---- status and agents ----------------------------------------------------------------
 
-    def _loaded_intent(self) -> Any | None:
+    def _loaded_intent(self) -> Intent | None:
         if self.intent is None:
             self.notify("The intent is not loaded (yet)", severity="warning")
         return self.intent
@@ -289,7 +290,7 @@ class IntentDetailScreen(IntentActionsScreen):
         if (intent := self._loaded_intent()) is not None:
             self.change_status(intent)
 
-    def intent_changed(self, intent_id: str, fresh: Any | None = None) -> None:
+    def intent_changed(self, intent_id: str, fresh: Intent | None = None) -> None:
         if fresh is not None:  # a quick second `c` must not send the old version
             self.intent = fresh
             self.query_one("#meta", Static).update(self._meta(fresh))
@@ -299,8 +300,8 @@ class IntentDetailScreen(IntentActionsScreen):
         """(agent id, role) of every assigned agent, as last loaded."""
         value, problem = self.sections.get("agents", (None, "not loaded"))
         if problem is None:
-            return [(a.agent_id, a.role) for a in items(value, "agents")]
-        return [(agent_id, "") for agent_id in getattr(self.intent, "agents", None) or []]
+            return [(a.agent_id, a.role) for a in value or []]
+        return [(agent_id, "") for agent_id in (self.intent.agents if self.intent else [])]
 
     def action_assign(self) -> None:
         if (intent := self._loaded_intent()) is None:
@@ -323,10 +324,10 @@ class IntentDetailScreen(IntentActionsScreen):
 
     @work(group="detail-mutate", exit_on_error=False)
     async def assign(self, agent_id: str) -> None:
-        title = quoted(self.intent.title)
+        title = quoted(self.intent.title if self.intent is not None else self.intent_id)
         await self.mutate(
             f"Assign {agent_id} to {title}",
-            lambda: call(self.client, "assign_agent", self.intent_id, agent_id),
+            lambda: self.client.assign_agent(self.intent_id, agent_id),
             done=f"Assigned {agent_id} to {title}",
         )
         self.reload()
@@ -347,7 +348,7 @@ class IntentDetailScreen(IntentActionsScreen):
             self.app.push_screen(picker, self._confirm_unassign)
 
     def _confirm_unassign(self, agent_id: str | None) -> None:
-        if agent_id is not None:
+        if agent_id is not None and self.intent is not None:
             self.confirm_then(
                 f"Unassign {agent_id} from {quoted(self.intent.title)}?",
                 "Unassign",
@@ -356,10 +357,11 @@ class IntentDetailScreen(IntentActionsScreen):
 
     @work(group="detail-mutate", exit_on_error=False)
     async def unassign(self, agent_id: str) -> None:
-        title = quoted(self.intent.title)
+        title = quoted(self.intent.title if self.intent is not None else self.intent_id)
         await self.mutate(
             f"Unassign {agent_id} from {title}",
-            lambda: call(self.client, "unassign_agent", self.intent_id, agent_id),
+            lambda: self.client.unassign_agent(self.intent_id, agent_id),
             done=f"Unassigned {agent_id} from {title}",
+            available=self.client.capabilities.unassign_agents,
         )
         self.reload()

@@ -12,12 +12,15 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from backend.domain.lifecycle import STATUSES
+from backend.wire.intents import Intent
 
-from ..client.errors import Unavailable
+from ..client.api import ServerAPI
+from ..client.errors import ClientError
 from ..messages import ConnectionChanged, EventsReceived
 from ..widgets.filter_line import FilterLine
 from ..widgets.virtual_table import Column, Row, VirtualTable
-from .data import active_leases, call, per_known_intent
+from .base import UNAVAILABLE
+from .data import per_known_intent
 from .format import STATUS_STYLES, ago
 from .lifecycle import IntentActionsScreen
 
@@ -56,7 +59,7 @@ class IntentsScreen(IntentActionsScreen):
     def __init__(self, status: str | None = None) -> None:
         super().__init__()
         self.status_filter = status
-        self.intents: dict[str, Any] = {}
+        self.intents: dict[str, Intent] = {}
         self.lease_counts: Counter[str] = Counter()
         self.last_activity: dict[str, str] = {}
         self._dirty: set[str] = set()
@@ -102,30 +105,28 @@ class IntentsScreen(IntentActionsScreen):
 
     @work(exclusive=True, group="intents-load", exit_on_error=False)
     async def load_all(self) -> None:
-        try:
-            intents = await call(self.client, "list_all_intents")
-            self.unavailable = None
-        except Unavailable as exc:
+        client = await self.connected()
+        if not client.capabilities.list_intents:
             # A server that cannot list (the reference): show the intents opened this session.
             if self.unavailable is None:
-                self.notify_error(exc, "Listing intents")
-            self.unavailable = getattr(exc, "message", str(exc))
-            intents = await per_known_intent(self.client, self.console.known_intents, "get_intent")
+                self.notify(f"Listing intents: {UNAVAILABLE}", severity="warning")
+            self.unavailable = "This server cannot list intents"
+            intents = await per_known_intent(self.console.known_intents, client.get_intent)
             if not intents:
                 self.table.empty_text = (
                     "This server cannot list intents: open one with :open ID and it shows here"
                 )
-        except Exception as exc:
-            self.unavailable = getattr(exc, "message", str(exc))
-            self.table.empty_text = f"Cannot list intents: {self.unavailable}"
-            self.table.refresh()
-            self.notify_error(exc, "Listing intents")
-            return
-        try:
-            leases = await active_leases(self.client)
-            self.lease_counts = Counter(lease.intent_id for lease in leases)
-        except Exception:
-            self.lease_counts = Counter()  # leases are extra information here
+        else:
+            try:
+                intents = await client.list_all_intents()
+                self.unavailable = None
+            except Exception as exc:
+                self.unavailable = exc.message if isinstance(exc, ClientError) else str(exc)
+                self.table.empty_text = f"Cannot list intents: {self.unavailable}"
+                self.table.refresh()
+                self.notify_error(exc, "Listing intents")
+                return
+        self.lease_counts = await self._lease_counts(client)
         self.intents = {intent.id: intent for intent in intents}
         if intents or not self.unavailable:
             self.table.empty_text = "No intents match." if intents else "No intents yet."
@@ -133,7 +134,7 @@ class IntentsScreen(IntentActionsScreen):
         self.loaded = True
         self._update_counts()
 
-    def row(self, intent: Any) -> Row:
+    def row(self, intent: Intent) -> Row:
         # Called 100k times on a full load: plain attribute reads, no helpers.
         intent_id = intent.id
         agents = intent.agents
@@ -201,7 +202,7 @@ class IntentsScreen(IntentActionsScreen):
         fresh = []
         for intent_id in ids:
             try:
-                fresh.append(await call(self.client, "get_intent", intent_id))
+                fresh.append(await self.client.get_intent(intent_id))
             except Exception:
                 continue  # deleted or unreachable: the next reload settles it
         for intent in fresh:
@@ -209,14 +210,23 @@ class IntentsScreen(IntentActionsScreen):
         self.table.upsert((self.row(intent) for intent in fresh), defer=True)
         self._update_counts()
 
+    @staticmethod
+    async def _lease_counts(client: ServerAPI) -> Counter[str]:
+        """Active leases per intent; extra information here, so empty when unknown."""
+        if not client.capabilities.list_all_leases:
+            return Counter()
+        try:
+            leases = await client.list_leases(status="active")
+        except ClientError:
+            return Counter()
+        return Counter(lease.intent_id for lease in leases)
+
     @work(exclusive=True, group="intents-leases", exit_on_error=False)
     async def refresh_leases(self) -> None:
-        try:
-            leases = await active_leases(self.client)
-        except Exception:
+        if not self.client.capabilities.list_all_leases:
             return
         before = set(self.lease_counts)
-        self.lease_counts = Counter(lease.intent_id for lease in leases)
+        self.lease_counts = await self._lease_counts(self.client)
         changed = before | set(self.lease_counts)  # only rows whose count can differ
         self.table.upsert(
             (self.row(self.intents[i]) for i in changed if i in self.intents), defer=True
@@ -247,7 +257,9 @@ class IntentsScreen(IntentActionsScreen):
 
     def apply_status(self, status: str | None) -> None:
         self.status_filter = status
-        self.table.set_row_filter((lambda row: row.values[0] == status) if status else None)
+        self.table.set_row_filter(
+            (lambda row: row.values is not None and row.values[0] == status) if status else None
+        )
         self._update_counts()
 
     def action_filter(self) -> None:
@@ -273,7 +285,7 @@ class IntentsScreen(IntentActionsScreen):
             return
         self.change_status(intent)
 
-    def intent_changed(self, intent_id: str, fresh: Any | None = None) -> None:
+    def intent_changed(self, intent_id: str, fresh: Intent | None = None) -> None:
         if fresh is None:
             self.refetch([intent_id])
             return

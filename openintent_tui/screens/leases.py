@@ -9,14 +9,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from ..client.errors import Unavailable
+from backend.wire.leases import Lease
+
 from ..messages import ConnectionChanged, EventsReceived
 from ..modals.lease_grant import LeaseGrant, LeaseGrantModal
 from ..modals.text_prompt import revoke_prompt
 from ..widgets.filter_line import FilterLine
 from ..widgets.virtual_table import Column, Row, VirtualTable
-from .base import ConsoleScreen
-from .data import active_leases, call, per_known_intent
+from .base import UNAVAILABLE, ConsoleScreen
+from .data import per_known_intent
 from .format import STATUS_STYLES, ago, short_id, until
 
 RENEW_SECONDS = 300
@@ -40,7 +41,7 @@ class LeasesScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.leases: dict[str, Any] = {}
+        self.leases: dict[str, Lease] = {}
         self.titles: dict[str, str] = {}
         self.loaded = False
 
@@ -85,22 +86,24 @@ class LeasesScreen(ConsoleScreen):
 
     @work(exclusive=True, group="leases-load", exit_on_error=False)
     async def load(self) -> None:
-        partial = False
-        try:
-            leases = await active_leases(self.client)
-        except Unavailable as exc:
-            if not self.console.known_intents:
-                self.table.empty_text = (
-                    f"Leases: {self.problem(exc)} (it cannot list all leases: open an intent"
-                    " with :open ID and its leases show here)"
-                )
-                self.table.set_rows([])
-                self.loaded = True
-                return
-            per_intent = await per_known_intent(
-                self.client, self.console.known_intents, "intent_leases"
+        client = await self.connected()
+        partial = not client.capabilities.list_all_leases
+        if partial and not self.console.known_intents:
+            self.table.empty_text = (
+                f"Leases: {UNAVAILABLE} (it cannot list all leases: open an intent"
+                " with :open ID and its leases show here)"
             )
-            leases, partial = [lease for found in per_intent for lease in found], True
+            self.table.set_rows([])
+            self.loaded = True
+            return
+        try:
+            if partial:  # the leases of the intents opened this session
+                per_intent = await per_known_intent(
+                    self.console.known_intents, client.intent_leases
+                )
+                leases = [lease for found in per_intent for lease in found]
+            else:
+                leases = await client.list_leases(status="active")
         except Exception as exc:
             self.table.empty_text = f"Leases: {self.problem(exc)}"
             self.table.set_rows([])
@@ -108,7 +111,7 @@ class LeasesScreen(ConsoleScreen):
             return
         for intent_id in {lease.intent_id for lease in leases} - set(self.titles):
             try:
-                self.titles[intent_id] = (await call(self.client, "get_intent", intent_id)).title
+                self.titles[intent_id] = (await client.get_intent(intent_id)).title
             except Exception:
                 self.titles[intent_id] = short_id(intent_id)
         self.leases = {lease.id: lease for lease in leases}
@@ -121,7 +124,7 @@ class LeasesScreen(ConsoleScreen):
             counts += f" (of the {known} opened this session: this server cannot list all leases)"
         self.query_one("#counts", Static).update(counts)
 
-    def row(self, lease: Any) -> Row:
+    def row(self, lease: Lease) -> Row:
         title = self.titles.get(lease.intent_id, short_id(lease.intent_id))
         return Row(
             lease.id,
@@ -161,7 +164,7 @@ class LeasesScreen(ConsoleScreen):
         if message.done:
             self.table.focus()
 
-    def _current(self) -> Any | None:
+    def _current(self) -> Lease | None:
         key = self.table.cursor_key
         lease = self.leases.get(key) if key else None
         if lease is None:
@@ -194,16 +197,11 @@ class LeasesScreen(ConsoleScreen):
             self.renew(lease)
 
     @work(group="leases-mutate", exit_on_error=False)
-    async def renew(self, lease: Any) -> None:
+    async def renew(self, lease: Lease) -> None:
         done = await self.mutate(
             f"Renew {lease.scope}",
-            lambda: call(
-                self.client,
-                "renew_lease",
-                lease.intent_id,
-                lease.id,
-                RENEW_SECONDS,
-                agent_id=lease.agent_id,
+            lambda: self.client.renew_lease(
+                lease.intent_id, lease.id, RENEW_SECONDS, agent_id=lease.agent_id
             ),
             done=f"Renewed {lease.scope} ({lease.agent_id}) for {RENEW_SECONDS} s",
         )
@@ -220,12 +218,10 @@ class LeasesScreen(ConsoleScreen):
         )
 
     @work(group="leases-mutate", exit_on_error=False)
-    async def release(self, lease: Any) -> None:
+    async def release(self, lease: Lease) -> None:
         done = await self.mutate(
             f"Release {lease.scope}",
-            lambda: call(
-                self.client, "release_lease", lease.intent_id, lease.id, agent_id=lease.agent_id
-            ),
+            lambda: self.client.release_lease(lease.intent_id, lease.id, agent_id=lease.agent_id),
             done=f"Released {lease.scope} ({lease.agent_id})",
         )
         if done is not None:
@@ -246,11 +242,12 @@ class LeasesScreen(ConsoleScreen):
         self.app.push_screen(revoke_prompt(f"{lease.scope} ({lease.agent_id})"), reason_given)
 
     @work(group="leases-mutate", exit_on_error=False)
-    async def revoke(self, lease: Any, reason: str) -> None:
+    async def revoke(self, lease: Lease, reason: str) -> None:
         done = await self.mutate(
             f"Revoke {lease.scope}",
-            lambda: call(self.client, "revoke_lease", lease.intent_id, lease.id, reason),
+            lambda: self.client.revoke_lease(lease.intent_id, lease.id, reason),
             done=f"Revoked {lease.scope} from {lease.agent_id}",
+            available=self.client.capabilities.revoke_leases,
         )
         if done is not None:
             self.load()

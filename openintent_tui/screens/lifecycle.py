@@ -4,16 +4,14 @@ the version on screen (If-Match), and re-read the intent whatever the outcome.""
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual import work
 
 from backend.domain.lifecycle import STATUSES, TRANSITIONS
+from backend.wire.intents import Intent
 
 from ..client.errors import ConflictError
 from ..modals.pick import Choice, PickModal
 from .base import ConsoleScreen
-from .data import call
 from .format import STATUS_STYLES
 
 TITLE_WIDTH = 40
@@ -47,7 +45,7 @@ def stale_version(exc: ConflictError, seen: int) -> ConflictError:
     )
 
 
-def status_picker(intent: Any) -> PickModal:
+def status_picker(intent: Intent) -> PickModal:
     choices = [
         Choice(
             status,
@@ -66,12 +64,12 @@ def status_picker(intent: Any) -> PickModal:
 class IntentActionsScreen(ConsoleScreen):
     """A screen showing intents whose status the operator may change (`c`)."""
 
-    def intent_changed(self, intent_id: str, fresh: Any | None = None) -> None:
+    def intent_changed(self, intent_id: str, fresh: Intent | None = None) -> None:
         """After a change was sent: show `fresh` (the server's answer) at once, or re-read
         the intent when the change was refused (a stale version above all)."""
         self.reload()
 
-    def change_status(self, intent: Any) -> None:
+    def change_status(self, intent: Intent) -> None:
         """`c`: the picker of next statuses for `intent` as shown (its version is the If-Match)."""
         if not next_statuses(intent.status):
             why = "a final status" if is_final(intent.status) else "an unknown status"
@@ -96,14 +94,14 @@ class IntentActionsScreen(ConsoleScreen):
 
         self.app.push_screen(status_picker(intent), picked)
 
-    async def _send_status(self, intent: Any, status: str) -> Any:
+    async def _send_status(self, intent: Intent, status: str) -> Intent:
         try:
-            return await call(self.client, "set_status", intent.id, intent.version, status)
+            return await self.client.set_status(intent.id, intent.version, status)
         except ConflictError as exc:
             raise stale_version(exc, intent.version) from exc
 
     @work(group="status-change", exit_on_error=False)
-    async def send_status(self, intent: Any, status: str) -> None:
+    async def send_status(self, intent: Intent, status: str) -> None:
         fresh = await self.mutate(
             f"Set {quoted(intent.title)} to {status}",
             lambda: self._send_status(intent, status),

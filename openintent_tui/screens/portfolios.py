@@ -11,10 +11,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from backend.wire.portfolios import Portfolio, PortfolioDetail
+
+from ..client.errors import ClientError
 from ..messages import EventsReceived
 from ..widgets.virtual_table import Column, Row, VirtualTable
 from .base import ConsoleScreen
-from .data import call, items
 from .format import STATUS_STYLES, ago, short_id
 
 BAR = 20
@@ -33,12 +35,13 @@ def by_status_text(by_status: dict[str, int]) -> str:
     return "  ".join(f"{SHORT.get(s, s)} {by_status[s]}" for s in ORDER if by_status.get(s)) or "-"
 
 
-def aggregate_of(detail: Any) -> tuple[int, int, dict[str, int]]:
-    """(total, percent, by_status) from the server's aggregate, else counted from members."""
-    aggregate = getattr(detail, "aggregate_status", None)
+def aggregate_of(detail: Portfolio) -> tuple[int, int, dict[str, int]]:
+    """(total, percent, by_status) from the server's aggregate, else counted from members
+    (none when only the bare portfolio could be read)."""
+    members = detail.intents if isinstance(detail, PortfolioDetail) else []
+    aggregate = detail.aggregate_status if isinstance(detail, PortfolioDetail) else None
     if aggregate is not None:
         return aggregate.total, aggregate.completion_percentage, dict(aggregate.by_status)
-    members = list(getattr(detail, "intents", []) or [])
     counts = Counter(m.status for m in members)
     total = len(members)
     return total, (counts.get("completed", 0) * 100 // total if total else 0), dict(counts)
@@ -51,7 +54,7 @@ class PortfoliosScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.details: dict[str, Any] = {}
+        self.details: dict[str, Portfolio] = {}
         self.loaded = False
 
     def compose_body(self) -> ComposeResult:
@@ -82,17 +85,18 @@ class PortfoliosScreen(ConsoleScreen):
 
     @work(exclusive=True, group="portfolios-load", exit_on_error=False)
     async def load(self) -> None:
+        client = await self.connected()
         try:
-            portfolios = items(await call(self.client, "list_portfolios"), "portfolios")
+            portfolios = await client.list_portfolios()
         except Exception as exc:
             self.table.empty_text = f"Portfolios: {self.problem(exc)}"
             self.table.set_rows([])
             self.loaded = True
             return
-        details = {}
+        details: dict[str, Portfolio] = {}
         for portfolio in portfolios:
             try:
-                details[portfolio.id] = await call(self.client, "get_portfolio", portfolio.id)
+                details[portfolio.id] = await client.get_portfolio(portfolio.id)
             except Exception:
                 details[portfolio.id] = portfolio
         self.details = details
@@ -101,7 +105,7 @@ class PortfoliosScreen(ConsoleScreen):
         self.loaded = True
         self.query_one("#counts", Static).update(f" {len(details)} portfolios")
 
-    def row(self, detail: Any) -> Row:
+    def row(self, detail: Portfolio) -> Row:
         total, percent, by_status = aggregate_of(detail)
         return Row(
             detail.id,
@@ -132,7 +136,7 @@ class PortfolioScreen(ConsoleScreen):
         super().__init__()
         self.portfolio_id = portfolio_id
         self.crumb = f"Portfolio {short_id(portfolio_id)}"
-        self.detail: Any = None
+        self.detail: PortfolioDetail | None = None
         self.loaded = False
 
     def compose_body(self) -> ComposeResult:
@@ -169,17 +173,19 @@ class PortfolioScreen(ConsoleScreen):
 
     @work(exclusive=True, group="portfolio-load", exit_on_error=False)
     async def load(self) -> None:
+        client = await self.connected()
         try:
-            detail = await call(self.client, "get_portfolio", self.portfolio_id)
+            detail = await client.get_portfolio(self.portfolio_id)
         except Exception as exc:
+            message = exc.message if isinstance(exc, ClientError) else str(exc)
             self.query_one("#progress", Static).update(
-                Text(f"Cannot load portfolio: {getattr(exc, 'message', exc)}", style="red")
+                Text(f"Cannot load portfolio: {message}", style="red")
             )
             self.loaded = True
             return
         self.detail = detail
         self.set_crumb(f"Portfolio: {detail.name[:30]}")
-        roles = {m.intent_id: m.role for m in getattr(detail, "memberships", []) or []}
+        roles = {m.intent_id: m.role for m in detail.memberships}
         total, percent, by_status = aggregate_of(detail)
         text = Text()
         text.append(detail.name, style="bold")
@@ -202,7 +208,7 @@ class PortfolioScreen(ConsoleScreen):
                     i.id,
                 ),
             )
-            for i in getattr(detail, "intents", []) or []
+            for i in detail.intents
         )
         self.loaded = True
 

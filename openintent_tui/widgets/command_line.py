@@ -1,21 +1,15 @@
-"""The k9s-style `:` line: an Input docked at the bottom, shown on `:` and gone on esc."""
+"""The k9s-style `:` line: an Input docked at the bottom, shown on `:` and gone on esc. The
+verbs it runs, hints and completes are `verbs.VERBS`."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Input
 
-VERBS = (
-    "intents",
-    "open",
-    "leases",
-    "arb",
-    "portfolios",
-    "ctx",
-    "help",
-    "q",
-)
+from ..verbs import placeholder
 
 
 class CommandLine(Input):
@@ -37,13 +31,8 @@ class CommandLine(Input):
             super().__init__()
             self.text = text
 
-    def __init__(self, prefix: str = ":", **kwargs) -> None:
-        super().__init__(
-            placeholder=f"{prefix}intents status=active · {prefix}open ID · "
-            f"{prefix}leases · {prefix}arb · {prefix}portfolios · "
-            f"{prefix}ctx NAME · {prefix}q",
-            **kwargs,
-        )
+    def __init__(self, prefix: str = ":", **kwargs: Any) -> None:
+        super().__init__(placeholder=placeholder(prefix), **kwargs)
         self.prefix = prefix
 
     def open(self, initial: str = "") -> None:

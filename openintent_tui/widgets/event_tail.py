@@ -19,18 +19,18 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from backend.wire.events import Event
+
 FLUSH_SECONDS = 0.05
 
 
-def event_line(event: Any) -> tuple[str, str]:
+def event_line(event: Event) -> tuple[str, str]:
     """`(text, kind)` for one wire Event; kind picks the colour."""
-    created = (getattr(event, "created_at", "") or "")[11:19]
-    event_type = getattr(event, "event_type", "?")
-    actor = getattr(event, "actor", None) or "-"
-    payload = getattr(event, "payload", None) or {}
-    summary = " ".join(f"{k}={_short(v)}" for k, v in list(payload.items())[:4])
-    seq = getattr(event, "sequence", 0)
-    return f"{created} #{seq:<4} {_fit(event_type, 22)} {_fit(actor, 12)} {summary}", event_type
+    created = event.created_at[11:19]
+    actor = event.actor or "-"
+    summary = " ".join(f"{k}={_short(v)}" for k, v in list(event.payload.items())[:4])
+    line = f"{created} #{event.sequence:<4} {_fit(event.event_type, 22)} {_fit(actor, 12)}"
+    return f"{line} {summary}", event.event_type
 
 
 def _fit(text: str, width: int) -> str:
@@ -90,15 +90,13 @@ class EventTail(ScrollView, can_focus=True):
         self.set_interval(FLUSH_SECONDS, self.flush)
         self._update_badge()
 
-    def add_events(self, events: Iterable[Any]) -> None:
+    def add_events(self, events: Iterable[Event]) -> None:
         """Queue events; de-duplicates by id so a backfill after a reconnect adds no copies."""
         for event in events:
-            event_id = getattr(event, "id", None)
-            if event_id is not None:
-                if event_id in self._seen_ids:
-                    continue
-                self._seen_ids.add(event_id)
-            self._pending.append((getattr(event, "sequence", 0) or 0, *event_line(event)))
+            if event.id in self._seen_ids:
+                continue
+            self._seen_ids.add(event.id)
+            self._pending.append((event.sequence, *event_line(event)))
         if len(self._seen_ids) > 4 * (self.lines.maxlen or 5000):
             self._seen_ids = set(list(self._seen_ids)[-(self.lines.maxlen or 5000) :])
 

@@ -208,7 +208,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._rebuild_timer = None
         self._rebuild(self.cursor_key)
 
-    def remove(self, keys: Iterable[str]) -> None:
+    def remove(self, keys: Iterable[str]) -> None:  # type: ignore[override]  # rows, not self
         keep = self.cursor_key
         for key in keys:
             self._rows.pop(key, None)
@@ -255,7 +255,7 @@ class VirtualTable(ScrollView, can_focus=True):
             for row in rows:
                 if row.haystack is None:
                     row.haystack = "\x1f".join(row.cells).lower()
-            rows = [row for row in rows if needle in row.haystack]
+            rows = [row for row in rows if needle in (row.haystack or "")]
         if self.sort_column is not None:
             rows.sort(key=_sort_key(self.sort_column), reverse=self.sort_reverse)
         self._view = rows

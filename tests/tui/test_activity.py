@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from openintent_tui.app import AUDIT_SIZE
 from openintent_tui.screens.activity import ActivityScreen
-from openintent_tui.screens.data import call
 from openintent_tui.screens.intents import IntentsScreen
 from openintent_tui.screens.leases import LeasesScreen
 from tests.tui.tui_support import make_app, seed, wait_until
@@ -33,7 +32,7 @@ async def test_activity_lists_this_sessions_changes_and_refusals(server):
         intent_id = next(iter(seeded.intents.values()))
         refused = await app.screen.mutate(
             "Release a lease that is not there",
-            lambda: call(app.client, "release_lease", intent_id, "no-such-lease"),
+            lambda: app.client.release_lease(intent_id, "no-such-lease"),
         )
         assert refused is None
 

@@ -9,7 +9,6 @@ from backend.wire.costs import CostList
 from backend.wire.events import Event, EventPage
 from backend.wire.intents import Intent, IntentList
 from backend.wire.leases import LeaseList
-from openintent_tui.client.adapters import adapt, decode
 from openintent_tui.client.errors import (
     ConflictError,
     NotFoundError,
@@ -17,8 +16,10 @@ from openintent_tui.client.errors import (
     ValidationError,
     error_for,
 )
-from openintent_tui.client.rebuilt import cost_summary
-from openintent_tui.client.stream import SSEParser, event_from_frame
+from openintent_tui.client.reference.adapters import adapt, decode
+from openintent_tui.client.reference.rebuilt import cost_summary
+from openintent_tui.client.reference.stream import event_from_frame
+from openintent_tui.client.sse import SSEParser
 
 REF_INTENT = {
     "id": "i1",

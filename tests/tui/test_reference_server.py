@@ -25,8 +25,9 @@ from openintent_tui.client import (
     NotFoundError,
     OpenIntentClient,
     Unavailable,
+    connect,
 )
-from openintent_tui.client.adapters import masked_key
+from openintent_tui.client.reference.adapters import masked_key
 from openintent_tui.contexts import ConnectionInfo
 from openintent_tui.screens.arbitration import ArbitrationScreen
 from openintent_tui.screens.help import HelpScreen
@@ -45,9 +46,10 @@ OPERATOR = "alice"
 
 @pytest.fixture
 async def ref(reference_server: ReferenceServer) -> AsyncIterator[OpenIntentClient]:
-    async with OpenIntentClient(
+    async with await connect(
         reference_server.url, reference_server.api_key, agent_id=OPERATOR
     ) as client:
+        assert client.dialect == "reference"
         yield client
 
 

@@ -1,0 +1,282 @@
+"""The console's verbs, defined once. The `:` line runs them (`run_verb`), the ctrl+p palette
+lists them (`commands.py`), the `:` line completes them (`VerbSuggester`) and `?` explains
+them (`screens/help.py`), all from `VERBS` below.
+
+    :intents status=active     :open ID     :ctx prod     :q
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import msgspec
+from textual.suggester import Suggester
+
+from backend.domain.lifecycle import STATUSES
+
+from .client.api import Capabilities
+
+if TYPE_CHECKING:
+    from .app import OpenIntentApp
+
+
+class Invocation(msgspec.Struct, frozen=True):
+    """`intents status=active` -> verb "intents", args [], options {"status": "active"}."""
+
+    verb: str
+    args: list[str] = msgspec.field(default_factory=list)
+    options: dict[str, str] = msgspec.field(default_factory=dict)
+    text: str = ""
+
+
+def parse_verb(text: str) -> tuple[str, list[str], dict[str, str]]:
+    """`intents status=active` -> ("intents", [], {"status": "active"})."""
+    try:
+        words = shlex.split(text.strip().lstrip(":"))
+    except ValueError:
+        words = text.strip().lstrip(":").split()
+    if not words:
+        return "", [], {}
+    args: list[str] = []
+    options: dict[str, str] = {}
+    for word in words[1:]:
+        key, eq, value = word.partition("=")
+        if eq:
+            options[key] = value
+        else:
+            args.append(word)
+    return words[0].lower(), args, options
+
+
+PaletteEntry = tuple[str, str]
+"""(title shown in the palette, the verb text it runs)."""
+
+
+class Verb(msgspec.Struct, frozen=True):
+    name: str
+    help: str
+    run: Callable[[OpenIntentApp, Invocation], None]
+    aliases: tuple[str, ...] = ()
+    usage: str = ""
+    """What follows the name in `?` help and the `:` line's hint, e.g. `ID`."""
+    binding: str | None = None
+    """The id of the key binding that does the same (its key is shown, remaps applied)."""
+    needs: Callable[[Capabilities], bool] | None = None
+    """The capability it needs: without it the view still opens and says it is unavailable."""
+    palette: tuple[PaletteEntry, ...] = ()
+    suggest: Callable[[OpenIntentApp], list[PaletteEntry]] | None = None
+    """Palette entries from the session: contexts, intents."""
+    hint: bool = True
+    """Shown in the `:` line's placeholder."""
+    listed: bool = True
+    """Listed among the verbs in `?` help (not when it only repeats a key listed there)."""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+    def usable(self, capabilities: Capabilities) -> bool:
+        return self.needs is None or self.needs(capabilities)
+
+
+# ---- what each verb does -------------------------------------------------------------------
+
+
+def _quit(app: OpenIntentApp, _: Invocation) -> None:
+    app.exit()
+
+
+def _intents(app: OpenIntentApp, call: Invocation) -> None:
+    text = None
+    if "q" in call.options or call.args:
+        text = call.options.get("q") or " ".join(call.args)
+    app.show_intents(call.options.get("status"), text)
+
+
+def _open(app: OpenIntentApp, call: Invocation) -> None:
+    if not call.args:
+        app.notify(":open needs an intent id", severity="warning")
+    else:
+        app.open_intent(call.args[0])
+
+
+def _leases(app: OpenIntentApp, _: Invocation) -> None:
+    from .screens.leases import LeasesScreen
+
+    app.show_view(LeasesScreen())
+
+
+def _arbitration(app: OpenIntentApp, _: Invocation) -> None:
+    from .screens.arbitration import ArbitrationScreen
+
+    app.show_view(ArbitrationScreen())
+
+
+def _portfolios(app: OpenIntentApp, _: Invocation) -> None:
+    from .screens.portfolios import PortfoliosScreen
+
+    app.show_view(PortfoliosScreen())
+
+
+def _activity(app: OpenIntentApp, _: Invocation) -> None:
+    from .screens.activity import ActivityScreen
+
+    app.show_view(ActivityScreen())
+
+
+def _context(app: OpenIntentApp, call: Invocation) -> None:
+    app.switch_context(call.args[0] if call.args else "")
+
+
+def _help(app: OpenIntentApp, _: Invocation) -> None:
+    app.action_help()
+
+
+def _reconnect(app: OpenIntentApp, _: Invocation) -> None:
+    app.action_reconnect()
+
+
+def _contexts(app: OpenIntentApp) -> list[PaletteEntry]:
+    return [(f"Switch context: {name}", f"ctx {name}") for name in sorted(app.contexts)]
+
+
+def _known_intents(app: OpenIntentApp) -> list[PaletteEntry]:
+    return [
+        (f"Open intent: {intent.title}", f"open {intent.id}") for intent in app.listed_intents()
+    ]
+
+
+VERBS: tuple[Verb, ...] = (
+    Verb(
+        "intents",
+        "intents list, optionally filtered",
+        _intents,
+        aliases=("intent", "i"),
+        usage="[status=S] [q=TEXT]",
+        binding="app.view_intents",
+        palette=(
+            ("Intents: all", "intents"),
+            *((f"Intents: status={s}", f"intents status={s}") for s in STATUSES),
+        ),
+    ),
+    Verb("open", "open an intent", _open, aliases=("o",), usage="ID", suggest=_known_intents),
+    Verb(
+        "leases",
+        "all active leases",
+        _leases,
+        aliases=("lease", "l"),
+        binding="app.view_leases",
+        palette=(("Leases", "leases"),),
+    ),
+    Verb(
+        "arb",
+        "arbitration queue",
+        _arbitration,
+        aliases=("arbitration", "arbitrations", "a"),
+        binding="app.view_arbitration",
+        needs=lambda can: can.arbitration_queue,
+        palette=(("Arbitration queue", "arb"),),
+    ),
+    Verb(
+        "portfolios",
+        "portfolios",
+        _portfolios,
+        aliases=("portfolio", "p"),
+        binding="app.view_portfolios",
+        palette=(("Portfolios", "portfolios"),),
+    ),
+    Verb(
+        "activity",
+        "what this console changed in this session",
+        _activity,
+        aliases=("log",),
+        binding="app.view_activity",
+        palette=(("Activity: what I did here", "activity"),),
+        hint=False,
+    ),
+    Verb(
+        "ctx",
+        "switch context",
+        _context,
+        aliases=("context",),
+        usage="NAME",
+        suggest=_contexts,
+    ),
+    Verb(
+        "help",
+        "every key",
+        _help,
+        aliases=("h",),
+        binding="app.help",
+        palette=(("Help: every key", "help"),),
+        hint=False,
+        listed=False,
+    ),
+    Verb(
+        "reconnect",
+        "reconnect the live stream now",
+        _reconnect,
+        binding="app.reconnect",
+        palette=(("Reconnect the live stream", "reconnect"),),
+        hint=False,
+        listed=False,
+    ),
+    Verb("q", "quit", _quit, aliases=("quit", "q!"), palette=(("Quit", "q"),)),
+)
+
+BY_NAME: dict[str, Verb] = {name: verb for verb in VERBS for name in verb.names}
+
+
+def find(text: str) -> tuple[Verb | None, Invocation]:
+    name, args, options = parse_verb(text)
+    return BY_NAME.get(name), Invocation(name, args, options, text)
+
+
+def placeholder(prefix: str = ":") -> str:
+    """The `:` line's hint: the verbs to type, with their arguments' first example."""
+    parts = []
+    for verb in VERBS:
+        if not verb.hint:
+            continue
+        if verb.name == "intents":
+            parts.append(f"{prefix}intents status=active")
+        else:
+            parts.append(f"{prefix}{verb.name}{' ' + verb.usage if verb.usage else ''}")
+    return " · ".join(parts)
+
+
+def palette_entries(app: OpenIntentApp) -> Iterator[tuple[str, str, Verb]]:
+    """(title, verb text, verb) for the palette: the static entries, then the session's."""
+    for verb in VERBS:
+        for title, text in verb.palette:
+            yield title, text, verb
+    for verb in VERBS:
+        if verb.suggest is not None:
+            for title, text in verb.suggest(app):
+                yield title, text, verb
+
+
+class VerbSuggester(Suggester):
+    """Completes the `:` line: a verb's name, then a context's name or a known status."""
+
+    def __init__(self, app: OpenIntentApp) -> None:
+        super().__init__(use_cache=False, case_sensitive=False)
+        self.app = app
+
+    def candidates(self) -> Iterator[str]:
+        for verb in VERBS:
+            yield verb.name
+            for _, text in verb.palette:
+                yield text
+        for name in sorted(self.app.contexts):
+            yield f"ctx {name}"
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        for candidate in self.candidates():
+            if candidate.casefold().startswith(value) and len(candidate) > len(value):
+                return candidate
+        return None
