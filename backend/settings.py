@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any, Literal
 
 import msgspec
 import platformdirs
+
+from .private_files import make_private_dirs
 
 APP_NAME = "openintent-tui"
 ENV_PREFIX = "OPENINTENT_"
@@ -28,7 +31,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: int = 8000
     db: str = ""
-    """SQLite file; empty means `<data dir>/openintent.db`."""
+    """SQLite file; empty means `<data dir>/openintent.db`. A `sqlite:///path` URL is taken
+    as that path; any other URL scheme is refused (see `database_path`)."""
     api_keys: list[str] = msgspec.field(default_factory=list)
     """Plain keys accepted in X-API-Key. Hashed on load, never stored in data."""
     api_key_hashes: list[str] = msgspec.field(default_factory=list)
@@ -61,13 +65,47 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     http: Literal["uvicorn", "granian"] = "uvicorn"
     """HTTP server for `serve`: uvicorn (uvloop + httptools) or granian (embedded, same loop)."""
 
+    def __post_init__(self) -> None:
+        database_path(self.db)  # an unsupported URL is refused when the settings load
+
     @property
     def db_path(self) -> Path:
-        return Path(self.db) if self.db else data_dir() / "openintent.db"
+        return database_path(self.db)
 
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+
+SQLITE_URL_PREFIX = "sqlite:///"
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def database_path(db: str) -> Path:
+    """The SQLite file a `db` setting names: a path, or `sqlite:///path` as SQLAlchemy
+    writes it (`sqlite:///relative.db`, `sqlite:////absolute.db`). Any other `scheme://`
+    raises ValueError: taken as a path it would silently create a directory named after
+    the scheme."""
+    if not db:
+        return data_dir() / "openintent.db"
+    if db.startswith(SQLITE_URL_PREFIX):
+        path = db[len(SQLITE_URL_PREFIX) :]
+        if not path or path.startswith(":memory:") or "?" in path:
+            raise ValueError(f"db: {db!r} is not a SQLite file URL (sqlite:///path/to/file.db)")
+        return Path(path)
+    scheme = _URL_SCHEME.match(db)
+    if scheme:
+        name = scheme.group(1).lower()
+        later = (
+            " PostgreSQL support is planned but not available yet."
+            if name.startswith("postgres")
+            else ""
+        )
+        raise ValueError(
+            f"db: unsupported database URL scheme {name!r}. Supported: a SQLite file path,"
+            f" or sqlite:///path.{later}"
+        )
+    return Path(db)
 
 
 def _from_env(environ: dict[str, str]) -> dict[str, Any]:
@@ -119,7 +157,7 @@ def ensure_api_key(settings: Settings) -> tuple[Settings, Path | None]:
         return settings, None
     key_file = generated_key_path()
     if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(key_file.parent)
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(32) + "\n")
