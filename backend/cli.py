@@ -82,13 +82,16 @@ def serve(settings: Settings, *, announce=print) -> None:
     if settings.http == "granian":
         from . import granian_server
 
-        sys.exit(granian_server.run(app, sock, settings.log_level, announce))
+        sys.exit(granian_server.run(app, sock, settings, announce))
     import uvicorn
 
     from . import uvicorn_server
+    from .http_limits import BodyTimeout, guarded_protocol
 
     config = uvicorn.Config(
-        app,
+        BodyTimeout(app, settings.http_body_timeout_seconds),
+        http=guarded_protocol(settings),
+        timeout_keep_alive=int(max(1, settings.http_idle_timeout_seconds)),
         log_level=settings.log_level,
         # Access lines are logged at INFO: above it they are never shown, so don't build them.
         access_log=settings.log_level.lower() in ("info", "debug", "trace"),

@@ -61,6 +61,15 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Per-stream live buffer; a stream that falls further behind re-reads the log."""
     sse_flush_interval_ms: float = 20.0
     """Under load a stream writes at most this often, batching what arrived (0: per event)."""
+    http_idle_timeout_seconds: float = 30.0
+    """A connection with no request in progress (before its first, between two) is closed."""
+    http_header_timeout_seconds: float = 10.0
+    """A request's headers must be complete this long after its first byte (408 otherwise)."""
+    http_body_timeout_seconds: float = 30.0
+    """A request body that stops arriving for this long is answered 408 and closed."""
+    http_max_connections: int = 0
+    """Open connections at most (0: the descriptor limit less 128). A new one beyond it evicts
+    the connection idle the longest; one with a request in flight is never evicted."""
     log_level: str = "warning"
     http: Literal["uvicorn", "granian"] = "uvicorn"
     """HTTP server for `serve`: uvicorn (uvloop + httptools) or granian (embedded, same loop)."""

@@ -40,6 +40,7 @@ class ServerProcess:
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
         log_dir: Path | None = None,
+        preexec_fn=None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -52,6 +53,7 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
+                preexec_fn=preexec_fn,
             )
         deadline = time.monotonic() + 30
         while True:
