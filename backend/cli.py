@@ -91,7 +91,8 @@ def serve(settings: Settings, *, announce=print) -> None:
     config = uvicorn.Config(
         BodyTimeout(app, settings.http_body_timeout_seconds),
         http=guarded_protocol(settings),
-        timeout_keep_alive=int(max(1, settings.http_idle_timeout_seconds)),
+        # uvicorn's own keep-alive timer, kept in step with ours (0 disables both)
+        timeout_keep_alive=settings.http_idle_timeout_seconds or 10**9,
         log_level=settings.log_level,
         # Access lines are logged at INFO: above it they are never shown, so don't build them.
         access_log=settings.log_level.lower() in ("info", "debug", "trace"),
