@@ -104,10 +104,14 @@ class IdleSocketGuard:
                 silent.append((age_ms, fd))
         at_cap = connections >= self.cap
         closed = 0
+        threshold_ms = min(
+            self.idle_ms if self.idle_ms is not None else float("inf"),
+            FLOOD_GRACE_SECONDS * 1000 if at_cap else float("inf"),
+        )
         for age_ms, fd in sorted(silent, reverse=True):  # oldest first
-            too_old = self.idle_ms is not None and age_ms >= self.idle_ms
-            if too_old or (at_cap and age_ms >= FLOOD_GRACE_SECONDS * 1000):
-                closed += self._shutdown(fd)
+            if age_ms < threshold_ms:
+                break
+            closed += self._shutdown_if_still_silent(fd, threshold_ms)
         return closed
 
     def _silent_age_ms(self, fd: int) -> int | None:
@@ -130,8 +134,15 @@ class IdleSocketGuard:
             return -1
         return _LAST_DATA_RECV.unpack_from(info, _LAST_DATA_RECV_OFFSET)[0]
 
-    @staticmethod
-    def _shutdown(fd: int) -> int:
+    def _shutdown_if_still_silent(self, fd: int, threshold_ms: float) -> int:
+        # Looked at again just before: granian may have closed this descriptor since the
+        # scan and the number may now belong to a fresh connection.
+        try:
+            age_ms = self._silent_age_ms(fd)
+        except OSError:
+            return 0
+        if age_ms is None or age_ms < threshold_ms:
+            return 0
         sock = socket.socket(fileno=fd)
         try:
             sock.shutdown(socket.SHUT_RDWR)

@@ -88,6 +88,8 @@ def test_a_flood_of_idle_sockets_does_not_lock_out_health(tmp_path, http):
             )
             assert made.status_code == 201
             assert server.stop() == 0
+            output = server.output()
+            assert "Too many open files" not in output and "Traceback" not in output, output
     finally:
         for sock in idle:
             sock.close()
