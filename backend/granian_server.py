@@ -72,7 +72,13 @@ class _Drain:
 
 
 def _header_read_ms(settings: Settings) -> int:
-    return int(1000 * min(settings.http_idle_timeout_seconds, settings.http_header_timeout_seconds))
+    """hyper has one timer for both; 0 turns a timeout off, so the other one decides."""
+    limits = [
+        seconds
+        for seconds in (settings.http_idle_timeout_seconds, settings.http_header_timeout_seconds)
+        if seconds > 0
+    ]
+    return int(1000 * min(limits)) if limits else 86_400_000
 
 
 def _log_level(name: str):

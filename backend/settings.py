@@ -62,11 +62,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     sse_flush_interval_ms: float = 20.0
     """Under load a stream writes at most this often, batching what arrived (0: per event)."""
     http_idle_timeout_seconds: float = 30.0
-    """A connection with no request in progress (before its first, between two) is closed."""
+    """A connection with no request in progress (before its first, between two) is closed
+    (0: never)."""
     http_header_timeout_seconds: float = 10.0
-    """A request's headers must be complete this long after its first byte (408 otherwise)."""
+    """A request's headers must be complete this long after its first byte (408 otherwise;
+    0: no limit)."""
     http_body_timeout_seconds: float = 30.0
-    """A request body that stops arriving for this long is answered 408 and closed."""
+    """A request body that stops arriving for this long is answered 408 and closed (0: no
+    limit)."""
     http_max_connections: int = 0
     """Open connections at most (0: the descriptor limit less 128). A new one beyond it evicts
     the connection idle the longest; one with a request in flight is never evicted."""
@@ -76,6 +79,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         database_path(self.db)  # an unsupported URL is refused when the settings load
+        for name in (
+            "http_idle_timeout_seconds",
+            "http_header_timeout_seconds",
+            "http_body_timeout_seconds",
+            "http_max_connections",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 (off / derived) or more")
 
     @property
     def db_path(self) -> Path:

@@ -16,6 +16,8 @@ import time
 import httpx
 import pytest
 
+from backend.http_limits import max_connections
+from backend.settings import load_settings
 from tests.e2e.test_crash import KEY, server_process
 
 pytestmark = pytest.mark.slow
@@ -181,3 +183,65 @@ def test_an_sse_stream_outlives_the_idle_timeout(tmp_path, http):
         assert done.wait(30), "the stream missed the event"
         assert any("after the idle timeout" in line for line in received)
         assert server.stop() == 0
+
+
+@pytest.mark.parametrize("http", SERVERS)
+def test_at_the_cap_idle_sockets_make_room_and_a_stream_keeps_its_place(tmp_path, http):
+    settings = {"http_max_connections": "20", "sse_keepalive_seconds": "600"}
+    options = {"extra_args": ["--api-key", KEY, "--http", http], "env": env_with(**settings)}
+    headers = {"X-API-Key": KEY, "X-Agent-ID": "t"}
+    idle: list[socket.socket] = []
+    with server_process(tmp_path / "oi.db", **options) as server:
+        lines: list[str] = []
+        opened = threading.Event()
+        got_it = threading.Event()
+
+        def follow() -> None:
+            url = f"{server.url}/api/v1/events/stream"
+            with (
+                contextlib.suppress(httpx.HTTPError),
+                httpx.stream("GET", url, headers=headers, timeout=120) as response,
+            ):
+                opened.set()
+                for line in response.iter_lines():
+                    lines.append(line)
+                    if "made at the cap" in line:
+                        got_it.set()
+                        break
+
+        reader = threading.Thread(target=follow, daemon=True)
+        reader.start()
+        assert opened.wait(30), "the stream did not open"
+        try:
+            for _ in range(60):
+                idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=30))
+            # The oldest idle socket is closed by the server to make room.
+            assert read_until_closed(idle[0], 30) == b""
+            wait_for(lambda: health_answers(server.url), 30, "/health did not get through")
+            made = httpx.post(
+                f"{server.url}/api/v1/intents",
+                json={"title": "made at the cap"},
+                headers=headers,
+                timeout=10,
+            )
+            assert made.status_code == 201
+            assert got_it.wait(30), f"the stream lost its place: {lines[-5:]}"
+        finally:
+            for sock in idle:
+                sock.close()
+        assert server.stop() == 0
+
+
+def test_limit_settings_layer_and_are_checked(tmp_path):
+    config = tmp_path / "server.toml"
+    config.write_text("[server]\nhttp_idle_timeout_seconds = 5\nhttp_max_connections = 100\n")
+    loaded = load_settings({}, config_file=config, environ={})
+    assert (loaded.http_idle_timeout_seconds, loaded.http_max_connections) == (5, 100)
+    environ = {"OPENINTENT_HTTP_BODY_TIMEOUT_SECONDS": "2.5"}
+    assert load_settings({}, environ=environ).http_body_timeout_seconds == 2.5
+    with pytest.raises(SystemExit, match="http_header_timeout_seconds must be 0"):
+        load_settings({}, environ={"OPENINTENT_HTTP_HEADER_TIMEOUT_SECONDS": "-1"})
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert max_connections(load_settings({}, environ={})) == max(16, soft - 128)
+    huge = load_settings({"http_max_connections": 10**7}, environ={})
+    assert max_connections(huge) == max(16, soft - 128)  # never above the descriptor limit
