@@ -15,7 +15,7 @@ from pathlib import Path
 import msgspec
 
 from .server_record import ServerLock, ServerRecord, ServerRunning
-from .settings import Settings, ensure_api_key, load_settings
+from .settings import Settings, data_dir, ensure_api_key, load_settings, private_data_dir
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +61,8 @@ def serve(settings: Settings, *, announce=print) -> None:
         lock = ServerLock(settings.db_path.absolute()).acquire()
     except ServerRunning as exc:
         sys.exit(f"openintent-tui serve: {exc}")
+    if settings.db_path.absolute().parent == data_dir().absolute():
+        private_data_dir()
     settings, key_file = ensure_api_key(settings)
     if key_file is not None:
         announce(f"API key: generated and stored in {key_file} (mode 0600)")

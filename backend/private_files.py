@@ -39,8 +39,9 @@ def create_private_file(path: Path) -> bool:
 
 
 def restrict_to_owner(path: Path) -> None:
-    """Drop group and other permissions from an existing file of ours (a database created by
-    an earlier version as 0644). Files we cannot change (not ours) are left alone."""
+    """Drop group and other permissions from an existing file or directory of ours (a
+    database created by an earlier version as 0644). What we cannot change (not ours) is
+    left alone."""
     try:
         mode = path.stat().st_mode
         if stat.S_IMODE(mode) & 0o077:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import msgspec
 import platformdirs
 
-from .private_files import make_private_dirs
+from .private_files import make_private_dirs, restrict_to_owner
 
 APP_NAME = "openintent-tui"
 ENV_PREFIX = "OPENINTENT_"
@@ -21,6 +21,16 @@ GENERATED_KEY_FILE = "api-key"
 
 def data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def private_data_dir() -> Path:
+    """The data dir, created 0700, or narrowed to its owner if an earlier version left it
+    wider: it holds the generated key and the default database. Only this app's own
+    directory is narrowed, never a parent of it."""
+    path = data_dir()
+    make_private_dirs(path)
+    restrict_to_owner(path)
+    return path
 
 
 def config_dir() -> Path:
@@ -176,11 +186,13 @@ def ensure_api_key(settings: Settings) -> tuple[Settings, Path | None]:
     if settings.api_keys or settings.api_key_hashes:
         return settings, None
     key_file = generated_key_path()
+    private_data_dir()
     if not key_file.exists():
-        make_private_dirs(key_file.parent)
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(32) + "\n")
+    else:
+        restrict_to_owner(key_file)
     key = key_file.read_text().strip()
     return msgspec.structs.replace(settings, api_keys=[key]), key_file
 

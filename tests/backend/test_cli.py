@@ -156,3 +156,22 @@ def test_database_key_and_record_are_owner_only(tmp_path, env):
             assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
         assert server.stop() == 0
     assert stat.S_IMODE(tmp_path.stat().st_mode) == parent_mode  # a given parent is left alone
+
+
+def test_files_an_earlier_version_left_readable_are_narrowed(tmp_path, env):
+    data = tmp_path / "data" / "openintent-tui"
+    data.mkdir(parents=True, mode=0o755)
+    data.chmod(0o755)
+    key_file = data / "api-key"
+    key_file.write_text("old-key\n")
+    key_file.chmod(0o644)
+    db = data / "openintent.db"
+    with server_process(db, extra_args=[], env=env) as server:
+        assert server.stop() == 0
+    db.chmod(0o644)  # as an earlier version created it
+    with server_process(db, extra_args=[], env=env) as server:
+        assert status_with_key(server.url, "old-key") == 200
+        assert server.stop() == 0
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
