@@ -91,7 +91,9 @@ class BodyTimeout:
             if body_done:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.seconds)
+                # asyncio.timeout, not wait_for: no extra task per receive on the hot path
+                async with asyncio.timeout(self.seconds):
+                    message = await receive()
             except TimeoutError:
                 raise BodyTimeoutError(
                     detail=_BODY_TIMEOUT_MESSAGE, headers={"Connection": "close"}
