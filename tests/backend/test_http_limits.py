@@ -80,9 +80,8 @@ def test_a_flood_of_idle_sockets_does_not_lock_out_health(tmp_path, http):
                 60,
                 f"the server never held the flood ({open_descriptors(server.proc.pid)} fds)",
             )
-            started = time.monotonic()
-            wait_for(lambda: health_answers(server.url), 30, "/health stopped answering")
-            assert time.monotonic() - started < 15
+            # promptly: generous for a loaded CI machine, far below any timeout (30 s)
+            wait_for(lambda: health_answers(server.url), 20, "/health stopped answering")
             assert server.proc.poll() is None
             headers = {"X-API-Key": KEY, "X-Agent-ID": "t"}
             made = httpx.post(
