@@ -14,7 +14,8 @@ from pathlib import Path
 
 import msgspec
 
-from .settings import Settings, ensure_api_key, load_settings
+from .server_record import ServerLock, ServerRecord, ServerRunning
+from .settings import Settings, data_dir, ensure_api_key, load_settings, private_data_dir
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +55,14 @@ def serve(settings: Settings, *, announce=print) -> None:
     lifespan drains the writer queue and closes the database."""
     from .app import create_app
 
+    # Before anything else touches the database: a second server on it would write beside
+    # the first while each one's live streams saw only its own writes.
+    try:
+        lock = ServerLock(settings.db_path.absolute()).acquire()
+    except ServerRunning as exc:
+        sys.exit(f"openintent-tui serve: {exc}")
+    if settings.db_path.absolute().parent == data_dir().absolute():
+        private_data_dir()
     settings, key_file = ensure_api_key(settings)
     if key_file is not None:
         announce(f"API key: generated and stored in {key_file} (mode 0600)")
@@ -62,19 +71,30 @@ def serve(settings: Settings, *, announce=print) -> None:
     # the port really served.
     sock = _bind(settings.host, settings.port)
     settings = msgspec.structs.replace(settings, port=sock.getsockname()[1])
+    lock.write(
+        ServerRecord(
+            pid=os.getpid(),
+            url=_local_url(settings.host, settings.port),
+            db=str(settings.db_path.absolute()),
+        )
+    )
     app = create_app(settings)
     app.on_startup.append(_freeze_startup_objects)
     announce(f"serving the OpenIntent API on {settings.base_url}/api/v1")
     if settings.http == "granian":
         from . import granian_server
 
-        sys.exit(granian_server.run(app, sock, settings.log_level, announce))
+        sys.exit(granian_server.run(app, sock, settings, announce))
     import uvicorn
 
     from . import uvicorn_server
+    from .http_limits import BodyTimeout, guarded_protocol
 
     config = uvicorn.Config(
-        app,
+        BodyTimeout(app, settings.http_body_timeout_seconds),
+        http=guarded_protocol(settings),
+        # uvicorn's own keep-alive timer, kept in step with ours (0 disables both)
+        timeout_keep_alive=settings.http_idle_timeout_seconds or 10**9,
         log_level=settings.log_level,
         # Access lines are logged at INFO: above it they are never shown, so don't build them.
         access_log=settings.log_level.lower() in ("info", "debug", "trace"),
@@ -115,6 +135,16 @@ def _freeze_startup_objects() -> None:
     many apps in one process must not pin each one's objects for good."""
     gc.collect()
     gc.freeze()
+
+
+def _local_url(host: str, port: int) -> str:
+    """How a process on this machine reaches the server (a wildcard bind answers on
+    loopback too)."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _bind(host: str, port: int) -> socket.socket:

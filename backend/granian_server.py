@@ -24,6 +24,9 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from .api.streams import end_streams
 from .cli import exit_without_closing
+from .granian_guard import IdleSocketGuard
+from .http_limits import BodyTimeout, max_connections
+from .settings import Settings
 
 BACKLOG = 1024
 GRACE_SECONDS = 10.0
@@ -68,6 +71,16 @@ class _Drain:
         return receive_lifespan
 
 
+def _header_read_ms(settings: Settings) -> int:
+    """hyper has one timer for both; 0 turns a timeout off, so the other one decides."""
+    limits = [
+        seconds
+        for seconds in (settings.http_idle_timeout_seconds, settings.http_header_timeout_seconds)
+        if seconds > 0
+    ]
+    return int(1000 * min(limits)) if limits else 86_400_000
+
+
 def _log_level(name: str):
     from granian.log import LogLevels
 
@@ -77,12 +90,15 @@ def _log_level(name: str):
     )
 
 
-def run(app: Litestar, sock: socket.socket, log_level: str, announce: Callable[[str], None]) -> int:
+def run(
+    app: Litestar, sock: socket.socket, settings: Settings, announce: Callable[[str], None]
+) -> int:
     """Serve on `sock` (bound, not yet listening) until SIGINT/SIGTERM; returns the exit code.
 
     A second signal during shutdown leaves at once, as on the uvicorn path."""
     import uvloop
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.net import SocketHolder
     from granian.server.embed import Server
 
@@ -97,13 +113,20 @@ def run(app: Litestar, sock: socket.socket, log_level: str, announce: Callable[[
             self._sfd = fd
 
     server = BoundServer(
-        _Drain(app, GRACE_SECONDS),
+        BodyTimeout(_Drain(app, GRACE_SECONDS), settings.http_body_timeout_seconds),
         address=host,
         port=port,
         interface=Interfaces.ASGI,
-        log_level=_log_level(log_level),
+        log_level=_log_level(settings.log_level),
         log_access=False,
         backlog=BACKLOG,
+        # granian holds one permit of its backpressure semaphore per open connection and
+        # accepts only with a permit: this is its connection cap, kept below the
+        # descriptor limit so its accept loop never meets EMFILE. It cannot evict.
+        backpressure=max_connections(settings),
+        # hyper's header read timeout runs from the moment it waits for a request (first
+        # or next) until the headers are complete: idle and header timeouts in one.
+        http1_settings=HTTP1Settings(header_read_timeout=_header_read_ms(settings)),
     )
 
     signals = 0
@@ -117,11 +140,17 @@ def run(app: Litestar, sock: socket.socket, log_level: str, announce: Callable[[
             return
         exit_without_closing(announce)
 
+    guard = IdleSocketGuard(port, fd, max_connections(settings), settings.http_idle_timeout_seconds)
+
     async def main() -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
-        await server.serve()
+        guard.start()
+        try:
+            await server.serve()
+        finally:
+            await guard.stop()
         # Closing the loop would restore the default handlers, and a late second signal
         # would then kill a process that has shut down cleanly: ignore signals from here.
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any, Literal
 
 import msgspec
 import platformdirs
+
+from .private_files import make_private_dirs, restrict_to_owner
 
 APP_NAME = "openintent-tui"
 ENV_PREFIX = "OPENINTENT_"
@@ -20,6 +23,16 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+def private_data_dir() -> Path:
+    """The data dir, created 0700, or narrowed to its owner if an earlier version left it
+    wider: it holds the generated key and the default database. Only this app's own
+    directory is narrowed, never a parent of it."""
+    path = data_dir()
+    make_private_dirs(path)
+    restrict_to_owner(path)
+    return path
+
+
 def config_dir() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
 
@@ -28,7 +41,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: int = 8000
     db: str = ""
-    """SQLite file; empty means `<data dir>/openintent.db`."""
+    """SQLite file; empty means `<data dir>/openintent.db`. A `sqlite:///path` URL is taken
+    as that path; any other URL scheme is refused (see `database_path`)."""
     api_keys: list[str] = msgspec.field(default_factory=list)
     """Plain keys accepted in X-API-Key. Hashed on load, never stored in data."""
     api_key_hashes: list[str] = msgspec.field(default_factory=list)
@@ -57,17 +71,71 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Per-stream live buffer; a stream that falls further behind re-reads the log."""
     sse_flush_interval_ms: float = 20.0
     """Under load a stream writes at most this often, batching what arrived (0: per event)."""
+    http_idle_timeout_seconds: float = 30.0
+    """A connection with no request in progress (before its first, between two) is closed
+    (0: never)."""
+    http_header_timeout_seconds: float = 10.0
+    """A request's headers must be complete this long after its first byte (408 otherwise;
+    0: no limit)."""
+    http_body_timeout_seconds: float = 30.0
+    """A request body that stops arriving for this long is answered 408 and closed (0: no
+    limit)."""
+    http_max_connections: int = 0
+    """Open connections at most (0: the descriptor limit less 128). A new one beyond it evicts
+    the connection idle the longest; one with a request in flight is never evicted."""
     log_level: str = "warning"
     http: Literal["uvicorn", "granian"] = "uvicorn"
     """HTTP server for `serve`: uvicorn (uvloop + httptools) or granian (embedded, same loop)."""
 
+    def __post_init__(self) -> None:
+        database_path(self.db)  # an unsupported URL is refused when the settings load
+        for name in (
+            "http_idle_timeout_seconds",
+            "http_header_timeout_seconds",
+            "http_body_timeout_seconds",
+            "http_max_connections",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 (off / derived) or more")
+
     @property
     def db_path(self) -> Path:
-        return Path(self.db) if self.db else data_dir() / "openintent.db"
+        return database_path(self.db)
 
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+
+SQLITE_URL_PREFIX = "sqlite:///"
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def database_path(db: str) -> Path:
+    """The SQLite file a `db` setting names: a path, or `sqlite:///path` as SQLAlchemy
+    writes it (`sqlite:///relative.db`, `sqlite:////absolute.db`). Any other `scheme://`
+    raises ValueError: taken as a path it would silently create a directory named after
+    the scheme."""
+    if not db:
+        return data_dir() / "openintent.db"
+    if db.startswith(SQLITE_URL_PREFIX):
+        path = db[len(SQLITE_URL_PREFIX) :]
+        if not path or path.startswith(":memory:") or "?" in path:
+            raise ValueError(f"db: {db!r} is not a SQLite file URL (sqlite:///path/to/file.db)")
+        return Path(path)
+    scheme = _URL_SCHEME.match(db)
+    if scheme:
+        name = scheme.group(1).lower()
+        later = (
+            " PostgreSQL support is planned but not available yet."
+            if name.startswith("postgres")
+            else ""
+        )
+        raise ValueError(
+            f"db: unsupported database URL scheme {name!r}. Supported: a SQLite file path,"
+            f" or sqlite:///path.{later}"
+        )
+    return Path(db)
 
 
 def _from_env(environ: dict[str, str]) -> dict[str, Any]:
@@ -118,11 +186,13 @@ def ensure_api_key(settings: Settings) -> tuple[Settings, Path | None]:
     if settings.api_keys or settings.api_key_hashes:
         return settings, None
     key_file = generated_key_path()
+    private_data_dir()
     if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(32) + "\n")
+    else:
+        restrict_to_owner(key_file)
     key = key_file.read_text().strip()
     return msgspec.structs.replace(settings, api_keys=[key]), key_file
 

@@ -46,8 +46,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--operator", metavar="NAME", help="who you act as (X-Agent-ID)")
     parser.add_argument("--read-only", action="store_true", help="disable every change")
     parser.add_argument("--config", type=Path, metavar="PATH", help="config file to use")
-    parser.add_argument("--db", type=Path, metavar="PATH", help="database of the bundled server")
+    parser.add_argument(
+        "--db",
+        type=_database,
+        metavar="PATH",
+        help="database of the bundled server (a SQLite file, or sqlite:///path)",
+    )
     return parser
+
+
+def _database(value: str) -> Path:
+    from backend.settings import database_path
+
+    try:
+        return database_path(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,8 +2,11 @@
 server given. A child (not a thread) so the UI stays responsive under load and a server
 fault cannot take the console down: the console just sees the connection drop.
 
-A small state file in the data dir (pid, port, url, db) lets a second console reuse a server
-that is already running instead of starting another on the same database.
+Whoever serves a database (this console's child, another console's, or a headless
+`openintent-tui serve`) holds the lock on its record file beside it
+(`backend.server_record`): a console reuses that server instead of starting a second one
+on the same database, and a child that loses a race for the lock finds the winner the same
+way.
 """
 
 from __future__ import annotations
@@ -18,27 +21,16 @@ import time
 from pathlib import Path
 
 import httpx
-import msgspec
 
-from backend.settings import Settings, data_dir, ensure_api_key
+from backend.private_files import make_private_dirs
+from backend.server_record import ServerRecord, running_server
+from backend.settings import Settings, data_dir, ensure_api_key, generated_key_path
 
-STATE_FILE = "embedded-server.json"
 LOG_FILE = "embedded-server.log"
 
 
 class EmbeddedError(Exception):
     """The bundled server could not be started; the message includes its log's tail."""
-
-
-class ServerRecord(msgspec.Struct):
-    pid: int
-    port: int
-    url: str
-    db: str
-
-
-def state_path() -> Path:
-    return data_dir() / STATE_FILE
 
 
 def free_loopback_port() -> int:
@@ -83,7 +75,7 @@ class EmbeddedServer:
         api_key: str | None = None,
     ) -> None:
         self.workdir = workdir or data_dir()
-        self.db = Path(db) if db else Settings().db_path
+        self.db = (Path(db) if db else Settings().db_path).absolute()
         self.reuse = reuse
         self.startup_timeout = startup_timeout
         self.api_key = api_key or ""
@@ -147,6 +139,8 @@ class EmbeddedServer:
                     self._spawn(port=int(self.url.rsplit(":", 1)[1]))
                 except EmbeddedError:
                     pass  # try again next interval (the port may still be in TIME_WAIT)
+                if self.reused:
+                    return  # another process serves the database now: it is theirs to keep up
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop a server this console started; a reused one is left running for its owner."""
@@ -164,27 +158,37 @@ class EmbeddedServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-        self._forget_state()
         self.process = None
 
     # -- internals -------------------------------------------------------------------------
     def _reuse_running(self) -> bool:
-        path = self.workdir / STATE_FILE
-        try:
-            record = msgspec.json.decode(path.read_bytes(), type=ServerRecord)
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        """Adopt the server that holds this database's lock, if there is one."""
+        record = running_server(self.db)
+        if record is None:
             return False
-        if Path(record.db) != self.db or not _pid_alive(record.pid):
-            return False
+        if not record.url:
+            raise EmbeddedError(
+                f"a server (pid {record.pid}) holds {self.db} but has not said where it"
+                " listens yet; try again in a moment"
+            )
         if not server_answers(record.url, self.api_key):
-            return False
-        self.url, self.pid, self.reused = record.url, record.pid, True
+            raise EmbeddedError(
+                f"a server is already running on {self.db} at {record.url} (pid {record.pid})"
+                f" but does not accept the key in {generated_key_path()}; connect to it with"
+                f" --server {record.url} --api-key KEY, or stop it"
+            )
+        self._adopt(record)
         return True
+
+    def _adopt(self, record: ServerRecord) -> None:
+        self.url, self.pid, self.reused = record.url, record.pid, True
+        self.process = None
+        self._started = False
 
     def _spawn(self, port: int | None = None) -> None:
         try:
-            self.workdir.mkdir(parents=True, exist_ok=True)
-            self.db.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.workdir)
+            make_private_dirs(self.db.parent)
         except OSError as exc:
             raise EmbeddedError(f"cannot create the server's directories: {exc}") from None
         port = port or free_loopback_port()
@@ -218,8 +222,6 @@ class EmbeddedServer:
         self.reused = False
         self._started = True
         self._wait_healthy(log_path)
-        if self.reuse:
-            self._remember_state(port)
 
     def _wait_healthy(self, log_path: Path) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -227,6 +229,10 @@ class EmbeddedServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self.process = None
+                # Lost a race: another console or a headless server took the database
+                # between our look and our child's start. Use that one.
+                if self.reuse and self._reuse_running():
+                    return
                 raise EmbeddedError(f"the bundled server exited:\n{_tail(log_path)}")
             if server_answers(self.url, self.api_key, timeout=1.0):
                 return
@@ -236,22 +242,6 @@ class EmbeddedServer:
             f"the bundled server did not answer within {self.startup_timeout:.0f} s:\n"
             f"{_tail(log_path)}"
         )
-
-    def _remember_state(self, port: int) -> None:
-        path = self.workdir / STATE_FILE
-        record = ServerRecord(pid=self.pid or 0, port=port, url=self.url, db=str(self.db))
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(msgspec.json.encode(record))
-        os.replace(tmp, path)
-
-    def _forget_state(self) -> None:
-        path = self.workdir / STATE_FILE
-        try:
-            record = msgspec.json.decode(path.read_bytes(), type=ServerRecord)
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
-            return
-        if record.pid == self.pid:  # never delete another console's record
-            path.unlink(missing_ok=True)
 
 
 def _tail(path: Path, lines: int = 15) -> str:

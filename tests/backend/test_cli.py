@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from backend.settings import load_settings
 from tests.e2e.test_crash import server_process
 
 pytestmark = pytest.mark.slow
@@ -89,3 +90,88 @@ def test_help_and_invalid_settings(env):
     )
     assert refused.returncode != 0
     assert "invalid setting" in refused.stderr
+
+
+def refused_start(db: Path, env: dict[str, str], cwd: Path | None = None):
+    command = [sys.executable, "-m", "backend", "--db", str(db), "--port", "0", "--api-key", "k"]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=60)
+
+
+def test_one_server_per_database_until_it_dies(tmp_path, env):
+    db = tmp_path / "oi.db"
+    with server_process(db, env=env) as first:
+        second = refused_start(db, env)
+        assert second.returncode != 0
+        assert "already running" in second.stderr, second.stderr
+        assert first.url in second.stderr and f"pid {first.proc.pid}" in second.stderr
+        headers = {"X-API-Key": "k", "X-Agent-ID": "t"}
+        made = httpx.post(f"{first.url}/api/v1/intents", json={"title": "kept"}, headers=headers)
+        assert made.status_code == 201  # the first one is unaffected
+        record = db.with_name("oi.db.server.json")
+        assert stat.S_IMODE(record.stat().st_mode) == 0o600
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(30)
+    # the lock died with the process: no stale lock to clean up by hand
+    with server_process(db, env=env) as third:
+        assert status_with_key(third.url, "k") == 200
+        assert third.stop() == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://u:p@db.example/oi", "postgres://x/y", "mysql://h/db", "sqlite://rel.db"]
+)
+def test_an_unsupported_database_url_is_refused_at_start(tmp_path, env, url):
+    done = refused_start(url, env, cwd=tmp_path)
+    assert done.returncode != 0
+    assert "unsupported database URL scheme" in done.stderr, done.stderr
+    assert "SQLite file path" in done.stderr
+    if url.startswith("postgres"):
+        assert "PostgreSQL support is planned" in done.stderr
+    assert list(tmp_path.iterdir()) == []  # no directory named after the scheme
+
+
+def test_a_sqlite_url_is_taken_as_its_path():
+    assert load_settings({"db": "sqlite:///rel/oi.db"}, environ={}).db_path == Path("rel/oi.db")
+    assert load_settings({"db": "sqlite:////abs/oi.db"}, environ={}).db_path == Path("/abs/oi.db")
+    assert load_settings({"db": "plain.db"}, environ={}).db_path == Path("plain.db")
+    with pytest.raises(SystemExit, match="not a SQLite file URL"):
+        load_settings({"db": "sqlite:///:memory:"}, environ={})
+
+
+def test_database_key_and_record_are_owner_only(tmp_path, env):
+    parent_mode = stat.S_IMODE(tmp_path.stat().st_mode)
+    db = tmp_path / "new" / "deeper" / "oi.db"
+    options = {"command": console_script(), "extra_args": [], "env": env, "log_dir": tmp_path}
+    with server_process(db, **options) as server:
+        key = (tmp_path / "data" / "openintent-tui" / "api-key").read_text().strip()
+        headers = {"X-API-Key": key, "X-Agent-ID": "t"}
+        made = httpx.post(f"{server.url}/api/v1/intents", json={"title": "x"}, headers=headers)
+        assert made.status_code == 201
+        files = [db.with_name(db.name + suffix) for suffix in ("", "-wal", "-shm")]
+        files += [db.with_name(db.name + ".server.json")]
+        files += [tmp_path / "data" / "openintent-tui" / "api-key"]
+        for path in files:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        for directory in (db.parent, db.parent.parent, tmp_path / "data" / "openintent-tui"):
+            assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+        assert server.stop() == 0
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == parent_mode  # a given parent is left alone
+
+
+def test_files_an_earlier_version_left_readable_are_narrowed(tmp_path, env):
+    data = tmp_path / "data" / "openintent-tui"
+    data.mkdir(parents=True, mode=0o755)
+    data.chmod(0o755)
+    key_file = data / "api-key"
+    key_file.write_text("old-key\n")
+    key_file.chmod(0o644)
+    db = data / "openintent.db"
+    with server_process(db, extra_args=[], env=env) as server:
+        assert server.stop() == 0
+    db.chmod(0o644)  # as an earlier version created it
+    with server_process(db, extra_args=[], env=env) as server:
+        assert status_with_key(server.url, "old-key") == 200
+        assert server.stop() == 0
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600

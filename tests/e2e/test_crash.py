@@ -39,10 +39,12 @@ class ServerProcess:
         command: list[str] | None = None,
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
+        log_dir: Path | None = None,
+        preexec_fn=None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = db.parent / f"server-{self.port}.log"
+        self.log = (log_dir or db.parent) / f"server-{self.port}.log"
         args = ["--db", str(db), "--port", str(self.port)]
         args += ["--api-key", KEY] if extra_args is None else extra_args
         with open(self.log, "wb") as log:
@@ -51,6 +53,7 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
+                preexec_fn=preexec_fn,
             )
         deadline = time.monotonic() + 30
         while True:

@@ -64,6 +64,19 @@ def test_conflicting_targets_are_rejected(capsys):
     assert "not allowed with" in capsys.readouterr().err
 
 
+def test_a_database_url_other_than_sqlite_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["--db", "postgresql://u@db.example/oi"])
+    assert exited.value.code != 0
+    error = capsys.readouterr().err
+    assert "unsupported database URL scheme 'postgresql'" in error
+    assert "PostgreSQL support is planned" in error
+    assert list(tmp_path.iterdir()) == []
+    parsed = build_parser().parse_args(["--db", "sqlite:////srv/oi.db"])
+    assert str(parsed.db) == "/srv/oi.db"
+
+
 def test_bad_config_file_exits_with_the_reason(tmp_path, capsys):
     bad = tmp_path / "config.toml"
     bad.write_text("[contexts.a]\nurl = 'ftp://x'\n")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 
 import httpx
 import pytest
 
+from backend.server_record import record_path, running_server
 from backend.settings import data_dir, generated_key_path
-from openintent_tui.embedded import STATE_FILE, EmbeddedError, EmbeddedServer, server_answers
+from openintent_tui.embedded import EmbeddedError, EmbeddedServer, server_answers
+from tests.e2e.test_crash import server_process
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +40,7 @@ def test_start_reuse_and_stop(tmp_path):
         assert first.url.startswith("http://127.0.0.1:")
         assert first.api_key == generated_key_path().read_text().strip()
         assert first.db == data_dir() / "openintent.db"
-        assert (data_dir() / STATE_FILE).exists()
+        assert running_server(first.db).pid == first.pid
         assert _create_intent(first, "kept") == 201
 
         second = EmbeddedServer().start()
@@ -48,14 +51,15 @@ def test_start_reuse_and_stop(tmp_path):
     finally:
         first.stop()
     assert not first.alive()
-    assert not (data_dir() / STATE_FILE).exists()
+    assert running_server(first.db) is None
 
 
 def test_a_crashed_server_is_replaced(tmp_path):
     crashed = EmbeddedServer(tmp_path / "x.db").start()
     os.kill(crashed.pid, signal.SIGKILL)
     crashed.process.wait(10)
-    assert (data_dir() / STATE_FILE).exists()  # stale record left behind by the crash
+    assert record_path(crashed.db).exists()  # the record stays, its lock died with the pid
+    assert running_server(crashed.db) is None
     with EmbeddedServer(tmp_path / "x.db") as fresh:
         assert fresh.owned and fresh.pid != crashed.pid
         assert _create_intent(fresh, "after crash") == 201
@@ -102,3 +106,47 @@ def test_watchdog_restarts_a_crashed_server_on_the_same_port(tmp_path):
         ]
         assert titles == ["before the crash"]
     assert not server.alive()
+
+
+def _serve_headless(tmp_path, *extra: str):
+    """`openintent-tui serve` on the default database, in the test's private data dir."""
+    command = [sys.executable, "-m", "backend", *extra]
+    return server_process(
+        data_dir() / "openintent.db", command=command, extra_args=[], log_dir=tmp_path
+    )
+
+
+def test_the_console_reuses_a_headless_server_on_the_same_database(tmp_path):
+    with _serve_headless(tmp_path) as headless:
+        with EmbeddedServer() as console:
+            assert console.reused and not console.owned
+            assert (console.url, console.pid) == (headless.url, headless.proc.pid)
+            assert _create_intent(console, "through the headless server") == 201
+        assert headless.proc.poll() is None  # not the console's to stop
+        assert headless.stop() == 0
+
+
+def test_a_headless_server_with_another_key_is_named_not_doubled(tmp_path):
+    with _serve_headless(tmp_path, "--api-key", "someone-elses") as headless:
+        with pytest.raises(EmbeddedError) as refused:
+            EmbeddedServer().start()
+        message = str(refused.value)
+        assert headless.url in message and f"pid {headless.proc.pid}" in message
+        assert headless.stop() == 0
+
+
+def test_a_server_that_wins_the_race_for_the_database_is_reused(tmp_path):
+    """The console looked, found nobody, and started its child; meanwhile a headless server
+    took the database. The child is refused and the console adopts the winner."""
+    with _serve_headless(tmp_path) as headless:
+        console = EmbeddedServer()
+        console.api_key = generated_key_path().read_text().strip()
+        console._spawn()  # as if the look had come just before the headless server started
+        try:
+            assert console.reused and (console.url, console.pid) == (
+                headless.url,
+                headless.proc.pid,
+            )
+        finally:
+            console.stop()
+        assert headless.stop() == 0

@@ -22,6 +22,7 @@ import aiosqlite
 import msgspec
 
 from ...domain.clock import now_iso
+from ...private_files import create_private_file, make_private_dirs, restrict_to_owner
 from ...wire.events import Event
 from ..events import CommitListener
 from .schema import migrate
@@ -105,6 +106,17 @@ def event_from_row(row: sqlite3.Row | tuple) -> Event:
         trace_id=trace_id,
         parent_event_id=parent_event_id,
     )
+
+
+def _prepare_private_database(path: Path) -> None:
+    """The database holds webhook signing secrets: owner-only. SQLite gives the -wal and
+    -shm files the main file's permission bits, so the main file is created 0600 first (an
+    empty file is a valid new database); files left wider by an earlier version are
+    narrowed."""
+    make_private_dirs(path.parent)
+    if not create_private_file(path):
+        for suffix in ("", "-wal", "-shm"):
+            restrict_to_owner(path.with_name(path.name + suffix))
 
 
 StateGuard = Callable[["Tx", str, list[str], str | None], None]
@@ -234,7 +246,7 @@ class SqliteCore:
 
     async def open(self) -> None:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _prepare_private_database(Path(self.path))
         self._writer = await aiosqlite.connect(self.path, isolation_level=None)
         try:
             await run_in_connection(self._writer, _configure_writer)
