@@ -23,6 +23,7 @@ from ..wire.intents import (
     StatusChange,
 )
 from .fast import Call, fast
+from .openapi import errors
 from .params import AgentIdHeader, IfMatchHeader, actor_of, etag, parse_if_match
 
 CAPABILITIES = ["intents", "state-patches", "optimistic-concurrency", "intent-graphs"]
@@ -108,6 +109,7 @@ class IntentController(Controller):
         status_code=200,
         summary="Apply state patches",
         opt=fast(_fast_patch_state),
+        responses=errors(409),
     )
     async def patch_state(
         self,
@@ -119,7 +121,12 @@ class IntentController(Controller):
     ) -> Response[Intent]:
         return _with_etag(await _patch_state(store, intent_id, data, if_match, agent_id))
 
-    @post("/{intent_id:str}/status", status_code=200, summary="Change the lifecycle status")
+    @post(
+        "/{intent_id:str}/status",
+        status_code=200,
+        summary="Change the lifecycle status",
+        responses=errors(409),
+    )
     async def set_status(
         self,
         store: NamedDependency[Store],
