@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import types
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
@@ -53,9 +53,25 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
 
 SSE_MEDIA_TYPE = "text/event-stream"
 SSE_DESCRIPTION = (
-    "Server-Sent Events, until the client disconnects: `id: <global sequence>`, "
-    "`event: <event_type>`, `data: <Event JSON>`, with keep-alive comments while idle"
+    "Server-Sent Events, until the client disconnects, with keep-alive comments while idle. "
+    "The schema describes each event (as OpenAPI 3.1 has it for event streams)."
 )
+
+
+class ServerSentEvent(msgspec.Struct, kw_only=True):
+    """One event of a stream, as an SSE parser reads it (backend/bus.py writes them)."""
+
+    id: Annotated[str, msgspec.Meta(description="The event's global sequence")]
+    event: Annotated[str, msgspec.Meta(description="The event type")]
+    data: Annotated[
+        str,
+        msgspec.Meta(
+            description="The Event as JSON, with `intent_id`; on the SDK's `/subscribe` paths "
+            "also the uppercase signals its agent framework dispatches on (`STATE_CHANGED`, ...)"
+        ),
+    ]
+
+
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -104,7 +120,7 @@ class ErrorDocs(ReceiveRoutePlugin):
             responses = errors(*sorted(standard_errors(route, method, secured, params)))
             if handler.parsed_fn_signature.return_type.is_subclass_of(Stream):
                 responses[handler.status_code] = ResponseSpec(
-                    data_container=str,
+                    data_container=ServerSentEvent,
                     media_type=SSE_MEDIA_TYPE,
                     description=SSE_DESCRIPTION,
                     generate_examples=False,

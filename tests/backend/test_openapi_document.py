@@ -149,9 +149,14 @@ def test_streams_are_documented_as_event_streams(document):
         if SSE.search(path):
             streams += 1
             assert media == {"text/event-stream"}, path
+            # OpenAPI 3.1: the schema of an event stream describes each event
+            schema = success[0]["content"]["text/event-stream"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ServerSentEvent"}, path
         else:
             assert "text/event-stream" not in media, path
     assert streams == 7
+    event = document["components"]["schemas"]["ServerSentEvent"]
+    assert sorted(event["required"]) == ["data", "event", "id"]
 
 
 def test_no_schema_is_unsatisfiable_for_integers(document):
