@@ -184,3 +184,16 @@ def test_attachment_upload_documents_its_body(document):
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert schema["required"] == ["filename"]
     assert {"content", "storage_url", "mime_type"} <= set(schema["properties"])
+
+
+def test_intent_responses_document_their_etag(document):
+    intent = f"{API}/intents/{{intent_id}}"
+    for path, method in [
+        (f"{API}/intents", "post"),
+        (intent, "get"),
+        (f"{intent}/state", "post"),
+        (f"{intent}/status", "post"),
+        (f"{intent}/children", "post"),
+    ]:
+        (success,) = [r for s, r in document["paths"][path][method]["responses"].items() if s < "3"]
+        assert success["headers"]["ETag"]["required"] is True, (method, path)
