@@ -9,6 +9,10 @@ seed and a directory holding the database, the server log, Schemathesis' output 
 reports: OPENINTENT_FUZZ_ARTIFACTS, or a fresh one in the system temp dir (pytest's own
 temporary directories are pruned after a few runs).
 
+Before the run the test creates one of each resource (intents, a portfolio, leases, an
+arbitration, an attachment, a subscription...) and lets Schemathesis use their ids for half
+of the generated path ids, so requests reach real resources, not only 404s.
+
 Select it with `-m fuzz`, or skip it with `-m "not fuzz"`.
 """
 
@@ -26,10 +30,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.fuzz
 
+AGENT = "schemathesis"  # Schemathesis' X-Agent-ID: it holds some seeded leases, not others
 SEED = int(os.environ.get("OPENINTENT_FUZZ_SEED", "20261206"))
 EXAMPLES = int(os.environ.get("OPENINTENT_FUZZ_EXAMPLES", "25"))
 API_KEY = "fuzz-key-0123456789"
@@ -48,13 +54,20 @@ RUN_TIMEOUT = 900  # far above the expected ~2 minutes: a hang must still end th
 
 
 def _wait_for_url(process: subprocess.Popen, log: Path, deadline_seconds: float = 30) -> str:
+    """The announced URL, once /health answers there (the port is announced when bound,
+    a moment before the server listens)."""
     deadline = time.monotonic() + deadline_seconds
-    while time.monotonic() < deadline:
-        if (found := SERVING.search(log.read_text(errors="replace"))) is not None:
-            return found.group(1)
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)  # polling the log for the announcement, not waiting a fixed time
+    url = None
+    while time.monotonic() < deadline and process.poll() is None:
+        if url is None and (found := SERVING.search(log.read_text(errors="replace"))):
+            url = found.group(1)
+        if url is not None:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    return url
+            except httpx.TransportError:
+                pass
+        time.sleep(0.05)  # polling for readiness, not waiting a fixed time
     raise RuntimeError(f"the server did not start; its log:\n{log.read_text(errors='replace')}")
 
 
@@ -80,20 +93,20 @@ def headless_server(workdir: Path) -> Iterator[str]:
             process.wait(10)
 
 
-def schemathesis_command(url: str, report_dir: Path) -> list[str]:
+def schemathesis_command(url: str, config: Path, report_dir: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
         "schemathesis.cli",
         "--no-color",
         "--config-file",
-        str(CONFIG),
+        str(config),
         "run",
         f"{url}/docs/openapi.json",
         "--header",
         f"X-API-Key: {API_KEY}",
         "--header",
-        "X-Agent-ID: schemathesis",
+        f"X-Agent-ID: {AGENT}",
         "--checks",
         ",".join(CHECKS),
         "--phases",
@@ -111,6 +124,59 @@ def schemathesis_command(url: str, report_dir: Path) -> list[str]:
         "--report-dir",
         str(report_dir),
     ]
+
+
+def seed_resources(url: str) -> dict[str, list[str]]:
+    """One of each resource; returns their ids by path parameter name."""
+    headers = {"X-API-Key": API_KEY, "X-Agent-ID": AGENT}
+    with httpx.Client(base_url=f"{url}/api/v1", headers=headers, timeout=10) as api:
+
+        def post(path: str, body: dict, **kwargs) -> dict:
+            response = api.post(path, json=body, **kwargs)
+            assert response.status_code == 201, (path, response.text)
+            return response.json()
+
+        intent = post("/intents", {"title": "Seed", "state": {"progress": 0, "items": [1, 2]}})
+        child = post(f"/intents/{intent['id']}/children", {"title": "Seed child"})
+        base = f"/intents/{intent['id']}"
+        post(f"{base}/agents", {"agent_id": AGENT})
+        post(f"{base}/agents", {"agent_id": "worker-2"})
+        own = post(f"{base}/leases", {"scope": "progress", "duration_seconds": 600})
+        other = post(
+            f"{base}/leases",
+            {"scope": "items", "duration_seconds": 600},
+            headers={"X-Agent-ID": "worker-2"},
+        )
+        arbitration = post(f"{base}/arbitrate", {"reason": "Which way?"})
+        attachment = post(f"{base}/attachments", {"filename": "a.txt", "content": "aGk="})
+        post(f"{base}/costs", {"cost_type": "tokens", "amount": 12, "unit": "tokens"})
+        post(f"{base}/failures", {"error_code": "timeout", "error_message": "slow"})
+        assert api.put(f"{base}/retry-policy", json={"max_retries": 2}).status_code == 200
+        portfolio = post("/portfolios", {"name": "Seed portfolio"})
+        post(f"/portfolios/{portfolio['id']}/intents", {"intent_id": intent["id"]})
+        subscription = post("/subscriptions", {"intent_id": intent["id"]})
+    return {
+        "intent_id": [intent["id"], child["id"]],
+        "portfolio_id": [portfolio["id"]],
+        "lease_id": [own["id"], other["id"]],
+        "arbitration_id": [arbitration["id"]],
+        "attachment_id": [attachment["id"]],
+        "subscription_id": [subscription["id"]],
+        "agent_id": [AGENT, "worker-2"],
+        "assignee": [AGENT, "worker-2"],
+    }
+
+
+def config_with_ids(ids: dict[str, list[str]], target: Path) -> Path:
+    """The committed config plus: each path id is a seeded one half of the time."""
+    lines = [CONFIG.read_text(), ""]
+    for name, values in ids.items():
+        quoted = ", ".join(f'"{v}"' for v in values)
+        lines += [f"[dictionaries.{name}]", f"values = [{quoted}]", ""]
+    lines.append("[parameters]")
+    lines += [f'"path.{name}" = {{ dictionary = "{name}", probability = 0.5 }}' for name in ids]
+    target.write_text("\n".join(lines) + "\n")
+    return target
 
 
 def keep_artifacts(workdir: Path) -> Path:
@@ -137,8 +203,9 @@ def test_every_operation_conforms_to_the_openapi_document(tmp_path: Path) -> Non
     output_file = tmp_path / "schemathesis.txt"
     started = time.monotonic()
     with headless_server(tmp_path) as url:
+        config = config_with_ids(seed_resources(url), tmp_path / "schemathesis.toml")
         result = subprocess.run(
-            schemathesis_command(url, report_dir),
+            schemathesis_command(url, config, report_dir),
             capture_output=True,
             text=True,
             timeout=RUN_TIMEOUT,
@@ -155,7 +222,8 @@ def test_every_operation_conforms_to_the_openapi_document(tmp_path: Path) -> Non
             f"Reproduce: OPENINTENT_FUZZ_SEED={SEED} OPENINTENT_FUZZ_EXAMPLES={EXAMPLES} "
             ".venv/bin/pytest -m fuzz tests/fuzz\n"
             f"Kept in {kept}: oi.db (the server's database), server.log, "
-            f"schemathesis.txt (full output), schemathesis-report/ (JUnit, HAR)\n\n"
+            f"schemathesis.txt (full output), schemathesis.toml (the config, with the seeded "
+            f"ids), schemathesis-report/ (JUnit, HAR)\n\n"
             f"{_failures(result.stdout)}",
             pytrace=False,
         )
