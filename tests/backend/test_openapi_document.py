@@ -197,3 +197,12 @@ def test_intent_responses_document_their_etag(document):
     ]:
         (success,) = [r for s, r in document["paths"][path][method]["responses"].items() if s < "3"]
         assert success["headers"]["ETag"]["required"] is True, (method, path)
+
+
+@pytest.mark.parametrize("scope", ["intent_id", "portfolio_id"])
+def test_a_subscription_to_an_unknown_scope_is_a_documented_404(document, api, scope):
+    """Found by Schemathesis: the id is in the body, not the path, and the 404 was missing."""
+    response = api.post(f"{API}/subscriptions", json={scope: "no-such-id"})
+    assert response.status_code == 404
+    assert set(response.json()) >= {"detail", "message"}
+    assert "404" in document["paths"][f"{API}/subscriptions"]["post"]["responses"]

@@ -210,6 +210,7 @@ def test_every_operation_conforms_to_the_openapi_document(tmp_path: Path) -> Non
             text=True,
             timeout=RUN_TIMEOUT,
             env={**os.environ, "NO_COLOR": "1"},
+            cwd=tmp_path,  # Schemathesis keeps a .schemathesis/ cache in its working dir
         )
     output_file.write_text(result.stdout + result.stderr)
     server_log = (tmp_path / "server.log").read_text(errors="replace")
