@@ -15,7 +15,7 @@ handler that returns a `Stream` is documented as `text/event-stream`. A route ad
 the same treatment without anyone remembering to; tests/backend/test_openapi_document.py walks
 the whole document and checks these rules.
 
-`NumberSchema` documents `int | float` (the wire's amounts) as `number`.
+`NumberSchema` documents `Union[int, float]` (the wire's amounts) as `number`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     "(`errors` says which); nothing was changed",
     401: "Missing or unknown `X-API-Key`",
     403: "Not allowed for this agent (e.g. only a lease's holder may renew or release it)",
-    404: "No such resource: an id in the path does not exist",
+    404: "No such resource: an id in the path (or one the body names) does not exist",
     409: "Conflict with the current state: a stale `If-Match` version (`current_version` is "
     "the one to base the change on), a scope leased by another agent (`existing_lease`), or "
     "a change that was already made",
