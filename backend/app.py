@@ -27,6 +27,7 @@ from .api import (
     streams,
     subscriptions,
 )
+from .api.openapi import SECURITY, ErrorDocs, NumberSchema
 from .auth import API_KEY_HEADER, KeyRing, api_key_middleware
 from .errors import EXCEPTION_HANDLERS
 from .settings import Settings
@@ -77,17 +78,26 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
 
     controllers = [c for feature in FEATURES for c in feature.CONTROLLERS]
     capabilities = sorted({c for feature in FEATURES for c in feature.CAPABILITIES})
-    api = Router(path=API_PREFIX, route_handlers=controllers, middleware=[api_key_middleware])
+    # `security` documents what api_key_middleware enforces; routes outside these routers
+    # (health, discovery, the docs) are public and documented so.
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=controllers,
+        middleware=[api_key_middleware],
+        security=SECURITY,
+    )
     alias = Router(
         path=ALIAS_PREFIX,
         route_handlers=controllers,
         middleware=[api_key_middleware],
+        security=SECURITY,
         include_in_schema=False,
     )
     return Litestar(
         route_handlers=[*discovery.PUBLIC_HANDLERS, api, alias],
         dependencies={"store": Provide(provide_store, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
+        plugins=[ErrorDocs(), NumberSchema()],
         lifespan=[lifespan],
         state=State(
             {
@@ -113,7 +123,6 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
                     )
                 }
             ),
-            security=[{"apiKey": []}],
         ),
         debug=False,
     )

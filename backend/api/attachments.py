@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -26,6 +27,7 @@ from ..domain.errors import InvalidInput, PayloadTooLarge
 from ..store import Store
 from ..store.attachments import NewAttachment
 from ..wire.attachments import Attachment, AttachmentCreate, AttachmentList
+from .openapi import json_body_operation
 from .params import AgentIdHeader, actor_of
 
 CAPABILITIES = ["attachments"]
@@ -157,6 +159,7 @@ class AttachmentController(Controller):
         summary="Add an attachment: inline base64 `content`, or a `storage_url`/`url`",
         description="Body: AttachmentCreate (filename, mime_type|content_type, size|size_bytes,"
         " storage_url|url or content, sha256, metadata). 413 beyond attachment_max_bytes.",
+        operation_class=json_body_operation(AttachmentCreate),
     )
     async def add(
         self,
@@ -176,7 +179,18 @@ class AttachmentController(Controller):
     ) -> AttachmentList:
         return AttachmentList(attachments=await store.list_attachments(intent_id))
 
-    @get("/{attachment_id:str}/content", summary="The stored bytes, with their mime type")
+    @get(
+        "/{attachment_id:str}/content",
+        summary="The stored bytes, with their mime type",
+        responses={
+            200: ResponseSpec(
+                data_container=Any,
+                media_type="*/*",
+                description="The bytes as stored, served with the mime type given at upload",
+                generate_examples=False,
+            )
+        },
+    )
     async def content(
         self, store: NamedDependency[Store], intent_id: FromPath[str], attachment_id: FromPath[str]
     ) -> Response[bytes]:

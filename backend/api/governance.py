@@ -20,6 +20,7 @@ from ..wire.governance import (
     DecisionCreate,
     DecisionList,
 )
+from .openapi import errors
 from .params import AgentIdHeader
 
 CAPABILITIES = ["governance"]
@@ -104,6 +105,7 @@ class IntentGovernanceController(Controller):
         "/decisions",
         status_code=HTTP_201_CREATED,
         summary="Record a decision (naming an arbitration resolves it)",
+        responses=errors(409),
     )
     async def decide(
         self,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Response, get, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
@@ -23,11 +24,22 @@ from ..wire.intents import (
     StatusChange,
 )
 from .fast import Call, fast
+from .openapi import errors
 from .params import AgentIdHeader, IfMatchHeader, actor_of, etag, parse_if_match
 
 CAPABILITIES = ["intents", "state-patches", "optimistic-concurrency", "intent-graphs"]
 
 MAX_PAGE = 5000
+ETAG = [
+    ResponseHeader(
+        name="ETag",
+        documentation_only=True,  # set by each response (_with_etag and the lean handlers)
+        value='"1"',  # only its type is documented (a string): OpenAPI wants a schema
+        required=True,
+        description='The intent\'s version as an entity tag (`"3"`); send it back, or the bare '
+        "number, as `If-Match`",
+    )
+]
 
 
 def _with_etag(intent: Intent, status_code: int = 200) -> Response[Intent]:
@@ -61,7 +73,7 @@ class IntentController(Controller):
     path = "/intents"
     tags = ["intents"]
 
-    @post("", status_code=HTTP_201_CREATED, summary="Create an intent")
+    @post("", status_code=HTTP_201_CREATED, summary="Create an intent", response_headers=ETAG)
     async def create(
         self,
         store: NamedDependency[Store],
@@ -97,7 +109,12 @@ class IntentController(Controller):
             )
         )
 
-    @get("/{intent_id:str}", summary="Get an intent", opt=fast(_fast_get_intent))
+    @get(
+        "/{intent_id:str}",
+        summary="Get an intent",
+        opt=fast(_fast_get_intent),
+        response_headers=ETAG,
+    )
     async def get_intent(
         self, store: NamedDependency[Store], intent_id: FromPath[str]
     ) -> Response[Intent]:
@@ -108,6 +125,8 @@ class IntentController(Controller):
         status_code=200,
         summary="Apply state patches",
         opt=fast(_fast_patch_state),
+        responses=errors(409),
+        response_headers=ETAG,
     )
     async def patch_state(
         self,
@@ -119,7 +138,13 @@ class IntentController(Controller):
     ) -> Response[Intent]:
         return _with_etag(await _patch_state(store, intent_id, data, if_match, agent_id))
 
-    @post("/{intent_id:str}/status", status_code=200, summary="Change the lifecycle status")
+    @post(
+        "/{intent_id:str}/status",
+        status_code=200,
+        summary="Change the lifecycle status",
+        responses=errors(409),
+        response_headers=ETAG,
+    )
     async def set_status(
         self,
         store: NamedDependency[Store],
@@ -134,7 +159,10 @@ class IntentController(Controller):
         return _with_etag(intent)
 
     @post(
-        "/{intent_id:str}/children", status_code=HTTP_201_CREATED, summary="Create a child intent"
+        "/{intent_id:str}/children",
+        status_code=HTTP_201_CREATED,
+        summary="Create a child intent",
+        response_headers=ETAG,
     )
     async def create_child(
         self,

@@ -18,6 +18,7 @@ from ..domain.leases import check_duration, check_list_filter, check_scope, hold
 from ..store import Store
 from ..wire.leases import Lease, LeaseAcquire, LeaseList, LeaseRenew, LeaseRevoke
 from .fast import Call, fast
+from .openapi import errors
 from .params import AgentIdHeader
 
 CAPABILITIES = ["leasing"]
@@ -82,6 +83,7 @@ class IntentLeaseController(Controller):
         status_code=HTTP_201_CREATED,
         summary="Acquire a lease on a scope",
         opt=fast(_fast_acquire),
+        responses=errors(409),
     )
     async def acquire(
         self,
@@ -105,7 +107,11 @@ class IntentLeaseController(Controller):
         check_list_filter(status)
         return LeaseList(leases=await store.list_leases(intent_id, status, limit, holder))
 
-    @patch("/{lease_id:str}", summary="Renew a lease: a new lifetime from now (holder only)")
+    @patch(
+        "/{lease_id:str}",
+        summary="Renew a lease: a new lifetime from now (holder only)",
+        responses=errors(403, 409),
+    )
     async def renew(
         self,
         request: Request,
@@ -124,6 +130,7 @@ class IntentLeaseController(Controller):
         status_code=200,
         summary="Release a lease (holder only; releasing again is harmless)",
         opt=fast(_fast_release),
+        responses=errors(403),
     )
     async def release(
         self,
@@ -134,7 +141,12 @@ class IntentLeaseController(Controller):
     ) -> Lease:
         return await store.release_lease(intent_id, lease_id, holder_of(agent_id, None))
 
-    @post("/{lease_id:str}/revoke", status_code=200, summary="Revoke a lease (operator action)")
+    @post(
+        "/{lease_id:str}/revoke",
+        status_code=200,
+        summary="Revoke a lease (operator action)",
+        responses=errors(409),
+    )
     async def revoke(
         self,
         store: NamedDependency[Store],

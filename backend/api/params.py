@@ -21,8 +21,10 @@ IfMatchHeader = Annotated[
     HeaderParameter(
         name="If-Match",
         description="The intent version this change is based on: `3` (as the SDK sends) or "
-        'the ETag form `"3"`.',
-        required=False,
+        'the ETag form `"3"`. Required: without it the change is a 400.',
+        # Documented as required; the handler checks it (parse_if_match) so that a missing
+        # header is the same 400 on every path, the lean one included.
+        required=True,
     ),
 ]
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Page size")]

@@ -22,6 +22,7 @@ from ..wire.portfolios import (
     PortfolioList,
     PortfolioStatusChange,
 )
+from .openapi import errors
 from .params import AgentIdHeader, actor_of
 
 CAPABILITIES = ["portfolios"]
@@ -75,7 +76,12 @@ class PortfolioController(Controller):
             portfolio_id, data.status, data.reason, actor_of(agent_id)
         )
 
-    @post("/{portfolio_id:str}/intents", status_code=HTTP_201_CREATED, summary="Add a member")
+    @post(
+        "/{portfolio_id:str}/intents",
+        status_code=HTTP_201_CREATED,
+        summary="Add a member",
+        responses=errors(409),
+    )
     async def add_member(
         self,
         store: NamedDependency[Store],

@@ -32,6 +32,7 @@ from ..wire.subscriptions import (
     SubscriptionCreated,
     SubscriptionList,
 )
+from .openapi import errors
 from .params import AgentIdHeader, Limit
 
 CAPABILITIES = ["subscriptions", "webhooks"]
@@ -72,7 +73,12 @@ class SubscriptionController(Controller):
     path = "/subscriptions"
     tags = ["subscriptions"]
 
-    @post("", status_code=HTTP_201_CREATED, summary="Create a subscription")
+    @post(
+        "",
+        status_code=HTTP_201_CREATED,
+        summary="Create a subscription",
+        responses=errors(404),  # the intent or portfolio the body names does not exist
+    )
     async def create(
         self,
         state: State,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Union
+
 import msgspec
 
 from .base import JSONObject, Request, Response
 
-Amount = int | float
+Amount = Union[int, float]  # noqa: UP007
+"""An integer or a float, as sent. `typing.Union`, not `int | float`: the OpenAPI document
+calls it `number` (backend/api/openapi.py, NumberSchema), which needs this spelling."""
 
 
 class Cost(Response):
