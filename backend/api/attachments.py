@@ -16,7 +16,6 @@ import re
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
@@ -26,6 +25,7 @@ from ..domain.errors import InvalidInput, PayloadTooLarge
 from ..store import Store
 from ..store.attachments import NewAttachment
 from ..wire.attachments import Attachment, AttachmentCreate, AttachmentList
+from .body import decode_json_body
 from .params import AgentIdHeader, actor_of
 
 CAPABILITIES = ["attachments"]
@@ -35,7 +35,6 @@ MAX_FILENAME = 255
 DEFAULT_MIME = "application/octet-stream"
 _MIME = re.compile(r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_decode = msgspec.json.Decoder(AttachmentCreate)
 
 
 def body_cap(max_bytes: int) -> int:
@@ -62,11 +61,14 @@ async def read_capped(request: Request, cap: int, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def decode_body(body: bytes) -> AttachmentCreate:
-    try:
-        return _decode.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise InvalidInput(f"Invalid attachment: {exc}", errors=[{"message": str(exc)}]) from None
+def decode_body(request: Request, body: bytes) -> AttachmentCreate:
+    """By the same strict rules as every other JSON body (api/body.py)."""
+    return decode_json_body(
+        body,
+        AttachmentCreate,
+        request.headers.get("content-type"),
+        request.app.state.settings.max_json_depth,
+    )
 
 
 def _one(fields: dict[str, Any]) -> Any:
@@ -167,7 +169,7 @@ class AttachmentController(Controller):
     ) -> Attachment:
         max_bytes = request.app.state.settings.attachment_max_bytes
         body = await read_capped(request, body_cap(max_bytes), max_bytes)
-        attachment = checked_attachment(decode_body(body), max_bytes)
+        attachment = checked_attachment(decode_body(request, body), max_bytes)
         return await store.add_attachment(intent_id, attachment, actor_of(agent_id))
 
     @get("", summary="An intent's attachments, oldest first")

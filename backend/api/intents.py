@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from ..domain.lifecycle import check_status
+from ..domain.patches import check_depth
 from ..store import Store
 from ..store.intents import IntentFilter
 from ..wire.intents import (
@@ -35,10 +36,17 @@ def _with_etag(intent: Intent, status_code: int = 200) -> Response[Intent]:
 
 
 async def _patch_state(
-    store: Store, intent_id: str, data: StatePatch, if_match: str | None, agent_id: str | None
+    store: Store,
+    intent_id: str,
+    data: StatePatch,
+    if_match: str | None,
+    agent_id: str | None,
+    max_depth: int,
 ) -> Intent:
     version = parse_if_match(if_match)
-    return await store.patch_state(intent_id, version, data.as_triples(), agent_id)
+    patches = data.as_triples()
+    check_depth(patches, max_depth)
+    return await store.patch_state(intent_id, version, patches, agent_id)
 
 
 async def _fast_get_intent(call: Call):
@@ -53,6 +61,7 @@ async def _fast_patch_state(call: Call):
         call.data(StatePatch),
         call.header(b"if-match"),
         call.header(b"x-agent-id"),
+        call.state.settings.max_json_depth,
     )
     return 200, intent, etag(intent.version)
 
@@ -111,13 +120,15 @@ class IntentController(Controller):
     )
     async def patch_state(
         self,
+        request: Request,
         store: NamedDependency[Store],
         intent_id: FromPath[str],
         data: JSONBody[StatePatch],
         if_match: IfMatchHeader = None,
         agent_id: AgentIdHeader = None,
     ) -> Response[Intent]:
-        return _with_etag(await _patch_state(store, intent_id, data, if_match, agent_id))
+        max_depth = request.app.state.settings.max_json_depth
+        return _with_etag(await _patch_state(store, intent_id, data, if_match, agent_id, max_depth))
 
     @post("/{intent_id:str}/status", status_code=200, summary="Change the lifecycle status")
     async def set_status(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar.params import HeaderParameter, QueryParameter
+from litestar import Request
+from litestar.enums import ParamType
+from litestar.exceptions import ValidationException
+from litestar.params import HeaderParameter, ParameterKwarg, QueryParameter
 
 from ..domain.errors import InvalidInput
+from ..domain.numbers import parse_decimal
 
 AgentIdHeader = Annotated[
     str | None,
@@ -43,14 +47,56 @@ def parse_if_match(value: str | None) -> int:
     text = value.strip()
     if text.startswith("W/"):
         text = text[2:]
-    text = text.strip('"')
-    if not text.isdigit():
+    version = parse_decimal(text.strip('"'))
+    if version is None:
         raise InvalidInput(
             f"If-Match must be the integer version, not {value!r}",
             errors=[{"field": "If-Match"}],
         )
-    return int(text)
+    return version
 
 
 def etag(version: int) -> dict[str, str]:
     return {"ETag": f'"{version}"'}
+
+
+_integer_queries: dict[Any, tuple[str, ...]] = {}
+
+
+def _integer_query_names(handler: Any) -> tuple[str, ...]:
+    names = _integer_queries.get(handler.fn)  # the function: the same in every app and router
+    if names is None:
+        found = []
+        for name, field in handler.parsed_fn_signature.parameters.items():
+            kwarg = field.kwarg_definition
+            if not isinstance(kwarg, ParameterKwarg) or kwarg.param_type != ParamType.QUERY:
+                continue
+            types = field.inner_types if field.is_optional else (field,)
+            if any(t.annotation is int for t in types):
+                found.append(kwarg.name or kwarg.query or name)
+        names = _integer_queries[handler.fn] = tuple(found)
+    return names
+
+
+async def check_query_integers(request: Request) -> None:
+    """Before Litestar reads an integer query parameter (laxly: it would take `1e3` or `5.0`),
+    refuse anything but ASCII decimal digits, with Litestar's own validation error shape.
+    Ranges are each parameter's `ge`/`le`, checked by Litestar afterwards."""
+    names = _integer_query_names(request.route_handler)
+    if not names:
+        return
+    query = request.query_params
+    for name in names:
+        for value in query.getall(name, ()):
+            text = value[1:] if value.startswith("-") else value
+            if not (text.isascii() and text.isdigit()):
+                raise ValidationException(
+                    f"Validation failed for {request.method} {request.url.path}",
+                    extra=[
+                        {
+                            "message": f"Expected an integer (ASCII digits), got {value!r}",
+                            "key": name,
+                            "source": "query",
+                        }
+                    ],
+                )

@@ -35,6 +35,7 @@ from ..bus import (
     sse_frame,
 )
 from ..domain.errors import InvalidInput, NotFound
+from ..domain.numbers import parse_decimal
 from ..store import Store
 from ..wire.events import EVENT_TYPES, event_type_error_detail
 
@@ -70,13 +71,13 @@ def parse_cursor(last_event_id: str | None, since: str | None) -> int | None:
     for name, value in (("Last-Event-ID", last_event_id), ("since", since)):
         if value is None or value.strip() == "":
             continue
-        text = value.strip()
-        if not text.isdigit():
+        cursor = parse_decimal(value.strip())
+        if cursor is None:
             raise InvalidInput(
-                f"{name} must be a global sequence (a non-negative integer), not {value!r}",
+                f"{name} must be a global sequence (a non-negative 64-bit integer), not {value!r}",
                 errors=[{"field": name}],
             )
-        return int(text)
+        return cursor
     return None
 
 
