@@ -20,6 +20,7 @@ from ..wire.governance import (
     DecisionCreate,
     DecisionList,
 )
+from ..wire.limits import MAX_PAGE
 from .params import AgentIdHeader
 
 CAPABILITIES = ["governance"]
@@ -130,7 +131,7 @@ class ArbitrationQueueController(Controller):
         self,
         store: NamedDependency[Store],
         status: Annotated[ArbitrationStatus, QueryParameter()] = "pending",
-        limit: Annotated[int, QueryParameter(ge=1, le=5000)] = 1000,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = MAX_PAGE,
     ) -> ArbitrationList:
         return ArbitrationList(arbitrations=await store.list_arbitrations(None, status, limit))
 

@@ -11,6 +11,7 @@ from litestar.params import HeaderParameter, ParameterKwarg, QueryParameter
 
 from ..domain.errors import InvalidInput
 from ..domain.numbers import parse_decimal
+from ..wire.limits import MAX_INT64, MAX_PAGE
 
 AgentIdHeader = Annotated[
     str | None,
@@ -29,8 +30,11 @@ IfMatchHeader = Annotated[
         required=False,
     ),
 ]
-Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Page size")]
-Offset = Annotated[int, QueryParameter(ge=0)]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="Page size")]
+Offset = Annotated[int, QueryParameter(ge=0, le=MAX_INT64)]
+Sequence = Annotated[
+    int, QueryParameter(ge=0, le=MAX_INT64, description="Global sequence seen (exclusive)")
+]
 
 
 def actor_of(header: str | None, *body_fields: str | None) -> str | None:

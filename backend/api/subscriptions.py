@@ -32,7 +32,7 @@ from ..wire.subscriptions import (
     SubscriptionCreated,
     SubscriptionList,
 )
-from .params import AgentIdHeader, Limit
+from .params import AgentIdHeader, Limit, Sequence
 
 CAPABILITIES = ["subscriptions", "webhooks"]
 
@@ -118,7 +118,7 @@ class SubscriptionController(Controller):
         self,
         store: NamedDependency[Store],
         subscription_id: FromPath[str],
-        after: Annotated[int, QueryParameter(ge=0, description="Global sequence seen")] = 0,
+        after: Sequence = 0,
         limit: Limit = 100,
     ) -> DeliveryList:
         return await store.list_deliveries(subscription_id, after=after, limit=limit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from .base import JSONObject, Request, Response
+from .limits import AgentId, Name
 
 Amount = int | float
 
@@ -27,11 +28,12 @@ class CostCreate(Request):
     """Sync SDK: with `agent_id`; async SDK: without (then X-Agent-ID is the agent).
     `cost_metadata` is the reference server's name for `metadata`."""
 
-    cost_type: str
+    cost_type: Name
     amount: Amount
-    unit: str
-    agent_id: str | None = None
-    provider: str | None = None
+    """0 to 10**15."""
+    unit: Name
+    agent_id: AgentId | None = None
+    provider: Name | None = None
     metadata: JSONObject | None = None
     cost_metadata: JSONObject | None = None
 

@@ -8,6 +8,7 @@ import msgspec
 
 from .base import JSONObject, Request, Response
 from .intents import Intent
+from .limits import AgentId, Name, RequiredId, Text, Title
 
 
 class Portfolio(Response):
@@ -54,9 +55,9 @@ class PortfolioDetail(Portfolio):
 
 
 class PortfolioCreate(Request):
-    name: str
-    description: str | None = None
-    created_by: str | None = None
+    name: Title
+    description: Text | None = None
+    created_by: AgentId | None = None
     governance_policy: JSONObject | None = None
     metadata: JSONObject | None = None
 
@@ -66,16 +67,16 @@ class PortfolioList(Response):
 
 
 class PortfolioStatusChange(Request):
-    status: str
-    reason: str | None = None
+    status: Name
+    reason: Text | None = None
 
 
 MAX_PRIORITY = 1_000_000
 
 
 class MembershipCreate(Request):
-    intent_id: str
-    role: str = "member"
+    intent_id: RequiredId
+    role: Name = "member"
     """primary | member | dependency"""
     priority: Annotated[int, msgspec.Meta(ge=-MAX_PRIORITY, le=MAX_PRIORITY)] = 0
     """Higher first in the portfolio's member list."""
