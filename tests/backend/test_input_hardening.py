@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -280,18 +281,41 @@ def test_value_ranges(world, quiet_log):
     assert create(world.api, confidence=100)["confidence"] == 100
 
 
-def test_malformed_http_gets_the_json_error_shape(server):
-    import socket
-
+def raw_exchange(server, request: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    """One request on its own connection (`Connection: close`), read to the end."""
     host, port = server.url.removeprefix("http://").split(":")
+    request = request.replace(b"KEY", server.api_key.encode())
+    request = request.replace(b"\r\nHost: x\r\n", b"\r\nHost: x\r\nConnection: close\r\n")
     with socket.create_connection((host, int(port)), timeout=5) as sock:
-        sock.sendall(
-            b"POST /api/v1/intents HTTP/1.1\r\nHost: x\r\nX-API-Key: "
-            + server.api_key.encode()
-            + b"\r\nContent-Type: application/json\r\nContent-Length: nope\r\n\r\n{}"
-        )
-        reply = sock.recv(65536)
-    assert reply.startswith(b"HTTP/1.1 4"), reply[:200]
+        sock.sendall(request)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    status, *lines = head.split(b"\r\n")
+    return status, dict(line.lower().split(b": ", 1) for line in lines), body
+
+
+def test_malformed_requests_that_reach_the_app_get_the_json_error_shape(server, quiet_log):
+    """What the HTTP server itself refuses (a non-numeric Content-Length, say) it answers
+    itself; everything that reaches the app is answered with the JSON error shape."""
+    head = b"POST /api/v1/intents HTTP/1.1\r\nHost: x\r\nX-API-Key: KEY\r\n"
+    cases = [
+        head + b"Content-Type: application/json\r\nContent-Length: 3\r\n\r\n\xff\xfe}",
+        head + b'Content-Type: \xff\r\nContent-Length: 14\r\n\r\n{"title": "t"}',
+        head + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4\r\n[[[[\r\n0\r\n\r\n",
+        head + b'Content-Length: 14\r\n\r\n{"title": "t"}',
+        b"GET /api/v1/intents?limit=%FF HTTP/1.1\r\nHost: x\r\nX-API-Key: KEY\r\n\r\n",
+    ]
+    for request in cases:
+        status, headers, body = raw_exchange(server, request)
+        assert status.split()[1][:1] == b"4", (request, status, body)
+        assert headers[b"content-type"].startswith(b"application/json"), (request, headers)
+        error = msgspec.json.decode(body)
+        assert error["detail"] and error["message"] == error["detail"]
+    with server.client() as api:
+        assert api.get(f"{API}/intents").json()["total"] == 0
 
 
 # 6. Bounded sizes -----------------------------------------------------------------------
