@@ -404,3 +404,19 @@ def test_a_state_cannot_grow_past_the_body_limit(api, server, quiet_log):
     assert first.status_code == 200, first.text[:300]
     refused(api.post(state, json={"state": {"b": half}}, headers={"If-Match": "2"}), 413)
     assert api.get(f"{API}/intents/{intent['id']}").json()["version"] == 2
+
+
+def test_the_depth_limit_is_a_setting(tmp_path, quiet_log):
+    with run_server(tmp_path / "d.db", max_json_depth=6) as live, live.client() as api:
+        deep4, deep5 = [[[[1]]]], [[[[[1]]]]]
+        made = api.post(f"{API}/intents", json={"title": "t", "state": {"a": deep4}})
+        assert made.status_code == 201, made.text  # body: 6 levels
+        refused(api.post(f"{API}/intents", json={"title": "t", "state": {"a": deep5}}), 400)
+        state = f"{API}/intents/{made.json()['id']}/state"
+
+        def patch(path: str, version: int) -> httpx.Response:
+            body = {"patches": [{"op": "set", "path": path, "value": [[1]]}]}  # body: 5 levels
+            return api.post(state, json=body, headers={"If-Match": str(version)})
+
+        assert patch("/b/c/d/e", 1).status_code == 200  # state: 4 + 2 levels
+        refused(patch("/b/c/d/e/f", 2), 400)  # state: 5 + 2 levels
