@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -22,7 +22,7 @@ from ..wire.portfolios import (
     PortfolioList,
     PortfolioStatusChange,
 )
-from .params import AgentIdHeader, actor_of
+from .params import AgentIdHeader, Offset, actor_of
 
 CAPABILITIES = ["portfolios"]
 MAX_NAME = 500
@@ -59,9 +59,14 @@ class PortfolioController(Controller):
 
     @get("/{portfolio_id:str}", summary="A portfolio with its member intents and aggregate")
     async def detail(
-        self, store: NamedDependency[Store], portfolio_id: FromPath[str]
+        self,
+        request: Request,
+        store: NamedDependency[Store],
+        portfolio_id: FromPath[str],
+        offset: Offset = 0,
     ) -> PortfolioDetail:
-        return await store.get_portfolio(portfolio_id)
+        budget = request.app.state.settings.max_response_bytes
+        return await store.get_portfolio(portfolio_id, offset=offset, max_bytes=budget)
 
     @patch("/{portfolio_id:str}/status", summary="Set the status: active|completed|abandoned")
     async def set_status(
@@ -88,9 +93,14 @@ class PortfolioController(Controller):
 
     @get("/{portfolio_id:str}/intents", summary="Member intents with the aggregate status")
     async def members(
-        self, store: NamedDependency[Store], portfolio_id: FromPath[str]
+        self,
+        request: Request,
+        store: NamedDependency[Store],
+        portfolio_id: FromPath[str],
+        offset: Offset = 0,
     ) -> PortfolioIntents:
-        return await store.portfolio_intents(portfolio_id)
+        budget = request.app.state.settings.max_response_bytes
+        return await store.portfolio_intents(portfolio_id, offset=offset, max_bytes=budget)
 
     @delete(
         "/{portfolio_id:str}/intents/{intent_id:str}",

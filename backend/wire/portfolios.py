@@ -52,6 +52,9 @@ class PortfolioDetail(Portfolio):
     intents: list[Intent] = msgspec.field(default_factory=list)
     aggregate_status: AggregateStatus | None = None
     memberships: list[Membership] = msgspec.field(default_factory=list)
+    next_offset: int | None = None
+    """Members are paged (1000, or fewer at the response budget): pass as `offset` for more.
+    `aggregate_status` always counts every member."""
 
 
 class PortfolioCreate(Request):
@@ -86,3 +89,5 @@ class PortfolioIntents(Response):
     intents: list[Intent]
     aggregate_status: AggregateStatus
     memberships: list[Membership]
+    next_offset: int | None = None
+    """As in PortfolioDetail."""

@@ -394,6 +394,24 @@ def test_a_list_response_stops_at_the_byte_budget(tmp_path, quiet_log):
             backfill += page["events"]
             after = page["next_cursor"]
         assert len(backfill) == 7 * 4
+        portfolio = api.post(f"{API}/portfolios", json={"name": "big"}).json()
+        for intent in made:
+            member = {"intent_id": intent["id"]}
+            added = api.post(f"{API}/portfolios/{portfolio['id']}/intents", json=member)
+            assert added.status_code == 201, added.text
+        for path in (
+            f"{API}/portfolios/{portfolio['id']}",
+            f"{API}/portfolios/{portfolio['id']}/intents",
+        ):
+            members, offset = [], 0
+            while offset is not None:
+                page = api.get(path, params={"offset": offset})
+                assert len(page.content) < budget + 120_000
+                body = page.json()
+                assert body["aggregate_status"]["total"] == 7  # always every member
+                members += [i["id"] for i in body["intents"]]
+                offset = body["next_offset"]
+            assert sorted(members) == sorted(i["id"] for i in made)
 
 
 def test_a_state_cannot_grow_past_the_body_limit(api, server, quiet_log):
