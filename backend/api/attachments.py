@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import re
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -26,7 +27,7 @@ from ..store import Store
 from ..store.attachments import NewAttachment
 from ..wire.attachments import Attachment, AttachmentCreate, AttachmentList
 from .body import decode_json_body
-from .params import AgentIdHeader, actor_of
+from .params import AgentIdHeader, Offset, actor_of, page_of
 
 CAPABILITIES = ["attachments"]
 
@@ -174,9 +175,15 @@ class AttachmentController(Controller):
 
     @get("", summary="An intent's attachments, oldest first")
     async def list_attachments(
-        self, store: NamedDependency[Store], intent_id: FromPath[str]
+        self,
+        request: Request,
+        store: NamedDependency[Store],
+        intent_id: FromPath[str],
+        offset: Offset = 0,
     ) -> AttachmentList:
-        return AttachmentList(attachments=await store.list_attachments(intent_id))
+        fetch = partial(store.list_attachments, intent_id)
+        found, next_offset = await page_of(fetch, request, offset)
+        return AttachmentList(attachments=found, next_offset=next_offset)
 
     @get("/{attachment_id:str}/content", summary="The stored bytes, with their mime type")
     async def content(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from litestar import Request
 from litestar.enums import ParamType
@@ -12,6 +13,8 @@ from litestar.params import HeaderParameter, ParameterKwarg, QueryParameter
 from ..domain.errors import InvalidInput
 from ..domain.numbers import parse_decimal
 from ..wire.limits import MAX_INT64, MAX_PAGE
+
+T = TypeVar("T")
 
 AgentIdHeader = Annotated[
     str | None,
@@ -104,3 +107,16 @@ async def check_query_integers(request: Request) -> None:
                         }
                     ],
                 )
+
+
+async def page_of(
+    fetch: Callable[..., Awaitable[list[T]]], request: Request, offset: int, limit: int = MAX_PAGE
+) -> tuple[list[T], int | None]:
+    """One page of a list from the store: at most `limit` items from `offset`, ending early at
+    the response budget (`max_response_bytes`), and the offset of the next page (None at the
+    end). `fetch(offset=, limit=, max_bytes=)` is the store's list read."""
+    budget = request.app.state.settings.max_response_bytes
+    items = await fetch(offset=offset, limit=limit, max_bytes=budget)
+    end = offset + len(items)
+    more = bool(items) and bool(await fetch(offset=end, limit=1))
+    return items, end if more else None

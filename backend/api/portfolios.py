@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from litestar import Controller, Request, delete, get, patch, post
@@ -22,7 +23,7 @@ from ..wire.portfolios import (
     PortfolioList,
     PortfolioStatusChange,
 )
-from .params import AgentIdHeader, Offset, actor_of
+from .params import AgentIdHeader, Offset, actor_of, page_of
 
 CAPABILITIES = ["portfolios"]
 MAX_NAME = 500
@@ -49,13 +50,17 @@ class PortfolioController(Controller):
     @get("", summary="List portfolios, oldest first")
     async def list_portfolios(
         self,
+        request: Request,
         store: NamedDependency[Store],
         created_by: Annotated[str | None, QueryParameter()] = None,
         status: Annotated[str | None, QueryParameter()] = None,
+        offset: Offset = 0,
     ) -> PortfolioList:
         if status is not None:
             check_portfolio_status(status)
-        return PortfolioList(portfolios=await store.list_portfolios(created_by, status))
+        fetch = partial(store.list_portfolios, created_by, status)
+        found, next_offset = await page_of(fetch, request, offset)
+        return PortfolioList(portfolios=found, next_offset=next_offset)
 
     @get("/{portfolio_id:str}", summary="A portfolio with its member intents and aggregate")
     async def detail(

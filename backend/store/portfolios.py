@@ -20,8 +20,16 @@ class PortfolioStore(ABC):
 
     @abstractmethod
     async def list_portfolios(
-        self, created_by: str | None = None, status: str | None = None
-    ) -> list[Portfolio]: ...
+        self,
+        created_by: str | None = None,
+        status: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> list[Portfolio]:
+        """Oldest first.
+        Paged: see `store.sqlite.core.read_page`."""
 
     @abstractmethod
     async def get_portfolio(

@@ -54,3 +54,6 @@ class AttachmentCreate(Request):
 
 class AttachmentList(Response):
     attachments: list[Attachment]
+    next_offset: int | None = None
+    """Pass as `offset` for the next page (1000 items, or fewer at the response budget);
+    null at the end."""

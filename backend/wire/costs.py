@@ -64,3 +64,6 @@ class CostSummary(Response, omit_defaults=True):
 class CostList(Response):
     costs: list[Cost]
     summary: CostSummary
+    next_offset: int | None = None
+    """Pass as `offset` for the next page (1000 items, or fewer at the response budget);
+    null at the end."""

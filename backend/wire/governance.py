@@ -41,6 +41,9 @@ class ArbitrationRequest(Request):
 
 class ArbitrationList(Response):
     arbitrations: list[Arbitration]
+    next_offset: int | None = None
+    """Pass as `offset` for the next page (1000 items, or fewer at the response budget);
+    null at the end."""
 
 
 class Decision(Response):
@@ -77,3 +80,6 @@ class DecisionCreate(Request):
 
 class DecisionList(Response):
     decisions: list[Decision]
+    next_offset: int | None = None
+    """Pass as `offset` for the next page (1000 items, or fewer at the response budget);
+    null at the end."""

@@ -67,6 +67,9 @@ class PortfolioCreate(Request):
 
 class PortfolioList(Response):
     portfolios: list[Portfolio]
+    next_offset: int | None = None
+    """Pass as `offset` for the next page (1000 items, or fewer at the response budget);
+    null at the end."""
 
 
 class PortfolioStatusChange(Request):

@@ -77,3 +77,6 @@ class FailureCreate(Request):
 
 class FailureList(Response):
     failures: list[Failure]
+    next_offset: int | None = None
+    """Pass as `offset` for the next page (1000 items, or fewer at the response budget);
+    null at the end."""

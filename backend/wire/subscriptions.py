@@ -53,6 +53,9 @@ class SubscriptionCreated(Subscription):
 
 class SubscriptionList(Response):
     subscriptions: list[Subscription]
+    next_offset: int | None = None
+    """Pass as `offset` for the next page (1000 items, or fewer at the response budget);
+    null at the end."""
 
 
 class DeliveryAttempt(Response):

@@ -438,3 +438,57 @@ def test_the_depth_limit_is_a_setting(tmp_path, quiet_log):
 
         assert patch("/b/c/d/e", 1).status_code == 200  # state: 4 + 2 levels
         refused(patch("/b/c/d/e/f", 2), 400)  # state: 5 + 2 levels
+
+
+def test_every_list_with_client_owned_json_is_paged_by_the_budget(tmp_path, quiet_log):
+    budget = 200_000
+    with run_server(tmp_path / "l.db", max_response_bytes=budget) as live, live.client() as api:
+        iid = create(api)["id"]
+        blob = {"blob": "z" * 90_000}
+        writes = {
+            f"{API}/intents/{iid}/costs": {
+                "cost_type": "llm",
+                "amount": 2,
+                "unit": "usd",
+                "metadata": blob,
+            },
+            f"{API}/intents/{iid}/failures": {"error_message": "e", "metadata": blob},
+            f"{API}/intents/{iid}/attachments": {
+                "filename": "f",
+                "url": "https://h/f",
+                "metadata": blob,
+            },
+            f"{API}/intents/{iid}/decisions": {
+                "decision_type": "d",
+                "outcome": "o",
+                "rationale": "r",
+                "evidence": [blob],
+            },
+            f"{API}/intents/{iid}/arbitrate": {"reason": "r", "context": blob},
+            f"{API}/portfolios": {"name": "p", "metadata": blob},
+        }
+        for path, body in writes.items():
+            for _ in range(5):
+                made = api.post(path, json=body)
+                assert made.status_code == 201, made.text[:300]
+        reads = {
+            f"{API}/intents/{iid}/costs": "costs",
+            f"{API}/intents/{iid}/failures": "failures",
+            f"{API}/intents/{iid}/attachments": "attachments",
+            f"{API}/intents/{iid}/decisions": "decisions",
+            f"{API}/intents/{iid}/arbitrations": "arbitrations",
+            f"{API}/arbitrations": "arbitrations",
+            f"{API}/portfolios": "portfolios",
+        }
+        for path, key in reads.items():
+            ids, offset, pages = [], 0, 0
+            while offset is not None:
+                page = api.get(path, params={"offset": offset})
+                assert page.status_code == 200, page.text[:300]
+                assert len(page.content) < budget + 120_000, path
+                body = page.json()
+                ids += [item["id"] for item in body[key]]
+                offset, pages = body["next_offset"], pages + 1
+                if key == "costs":
+                    assert body["summary"]["count"] == 5 and body["summary"]["total"] == 10
+            assert len(set(ids)) == len(ids) == 5 and pages >= 3, (path, pages)

@@ -82,6 +82,28 @@ def rows_within(
     return taken, False
 
 
+def read_page(
+    conn: sqlite3.Connection,
+    sql: str,
+    params: Sequence[Any],
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+    max_bytes: int | None = None,
+) -> list[Any]:
+    """`sql` (no LIMIT of its own) from row `offset`: at most `limit` rows, ending early at
+    about `max_bytes` of text (see rows_within)."""
+    cursor = conn.execute(
+        f"{sql} LIMIT ? OFFSET ?", [*params, -1 if limit is None else limit, offset]
+    )
+    rows, _ = rows_within(cursor, MAX_ROWS if limit is None else limit, max_bytes)
+    cursor.close()
+    return rows
+
+
+MAX_ROWS = 2**62
+
+
 def dumps(value: Any) -> str:
     return _json_encode(value).decode()
 

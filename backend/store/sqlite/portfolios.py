@@ -30,7 +30,7 @@ from ...wire.portfolios import (
     PortfolioIntents,
 )
 from ..portfolios import PortfolioStore
-from .core import SqliteCore, Tx, dumps, loads, new_uid, rows_within
+from .core import SqliteCore, Tx, dumps, loads, new_uid, read_page, rows_within
 from .intents import INTENT_COLUMNS, STATUS_HOOKS, intent_from_row, require_intent
 
 PORTFOLIO_COLUMNS = (
@@ -210,7 +210,13 @@ class SqlitePortfolios(SqliteCore, PortfolioStore):
         return await self._write(op)
 
     async def list_portfolios(
-        self, created_by: str | None = None, status: str | None = None
+        self,
+        created_by: str | None = None,
+        status: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        max_bytes: int | None = None,
     ) -> list[Portfolio]:
         where, params = [], []
         if created_by:
@@ -222,9 +228,14 @@ class SqlitePortfolios(SqliteCore, PortfolioStore):
         clause = f" WHERE {' AND '.join(where)}" if where else ""
 
         def read(conn: sqlite3.Connection) -> list[Portfolio]:
-            rows = conn.execute(
-                f"SELECT {PORTFOLIO_COLUMNS} FROM portfolios p{clause} ORDER BY p.rowid", params
-            ).fetchall()
+            rows = read_page(
+                conn,
+                f"SELECT {PORTFOLIO_COLUMNS} FROM portfolios p{clause} ORDER BY p.rowid",
+                params,
+                offset=offset,
+                limit=limit,
+                max_bytes=max_bytes,
+            )
             return [portfolio_from_row(r) for r in rows]
 
         return await self._read(read)
