@@ -23,8 +23,6 @@ from litestar.exceptions import ClientException, ValidationException
 from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.types import Empty
 
-DEFAULT_MAX_JSON_DEPTH = 64
-
 _decoders: dict[Any, msgspec.json.Decoder] = {}
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")

@@ -15,6 +15,7 @@ from ..domain.numbers import parse_decimal
 from ..wire.limits import MAX_INT64, MAX_PAGE
 
 T = TypeVar("T")
+MAX_DIGITS = len(str(MAX_INT64))  # longer is out of range anyway: no huge int() parse
 
 AgentIdHeader = Annotated[
     str | None,
@@ -95,14 +96,15 @@ async def check_query_integers(request: Request) -> None:
     query = request.query_params
     for name in names:
         for value in query.getall(name, ()):
-            text = value[1:] if value.startswith("-") else value
-            if not (text.isascii() and text.isdigit()):
+            digits = value[1:] if value.startswith("-") else value
+            if not (digits.isascii() and digits.isdigit() and len(digits) <= MAX_DIGITS):
                 raise ValidationException(
                     f"Validation failed for {request.method} {request.url.path}",
                     extra=[
                         {
                             "message": f"Expected an integer (ASCII digits), got {value!r}",
                             "key": name,
+                            "field": name,
                             "source": "query",
                         }
                     ],
