@@ -27,7 +27,9 @@ from .api import (
     streams,
     subscriptions,
 )
+from .api.body import StrictRequest
 from .api.openapi import SECURITY, ErrorDocs, NumberSchema
+from .api.params import check_query_integers
 from .auth import API_KEY_HEADER, KeyRing, api_key_middleware
 from .errors import EXCEPTION_HANDLERS
 from .settings import Settings
@@ -108,6 +110,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
             }
         ),
         request_max_body_size=settings.max_body_bytes,
+        request_class=StrictRequest,
+        before_request=check_query_integers,
         # Logging belongs to whoever runs the app (CLI, console, tests): Litestar's default
         # would set the root logger to INFO with its own handler.
         logging_config=None,

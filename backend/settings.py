@@ -50,6 +50,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     public_url: str = ""
     """How peers reach this server; defaults to http://host:port."""
     max_body_bytes: int = 1_048_576
+    max_response_bytes: int = 8 * 1_048_576
+    """A list page ends early (with its next offset/cursor) once it holds about this much."""
+    max_json_depth: int = 64
+    """Deepest nesting of arrays/objects in a JSON body, and in a stored state (400 beyond)."""
     attachment_max_bytes: int = 10 * 1_048_576
     max_lease_seconds: int = 86_400
     lease_sweep_seconds: float = 1.0

@@ -13,10 +13,10 @@ import base64
 import binascii
 import hashlib
 import re
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
@@ -27,8 +27,9 @@ from ..domain.errors import InvalidInput, PayloadTooLarge
 from ..store import Store
 from ..store.attachments import NewAttachment
 from ..wire.attachments import Attachment, AttachmentCreate, AttachmentList
+from .body import decode_json_body
 from .openapi import json_body_operation
-from .params import AgentIdHeader, actor_of
+from .params import AgentIdHeader, Offset, actor_of, page_of
 
 CAPABILITIES = ["attachments"]
 
@@ -37,7 +38,6 @@ MAX_FILENAME = 255
 DEFAULT_MIME = "application/octet-stream"
 _MIME = re.compile(r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_decode = msgspec.json.Decoder(AttachmentCreate)
 
 
 def body_cap(max_bytes: int) -> int:
@@ -64,11 +64,14 @@ async def read_capped(request: Request, cap: int, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def decode_body(body: bytes) -> AttachmentCreate:
-    try:
-        return _decode.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise InvalidInput(f"Invalid attachment: {exc}", errors=[{"message": str(exc)}]) from None
+def decode_body(request: Request, body: bytes) -> AttachmentCreate:
+    """By the same strict rules as every other JSON body (api/body.py)."""
+    return decode_json_body(
+        body,
+        AttachmentCreate,
+        request.headers.get("content-type"),
+        request.app.state.settings.max_json_depth,
+    )
 
 
 def _one(fields: dict[str, Any]) -> Any:
@@ -170,14 +173,20 @@ class AttachmentController(Controller):
     ) -> Attachment:
         max_bytes = request.app.state.settings.attachment_max_bytes
         body = await read_capped(request, body_cap(max_bytes), max_bytes)
-        attachment = checked_attachment(decode_body(body), max_bytes)
+        attachment = checked_attachment(decode_body(request, body), max_bytes)
         return await store.add_attachment(intent_id, attachment, actor_of(agent_id))
 
     @get("", summary="An intent's attachments, oldest first")
     async def list_attachments(
-        self, store: NamedDependency[Store], intent_id: FromPath[str]
+        self,
+        request: Request,
+        store: NamedDependency[Store],
+        intent_id: FromPath[str],
+        offset: Offset = 0,
     ) -> AttachmentList:
-        return AttachmentList(attachments=await store.list_attachments(intent_id))
+        fetch = partial(store.list_attachments, intent_id)
+        found, next_offset = await page_of(fetch, request, offset)
+        return AttachmentList(attachments=found, next_offset=next_offset)
 
     @get(
         "/{attachment_id:str}/content",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
@@ -12,7 +12,8 @@ from litestar.status_codes import HTTP_201_CREATED
 from ..domain.errors import InvalidInput
 from ..store import Store
 from ..wire.costs import Cost, CostCreate, CostList
-from .params import AgentIdHeader, actor_of
+from ..wire.limits import MAX_PAGE
+from .params import AgentIdHeader, Offset, actor_of
 
 CAPABILITIES = ["cost-tracking"]
 MAX_NAME = 200
@@ -50,8 +51,19 @@ class CostController(Controller):
         return await store.record_cost(intent_id, data, actor_of(data.agent_id, agent_id))
 
     @get("", summary="An intent's costs, oldest first, with totals and budget")
-    async def list_costs(self, store: NamedDependency[Store], intent_id: FromPath[str]) -> CostList:
-        return await store.list_costs(intent_id)
+    async def list_costs(
+        self,
+        request: Request,
+        store: NamedDependency[Store],
+        intent_id: FromPath[str],
+        offset: Offset = 0,
+    ) -> CostList:
+        budget = request.app.state.settings.max_response_bytes
+        page = await store.list_costs(intent_id, offset=offset, limit=MAX_PAGE, max_bytes=budget)
+        end = offset + len(page.costs)
+        if page.costs and (await store.list_costs(intent_id, offset=end, limit=1)).costs:
+            page.next_offset = end
+        return page
 
 
 CONTROLLERS = [CostController]

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from ..store import Store
 from ..wire.events import Event, EventCreate, EventPage
+from ..wire.limits import MAX_INT64
 from .fast import Call, fast
-from .params import AgentIdHeader, Limit, actor_of
+from .params import AgentIdHeader, Limit, Sequence, actor_of
 
 CAPABILITIES = ["events"]
 
@@ -48,11 +49,13 @@ class IntentEventController(Controller):
     @get("", summary="List an intent's events, oldest first")
     async def list_events(
         self,
+        request: Request,
         store: NamedDependency[Store],
         intent_id: FromPath[str],
         limit: Limit = 100,
         cursor: Annotated[
-            int, QueryParameter(ge=0, description="`next_cursor` of the previous page")
+            int,
+            QueryParameter(ge=0, le=MAX_INT64, description="`next_cursor` of the previous page"),
         ] = 0,
         since: Annotated[
             str | None, QueryParameter(description="Only events after this ISO 8601 time")
@@ -60,7 +63,12 @@ class IntentEventController(Controller):
         event_type: Annotated[str | None, QueryParameter()] = None,
     ) -> EventPage:
         return await store.list_events(
-            intent_id, limit=limit, cursor=cursor, since=since, event_type=event_type
+            intent_id,
+            limit=limit,
+            cursor=cursor,
+            since=since,
+            event_type=event_type,
+            max_bytes=request.app.state.settings.max_response_bytes,
         )
 
 
@@ -71,13 +79,18 @@ class GlobalEventController(Controller):
     @get("", summary="The whole server's log after a global sequence (backfill)")
     async def after(
         self,
+        request: Request,
         store: NamedDependency[Store],
-        after: Annotated[int, QueryParameter(ge=0, description="Global sequence seen")] = 0,
+        after: Sequence = 0,
         limit: Limit = 500,
     ) -> EventPage:
-        events = await store.events_after(after, limit + 1)
+        max_bytes = request.app.state.settings.max_response_bytes
+        events = await store.events_after(after, limit + 1, max_bytes)
         page = events[:limit]
-        more = len(events) > limit
+        # A page also ends early at the response budget: then more may follow.
+        more = len(events) > limit or (
+            bool(page) and bool(await store.events_after(page[-1].global_sequence, 1))
+        )
         return EventPage(events=page, next_cursor=page[-1].global_sequence if more else None)
 
 

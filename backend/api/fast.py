@@ -9,8 +9,8 @@ these endpoints (bench/README.md). A handler opts in with `opt=fast(fn)`; `fn(ca
 `(status, value, headers)` and shares its logic with the Litestar handler beside it.
 
 Anything off the happy path goes back to the Litestar handler unchanged, with the body
-replayed: a body that does not decode strictly into the request Struct (Litestar's own
-validation errors, lax conversions), a missing or too large `Content-Length`. So the wire
+replayed: a body that `api/body.py` refuses (not declared JSON, too deep, malformed, not
+the request Struct), a missing or too large `Content-Length`. So the wire
 format and every error stays exactly Litestar's; tests compare both paths byte for byte.
 """
 
@@ -20,16 +20,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
+from litestar.exceptions import HTTPException
 from litestar.types import Message, Receive, Scope, Send
 
 from ..store import Store
+from .body import decode_json_body
 
 T = TypeVar("T")
 
 FAST_KEY = "openintent_fast"
 
 _encode = msgspec.json.Encoder().encode
-_decoders: dict[type, msgspec.json.Decoder] = {}
 _CONTENT_TYPE = (b"content-type", b"application/json")
 
 
@@ -57,12 +58,16 @@ class Call:
         return None
 
     def data(self, struct: type[T]) -> T:
-        decoder = _decoders.get(struct)
-        if decoder is None:
-            decoder = _decoders[struct] = msgspec.json.Decoder(struct)
+        """The body as `struct`, by the same strict rules as the Litestar path (api/body.py);
+        anything it refuses goes back to Litestar, which answers with the same error."""
         try:
-            return decoder.decode(self.body)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+            return decode_json_body(
+                self.body,
+                struct,
+                self.header(b"content-type"),
+                self.state.settings.max_json_depth,
+            )
+        except HTTPException:
             raise Fallback from None
 
 

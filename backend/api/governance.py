@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Literal
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
@@ -20,8 +21,9 @@ from ..wire.governance import (
     DecisionCreate,
     DecisionList,
 )
+from ..wire.limits import MAX_PAGE
 from .openapi import errors
-from .params import AgentIdHeader
+from .params import AgentIdHeader, Offset, page_of
 
 CAPABILITIES = ["governance"]
 
@@ -95,11 +97,15 @@ class IntentGovernanceController(Controller):
     @get("/arbitrations", summary="An intent's arbitration requests, oldest first")
     async def list_for_intent(
         self,
+        request: Request,
         store: NamedDependency[Store],
         intent_id: FromPath[str],
         status: Annotated[ArbitrationStatus | None, QueryParameter()] = None,
+        offset: Offset = 0,
     ) -> ArbitrationList:
-        return ArbitrationList(arbitrations=await store.list_arbitrations(intent_id, status))
+        fetch = partial(store.list_arbitrations, intent_id, status)
+        found, next_offset = await page_of(fetch, request, offset)
+        return ArbitrationList(arbitrations=found, next_offset=next_offset)
 
     @post(
         "/decisions",
@@ -118,9 +124,15 @@ class IntentGovernanceController(Controller):
 
     @get("/decisions", summary="An intent's decisions, oldest first")
     async def list_decisions(
-        self, store: NamedDependency[Store], intent_id: FromPath[str]
+        self,
+        request: Request,
+        store: NamedDependency[Store],
+        intent_id: FromPath[str],
+        offset: Offset = 0,
     ) -> DecisionList:
-        return DecisionList(decisions=await store.list_decisions(intent_id))
+        fetch = partial(store.list_decisions, intent_id)
+        found, next_offset = await page_of(fetch, request, offset)
+        return DecisionList(decisions=found, next_offset=next_offset)
 
 
 class ArbitrationQueueController(Controller):
@@ -130,11 +142,15 @@ class ArbitrationQueueController(Controller):
     @get("", summary="Arbitration requests across intents, oldest first (pending by default)")
     async def queue(
         self,
+        request: Request,
         store: NamedDependency[Store],
         status: Annotated[ArbitrationStatus, QueryParameter()] = "pending",
-        limit: Annotated[int, QueryParameter(ge=1, le=5000)] = 1000,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+        offset: Offset = 0,
     ) -> ArbitrationList:
-        return ArbitrationList(arbitrations=await store.list_arbitrations(None, status, limit))
+        fetch = partial(store.list_arbitrations, None, status)
+        found, next_offset = await page_of(fetch, request, offset, limit)
+        return ArbitrationList(arbitrations=found, next_offset=next_offset)
 
     @get("/{arbitration_id:str}", summary="One arbitration request")
     async def get_one(

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from ..domain.lifecycle import check_status
+from ..domain.patches import check_depth
+from ..settings import Settings
 from ..store import Store
 from ..store.intents import IntentFilter
 from ..wire.intents import (
@@ -23,13 +25,15 @@ from ..wire.intents import (
     StatePatch,
     StatusChange,
 )
+from ..wire.limits import MAX_INT64, MAX_PAGE
 from .fast import Call, fast
 from .openapi import errors
-from .params import AgentIdHeader, IfMatchHeader, actor_of, etag, parse_if_match
+from .params import AgentIdHeader, IfMatchHeader, Offset, actor_of, etag, parse_if_match
+
+_encode = msgspec.json.Encoder().encode
 
 CAPABILITIES = ["intents", "state-patches", "optimistic-concurrency", "intent-graphs"]
 
-MAX_PAGE = 5000
 ETAG = [
     ResponseHeader(
         name="ETag",
@@ -47,10 +51,19 @@ def _with_etag(intent: Intent, status_code: int = 200) -> Response[Intent]:
 
 
 async def _patch_state(
-    store: Store, intent_id: str, data: StatePatch, if_match: str | None, agent_id: str | None
+    store: Store,
+    intent_id: str,
+    data: StatePatch,
+    if_match: str | None,
+    agent_id: str | None,
+    settings: Settings,
 ) -> Intent:
     version = parse_if_match(if_match)
-    return await store.patch_state(intent_id, version, data.as_triples(), agent_id)
+    patches = data.as_triples()
+    check_depth(patches, settings.max_json_depth)
+    return await store.patch_state(
+        intent_id, version, patches, agent_id, max_state_bytes=settings.max_body_bytes
+    )
 
 
 async def _fast_get_intent(call: Call):
@@ -65,6 +78,7 @@ async def _fast_patch_state(call: Call):
         call.data(StatePatch),
         call.header(b"if-match"),
         call.header(b"x-agent-id"),
+        call.state.settings,
     )
     return 200, intent, etag(intent.version)
 
@@ -86,6 +100,7 @@ class IntentController(Controller):
     @get("", summary="List intents, newest first")
     async def list_intents(
         self,
+        request: Request,
         store: NamedDependency[Store],
         status: Annotated[str | None, QueryParameter()] = None,
         created_by: Annotated[str | None, QueryParameter()] = None,
@@ -94,7 +109,7 @@ class IntentController(Controller):
             str | None, QueryParameter(description="Case-insensitive text in the title")
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_INT64)] = 0,
     ) -> IntentList:
         if status is not None:
             check_status(status)
@@ -106,6 +121,7 @@ class IntentController(Controller):
                 text=q,
                 limit=limit,
                 offset=offset,
+                max_bytes=request.app.state.settings.max_response_bytes,
             )
         )
 
@@ -130,13 +146,15 @@ class IntentController(Controller):
     )
     async def patch_state(
         self,
+        request: Request,
         store: NamedDependency[Store],
         intent_id: FromPath[str],
         data: JSONBody[StatePatch],
         if_match: IfMatchHeader = None,
         agent_id: AgentIdHeader = None,
     ) -> Response[Intent]:
-        return _with_etag(await _patch_state(store, intent_id, data, if_match, agent_id))
+        settings = request.app.state.settings
+        return _with_etag(await _patch_state(store, intent_id, data, if_match, agent_id, settings))
 
     @post(
         "/{intent_id:str}/status",
@@ -178,19 +196,43 @@ class IntentController(Controller):
 
     @get("/{intent_id:str}/children", summary="Immediate children of an intent")
     async def list_children(
-        self, store: NamedDependency[Store], intent_id: FromPath[str]
+        self,
+        request: Request,
+        store: NamedDependency[Store],
+        intent_id: FromPath[str],
+        offset: Offset = 0,
     ) -> ChildIntents:
         await store.get_intent(intent_id)
-        page = await store.list_intents(IntentFilter(parent_intent_id=intent_id, limit=MAX_PAGE))
-        return ChildIntents(children=page.intents)
+        page = await store.list_intents(
+            IntentFilter(
+                parent_intent_id=intent_id,
+                limit=MAX_PAGE,
+                offset=offset,
+                max_bytes=request.app.state.settings.max_response_bytes,
+            )
+        )
+        return ChildIntents(children=page.intents, next_offset=page.next_offset)
 
     @get("/{intent_id:str}/dependencies", summary="Intents this intent depends on")
     async def list_dependencies(
-        self, store: NamedDependency[Store], intent_id: FromPath[str]
+        self,
+        request: Request,
+        store: NamedDependency[Store],
+        intent_id: FromPath[str],
+        offset: Offset = 0,
     ) -> IntentDependencies:
         intent = await store.get_intent(intent_id)
+        budget = request.app.state.settings.max_response_bytes
+        found: list[Intent] = []
+        for dep in intent.depends_on[offset:]:
+            dependency = await store.get_intent(dep)
+            budget -= len(_encode(dependency))
+            if found and budget < 0:
+                break
+            found.append(dependency)
+        end = offset + len(found)
         return IntentDependencies(
-            dependencies=[await store.get_intent(dep) for dep in intent.depends_on]
+            dependencies=found, next_offset=end if end < len(intent.depends_on) else None
         )
 
 

@@ -17,6 +17,7 @@ from ..domain.errors import InvalidInput
 from ..domain.leases import check_duration, check_list_filter, check_scope, holder_of
 from ..store import Store
 from ..wire.leases import Lease, LeaseAcquire, LeaseList, LeaseRenew, LeaseRevoke
+from ..wire.limits import MAX_PAGE
 from .fast import Call, fast
 from .openapi import errors
 from .params import AgentIdHeader
@@ -30,7 +31,7 @@ StatusFilter = Annotated[
     str,
     QueryParameter(description="active (default), released, expired, revoked, or all"),
 ]
-LeaseLimit = Annotated[int, QueryParameter(ge=1, le=5000, description="At most this many")]
+LeaseLimit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="At most this many")]
 HolderFilter = Annotated[
     str | None, QueryParameter(name="agent_id", description="Only this agent's leases")
 ]

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
-from litestar.params import HeaderParameter, QueryParameter
+from litestar import Request
+from litestar.enums import ParamType
+from litestar.exceptions import ValidationException
+from litestar.params import HeaderParameter, ParameterKwarg, QueryParameter
 
 from ..domain.errors import InvalidInput
+from ..domain.numbers import parse_decimal
+from ..wire.limits import MAX_INT64, MAX_PAGE
+
+T = TypeVar("T")
+MAX_DIGITS = len(str(MAX_INT64))  # longer is out of range anyway: no huge int() parse
 
 AgentIdHeader = Annotated[
     str | None,
@@ -27,8 +36,11 @@ IfMatchHeader = Annotated[
         required=True,
     ),
 ]
-Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Page size")]
-Offset = Annotated[int, QueryParameter(ge=0)]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="Page size")]
+Offset = Annotated[int, QueryParameter(ge=0, le=MAX_INT64)]
+Sequence = Annotated[
+    int, QueryParameter(ge=0, le=MAX_INT64, description="Global sequence seen (exclusive)")
+]
 
 
 def actor_of(header: str | None, *body_fields: str | None) -> str | None:
@@ -45,14 +57,70 @@ def parse_if_match(value: str | None) -> int:
     text = value.strip()
     if text.startswith("W/"):
         text = text[2:]
-    text = text.strip('"')
-    if not text.isdigit():
+    version = parse_decimal(text.strip('"'))
+    if version is None:
         raise InvalidInput(
             f"If-Match must be the integer version, not {value!r}",
             errors=[{"field": "If-Match"}],
         )
-    return int(text)
+    return version
 
 
 def etag(version: int) -> dict[str, str]:
     return {"ETag": f'"{version}"'}
+
+
+_integer_queries: dict[Any, tuple[str, ...]] = {}
+
+
+def _integer_query_names(handler: Any) -> tuple[str, ...]:
+    names = _integer_queries.get(handler.fn)  # the function: the same in every app and router
+    if names is None:
+        found = []
+        for name, field in handler.parsed_fn_signature.parameters.items():
+            kwarg = field.kwarg_definition
+            if not isinstance(kwarg, ParameterKwarg) or kwarg.param_type != ParamType.QUERY:
+                continue
+            types = field.inner_types if field.is_optional else (field,)
+            if any(t.annotation is int for t in types):
+                found.append(kwarg.name or kwarg.query or name)
+        names = _integer_queries[handler.fn] = tuple(found)
+    return names
+
+
+async def check_query_integers(request: Request) -> None:
+    """Before Litestar reads an integer query parameter (laxly: it would take `1e3` or `5.0`),
+    refuse anything but ASCII decimal digits, with Litestar's own validation error shape.
+    Ranges are each parameter's `ge`/`le`, checked by Litestar afterwards."""
+    names = _integer_query_names(request.route_handler)
+    if not names:
+        return
+    query = request.query_params
+    for name in names:
+        for value in query.getall(name, ()):
+            digits = value[1:] if value.startswith("-") else value
+            if not (digits.isascii() and digits.isdigit() and len(digits) <= MAX_DIGITS):
+                raise ValidationException(
+                    f"Validation failed for {request.method} {request.url.path}",
+                    extra=[
+                        {
+                            "message": f"Expected an integer (ASCII digits), got {value!r}",
+                            "key": name,
+                            "field": name,
+                            "source": "query",
+                        }
+                    ],
+                )
+
+
+async def page_of(
+    fetch: Callable[..., Awaitable[list[T]]], request: Request, offset: int, limit: int = MAX_PAGE
+) -> tuple[list[T], int | None]:
+    """One page of a list from the store: at most `limit` items from `offset`, ending early at
+    the response budget (`max_response_bytes`), and the offset of the next page (None at the
+    end). `fetch(offset=, limit=, max_bytes=)` is the store's list read."""
+    budget = request.app.state.settings.max_response_bytes
+    items = await fetch(offset=offset, limit=limit, max_bytes=budget)
+    end = offset + len(items)
+    more = bool(items) and bool(await fetch(offset=end, limit=1))
+    return items, end if more else None

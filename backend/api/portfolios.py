@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -23,7 +24,7 @@ from ..wire.portfolios import (
     PortfolioStatusChange,
 )
 from .openapi import errors
-from .params import AgentIdHeader, actor_of
+from .params import AgentIdHeader, Offset, actor_of, page_of
 
 CAPABILITIES = ["portfolios"]
 MAX_NAME = 500
@@ -50,19 +51,28 @@ class PortfolioController(Controller):
     @get("", summary="List portfolios, oldest first")
     async def list_portfolios(
         self,
+        request: Request,
         store: NamedDependency[Store],
         created_by: Annotated[str | None, QueryParameter()] = None,
         status: Annotated[str | None, QueryParameter()] = None,
+        offset: Offset = 0,
     ) -> PortfolioList:
         if status is not None:
             check_portfolio_status(status)
-        return PortfolioList(portfolios=await store.list_portfolios(created_by, status))
+        fetch = partial(store.list_portfolios, created_by, status)
+        found, next_offset = await page_of(fetch, request, offset)
+        return PortfolioList(portfolios=found, next_offset=next_offset)
 
     @get("/{portfolio_id:str}", summary="A portfolio with its member intents and aggregate")
     async def detail(
-        self, store: NamedDependency[Store], portfolio_id: FromPath[str]
+        self,
+        request: Request,
+        store: NamedDependency[Store],
+        portfolio_id: FromPath[str],
+        offset: Offset = 0,
     ) -> PortfolioDetail:
-        return await store.get_portfolio(portfolio_id)
+        budget = request.app.state.settings.max_response_bytes
+        return await store.get_portfolio(portfolio_id, offset=offset, max_bytes=budget)
 
     @patch("/{portfolio_id:str}/status", summary="Set the status: active|completed|abandoned")
     async def set_status(
@@ -94,9 +104,14 @@ class PortfolioController(Controller):
 
     @get("/{portfolio_id:str}/intents", summary="Member intents with the aggregate status")
     async def members(
-        self, store: NamedDependency[Store], portfolio_id: FromPath[str]
+        self,
+        request: Request,
+        store: NamedDependency[Store],
+        portfolio_id: FromPath[str],
+        offset: Offset = 0,
     ) -> PortfolioIntents:
-        return await store.portfolio_intents(portfolio_id)
+        budget = request.app.state.settings.max_response_bytes
+        return await store.portfolio_intents(portfolio_id, offset=offset, max_bytes=budget)
 
     @delete(
         "/{portfolio_id:str}/intents/{intent_id:str}",

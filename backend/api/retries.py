@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, post, put
+from functools import partial
+
+from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -12,7 +14,7 @@ from ..domain.errors import InvalidInput
 from ..domain.retries import validate_policy
 from ..store import Store
 from ..wire.retries import Failure, FailureCreate, FailureList, RetryPolicy, RetryPolicySet
-from .params import AgentIdHeader, actor_of
+from .params import AgentIdHeader, Offset, actor_of, page_of
 
 CAPABILITIES = ["retry-policies"]
 
@@ -98,9 +100,14 @@ class FailureController(Controller):
 
     @get("", summary="An intent's failures, oldest first")
     async def list_failures(
-        self, store: NamedDependency[Store], intent_id: FromPath[str]
+        self,
+        request: Request,
+        store: NamedDependency[Store],
+        intent_id: FromPath[str],
+        offset: Offset = 0,
     ) -> FailureList:
-        return FailureList(failures=await store.list_failures(intent_id))
+        found, next_offset = await page_of(partial(store.list_failures, intent_id), request, offset)
+        return FailureList(failures=found, next_offset=next_offset)
 
 
 CONTROLLERS = [RetryPolicyController, FailureController]

@@ -35,6 +35,7 @@ from ..bus import (
     sse_frame,
 )
 from ..domain.errors import InvalidInput, NotFound
+from ..domain.numbers import parse_decimal
 from ..store import Store
 from ..wire.events import EVENT_TYPES, event_type_error_detail
 
@@ -70,13 +71,13 @@ def parse_cursor(last_event_id: str | None, since: str | None) -> int | None:
     for name, value in (("Last-Event-ID", last_event_id), ("since", since)):
         if value is None or value.strip() == "":
             continue
-        text = value.strip()
-        if not text.isdigit():
+        cursor = parse_decimal(value.strip())
+        if cursor is None:
             raise InvalidInput(
-                f"{name} must be a global sequence (a non-negative integer), not {value!r}",
+                f"{name} must be a global sequence (a non-negative 64-bit integer), not {value!r}",
                 errors=[{"field": name}],
             )
-        return int(text)
+        return cursor
     return None
 
 
@@ -103,6 +104,7 @@ async def event_stream(
     refresh_scope=None,
     flush_interval: float = 0.0,
     sdk_signals: bool = False,
+    replay_bytes: int | None = None,
 ) -> AsyncIterator[bytes]:
     """The SSE body. Subscribing happens here, on the first iteration, so a client that
     goes away before the body starts never leaves a subscription behind."""
@@ -120,7 +122,7 @@ async def event_stream(
             if catch_up:
                 subscription.resume()  # before reading: what commits from now is buffered
                 while True:
-                    page = await store.events_after(cursor, REPLAY_PAGE)
+                    page = await store.events_after(cursor, REPLAY_PAGE, replay_bytes)
                     frames = [
                         sse_frame(event, sdk_signals)
                         for event in page
@@ -130,7 +132,7 @@ async def event_stream(
                         cursor = page[-1].global_sequence
                     if frames:
                         yield b"".join(frames)
-                    if len(page) < REPLAY_PAGE:
+                    if not page:  # a page may end early at replay_bytes: read to the end
                         break
                 catch_up = False
             items = await subscription.next(keepalive_seconds)
@@ -190,6 +192,7 @@ class StreamController(Controller):
             state.settings.sse_flush_interval_ms / 1000,
             # the SDK's own paths also get the uppercase signals its Agent framework needs
             sdk_signals=request.url.path.endswith("/subscribe"),
+            replay_bytes=state.settings.max_response_bytes,
         )
         return Stream(body, media_type="text/event-stream", headers=SSE_HEADERS)
 

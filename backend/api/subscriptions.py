@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Litestar, delete, get, post
+from litestar import Controller, Litestar, Request, delete, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -33,7 +34,7 @@ from ..wire.subscriptions import (
     SubscriptionList,
 )
 from .openapi import errors
-from .params import AgentIdHeader, Limit
+from .params import AgentIdHeader, Limit, Offset, Sequence, page_of
 
 CAPABILITIES = ["subscriptions", "webhooks"]
 
@@ -95,12 +96,15 @@ class SubscriptionController(Controller):
     @get("", summary="List subscriptions (secrets are never shown again)")
     async def list_subscriptions(
         self,
+        request: Request,
         store: NamedDependency[Store],
         intent_id: Annotated[str | None, QueryParameter()] = None,
         portfolio_id: Annotated[str | None, QueryParameter()] = None,
+        offset: Offset = 0,
     ) -> SubscriptionList:
-        found = await store.list_subscriptions(intent_id=intent_id, portfolio_id=portfolio_id)
-        return SubscriptionList(subscriptions=found)
+        fetch = partial(store.list_subscriptions, intent_id=intent_id, portfolio_id=portfolio_id)
+        found, next_offset = await page_of(fetch, request, offset)
+        return SubscriptionList(subscriptions=found, next_offset=next_offset)
 
     @get("/{subscription_id:str}", summary="One subscription")
     async def get_subscription(
@@ -124,7 +128,7 @@ class SubscriptionController(Controller):
         self,
         store: NamedDependency[Store],
         subscription_id: FromPath[str],
-        after: Annotated[int, QueryParameter(ge=0, description="Global sequence seen")] = 0,
+        after: Sequence = 0,
         limit: Limit = 100,
     ) -> DeliveryList:
         return await store.list_deliveries(subscription_id, after=after, limit=limit)

@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 from .errors import InvalidInput
+from .numbers import parse_decimal
 
 OPS = ("set", "append", "remove")
 
@@ -131,10 +132,38 @@ def _walk_to_parent(document: Any, tokens: list[str], path: str, *, create: bool
 def _array_index(array: list[Any], token: str, path: str, *, allow_end: bool) -> int:
     if token == "-" and allow_end:
         return len(array)
-    if not token.isdigit() or (len(token) > 1 and token.startswith("0")):
+    index = parse_decimal(token, leading_zeros=False)
+    if index is None:  # RFC 6901: ASCII digits, no leading zero
         raise _bad(path, f"{token!r} is not an array index")
-    index = int(token)
     limit = len(array) if allow_end else len(array) - 1
     if index > limit:
         raise _bad(path, f"index {index} is out of range")
     return index
+
+
+def nesting(value: Any) -> int:
+    """Levels of arrays/objects in `value`: 0 for a scalar, 1 for `[1]` or `{}`."""
+    if isinstance(value, dict):
+        return 1 + max(map(nesting, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(nesting, value), default=0)
+    return 0
+
+
+def check_depth(patches: list[tuple[str, str, Any]], max_depth: int) -> None:
+    """Refuse patches that could make the state nest deeper than `max_depth` levels: a value
+    lands `len(path)` levels down (one more for `append`), so a state within the limit stays
+    within it, whatever it holds now. (Each request body is itself depth-limited, but one
+    patch after another could otherwise stack a state deep enough to break copying and
+    encoding.)"""
+    for index, (op, path, value) in enumerate(patches):
+        if op == "remove":
+            continue
+        tokens = parse_pointer(path)
+        depth = max(len(tokens), 1) + nesting(value) + (op == "append")
+        if depth > max_depth:
+            raise InvalidInput(
+                f"Patch {index} would nest the state {depth} levels deep (the limit is "
+                f"{max_depth})",
+                errors=[{"field": "path", "path": path, "index": index, "message": "too deep"}],
+            )

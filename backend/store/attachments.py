@@ -30,8 +30,16 @@ class AttachmentStore(ABC):
         """Raises NotFound for an unknown intent. Appends `attachment_added`."""
 
     @abstractmethod
-    async def list_attachments(self, intent_id: str) -> list[Attachment]:
-        """Oldest first. Raises NotFound for an unknown intent."""
+    async def list_attachments(
+        self,
+        intent_id: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> list[Attachment]:
+        """Oldest first. Raises NotFound for an unknown intent.
+        Paged: see `store.sqlite.core.read_page`."""
 
     @abstractmethod
     async def attachment_content(

@@ -14,5 +14,13 @@ class CostStore(ABC):
         exceeding it are each logged once, in the same transaction."""
 
     @abstractmethod
-    async def list_costs(self, intent_id: str) -> CostList:
-        """Oldest first, with the summary. Raises NotFound."""
+    async def list_costs(
+        self,
+        intent_id: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> CostList:
+        """Oldest first, with the summary of every cost. Raises NotFound.
+        Paged: see `store.sqlite.core.read_page`."""

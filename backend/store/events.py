@@ -23,12 +23,16 @@ class EventStore(ABC):
         cursor: int = 0,
         since: str | None = None,
         event_type: str | None = None,
+        max_bytes: int | None = None,
     ) -> EventPage:
         """Oldest first; `cursor` is the per-intent sequence already seen."""
 
     @abstractmethod
-    async def events_after(self, global_sequence: int, limit: int = 1000) -> list[Event]:
-        """The whole server's log after a global sequence, in order: streams and backfill."""
+    async def events_after(
+        self, global_sequence: int, limit: int = 1000, max_bytes: int | None = None
+    ) -> list[Event]:
+        """The whole server's log after a global sequence, in order: streams and backfill.
+        `max_bytes` ends the list early once its events hold that much text (at least one)."""
 
     @abstractmethod
     def add_commit_listener(self, listener: CommitListener) -> None:

@@ -38,9 +38,16 @@ class GovernanceStore(ABC):
 
     @abstractmethod
     async def list_arbitrations(
-        self, intent_id: str | None, status: str | None, limit: int = 1000
+        self,
+        intent_id: str | None,
+        status: str | None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        max_bytes: int | None = None,
     ) -> list[Arbitration]:
-        """Oldest first; across all intents when intent_id is None."""
+        """Oldest first; across all intents when intent_id is None.
+        Paged: see `store.sqlite.core.read_page`."""
 
     @abstractmethod
     async def record_decision(self, intent_id: str, decision: NewDecision) -> Decision:
@@ -48,5 +55,13 @@ class GovernanceStore(ABC):
         Raises NotFound, InvalidInput (unknown arbitration), Conflict (already resolved)."""
 
     @abstractmethod
-    async def list_decisions(self, intent_id: str) -> list[Decision]:
-        """Oldest first."""
+    async def list_decisions(
+        self,
+        intent_id: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> list[Decision]:
+        """Oldest first.
+        Paged: see `store.sqlite.core.read_page`."""

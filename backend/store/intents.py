@@ -19,6 +19,8 @@ class IntentFilter(msgspec.Struct, kw_only=True):
     text: str | None = None
     limit: int = 50
     offset: int = 0
+    max_bytes: int | None = None
+    """End the page early once its intents hold this much text (`next_offset` continues)."""
 
 
 class IntentStore(ABC):
@@ -39,8 +41,10 @@ class IntentStore(ABC):
         expected_version: int,
         patches: list[tuple[str, str, Any]],
         actor: str | None,
+        max_state_bytes: int | None = None,
     ) -> Intent:
-        """Apply all patches or none. Raises NotFound, VersionConflict, InvalidInput, Conflict."""
+        """Apply all patches or none. Raises NotFound, VersionConflict, InvalidInput, Conflict,
+        and PayloadTooLarge when the new state's JSON would exceed `max_state_bytes`."""
 
     @abstractmethod
     async def set_status(

@@ -20,16 +20,29 @@ class PortfolioStore(ABC):
 
     @abstractmethod
     async def list_portfolios(
-        self, created_by: str | None = None, status: str | None = None
-    ) -> list[Portfolio]: ...
+        self,
+        created_by: str | None = None,
+        status: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> list[Portfolio]:
+        """Oldest first.
+        Paged: see `store.sqlite.core.read_page`."""
 
     @abstractmethod
-    async def get_portfolio(self, portfolio_id: str) -> PortfolioDetail:
-        """Raises NotFound."""
+    async def get_portfolio(
+        self, portfolio_id: str, *, offset: int = 0, max_bytes: int | None = None
+    ) -> PortfolioDetail:
+        """Members from `offset`: at most 1000, ending early at about `max_bytes` (then
+        `next_offset` says where to go on). Raises NotFound."""
 
     @abstractmethod
-    async def portfolio_intents(self, portfolio_id: str) -> PortfolioIntents:
-        """Raises NotFound."""
+    async def portfolio_intents(
+        self, portfolio_id: str, *, offset: int = 0, max_bytes: int | None = None
+    ) -> PortfolioIntents:
+        """As get_portfolio. Raises NotFound."""
 
     @abstractmethod
     async def portfolio_member_ids(self, portfolio_id: str) -> list[str]:

@@ -29,5 +29,13 @@ class RetryStore(ABC):
         """Applies the policy (next delay, exhaustion, fallback) atomically with the insert."""
 
     @abstractmethod
-    async def list_failures(self, intent_id: str) -> list[Failure]:
-        """Oldest first. Raises NotFound."""
+    async def list_failures(
+        self,
+        intent_id: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> list[Failure]:
+        """Oldest first. Raises NotFound.
+        Paged: see `store.sqlite.core.read_page`."""

@@ -47,8 +47,16 @@ class SubscriptionStore(ABC):
 
     @abstractmethod
     async def list_subscriptions(
-        self, *, intent_id: str | None = None, portfolio_id: str | None = None
-    ) -> list[Subscription]: ...
+        self,
+        *,
+        intent_id: str | None = None,
+        portfolio_id: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> list[Subscription]:
+        """Oldest first.
+        Paged: see `store.sqlite.core.read_page`."""
 
     @abstractmethod
     async def delete_subscription(self, subscription_id: str) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 import msgspec
 
 from .base import JSONObject, Request, Response
+from .limits import Name, Title, Url
 
 
 class Attachment(Response, omit_defaults=True):
@@ -37,19 +38,22 @@ class AttachmentCreate(Request):
     async `{filename, content_type, url, size_bytes}`; or inline `content` (base64) instead
     of a URL, which the server stores and hashes."""
 
-    filename: str
-    mime_type: str | None = None
-    content_type: str | None = None
+    filename: Title
+    mime_type: Name | None = None
+    content_type: Name | None = None
     size: Size | None = None
     size_bytes: Size | None = None
-    storage_url: str | None = None
-    url: str | None = None
+    storage_url: Url | None = None
+    url: Url | None = None
     content: str | None = None
     """Base64 (standard alphabet, padded) of the file's bytes."""
-    sha256: str | None = None
+    sha256: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     """Optional hex digest: checked against inline content, kept for a URL reference."""
     metadata: JSONObject | None = None
 
 
 class AttachmentList(Response):
     attachments: list[Attachment]
+    next_offset: int | None = None
+    """Pass as `offset` for the next page (1000 items, or fewer at the response budget);
+    null at the end."""

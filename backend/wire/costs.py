@@ -7,6 +7,7 @@ from typing import Union
 import msgspec
 
 from .base import JSONObject, Request, Response
+from .limits import AgentId, Name
 
 Amount = Union[int, float]  # noqa: UP007
 """An integer or a float, as sent. `typing.Union`, not `int | float`: the OpenAPI document
@@ -31,11 +32,12 @@ class CostCreate(Request):
     """Sync SDK: with `agent_id`; async SDK: without (then X-Agent-ID is the agent).
     `cost_metadata` is the reference server's name for `metadata`."""
 
-    cost_type: str
+    cost_type: Name
     amount: Amount
-    unit: str
-    agent_id: str | None = None
-    provider: str | None = None
+    """0 to 10**15."""
+    unit: Name
+    agent_id: AgentId | None = None
+    provider: Name | None = None
     metadata: JSONObject | None = None
     cost_metadata: JSONObject | None = None
 
@@ -66,3 +68,6 @@ class CostSummary(Response, omit_defaults=True):
 class CostList(Response):
     costs: list[Cost]
     summary: CostSummary
+    next_offset: int | None = None
+    """Pass as `offset` for the next page (1000 items, or fewer at the response budget);
+    null at the end."""

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from .base import JSONObject, Request, Response
+from .limits import AgentId, Id, Name
 
 # Exactly the values of the SDK 0.17.0 `EventType` enum. The SDK decodes a whole log with
 # `EventType(value)`, so one foreign type makes every read of that intent's log fail.
@@ -160,12 +161,12 @@ class Event(Response, omit_defaults=True):
 
 
 class EventCreate(Request):
-    event_type: str
+    event_type: Name
     payload: JSONObject = msgspec.field(default_factory=dict)
-    actor: str | None = None
-    agent_id: str | None = None
-    trace_id: str | None = None
-    parent_event_id: str | None = None
+    actor: AgentId | None = None
+    agent_id: AgentId | None = None
+    trace_id: Id | None = None
+    parent_event_id: Id | None = None
 
 
 class EventPage(Response):

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from .base import JSONObject, Request, Response
+from .limits import MAX_LIST_ITEMS, AgentId, Id, Name, Text, Title
 
 
 class ArbitrationOption(Request):
-    label: str
-    rationale: str = ""
+    label: Title
+    rationale: Text = ""
 
 
 class Arbitration(Response):
@@ -29,15 +30,20 @@ class Arbitration(Response):
 
 
 class ArbitrationRequest(Request):
-    reason: str
+    reason: Text
     context: JSONObject = msgspec.field(default_factory=dict)
-    options: list[ArbitrationOption] = msgspec.field(default_factory=list)
-    requested_by: str | None = None
+    options: Annotated[list[ArbitrationOption], msgspec.Meta(max_length=MAX_LIST_ITEMS)] = (
+        msgspec.field(default_factory=list)
+    )
+    requested_by: AgentId | None = None
     """Defaults to X-Agent-ID."""
 
 
 class ArbitrationList(Response):
     arbitrations: list[Arbitration]
+    next_offset: int | None = None
+    """Pass as `offset` for the next page (1000 items, or fewer at the response budget);
+    null at the end."""
 
 
 class Decision(Response):
@@ -59,16 +65,21 @@ class DecisionCreate(Request):
     """Both SDK clients send `reasoning`; RFC-0003 and the reference server say `rationale`
     and `decided_by`. Either name is accepted; if both are given they must agree."""
 
-    decision_type: str
-    outcome: str
-    reasoning: str | None = None
-    rationale: str | None = None
-    decided_by: str | None = None
-    decision_maker_id: str | None = None
-    evidence: list[dict[str, Any]] = msgspec.field(default_factory=list)
-    arbitration_id: str | None = None
+    decision_type: Name
+    outcome: Text
+    reasoning: Text | None = None
+    rationale: Text | None = None
+    decided_by: AgentId | None = None
+    decision_maker_id: AgentId | None = None
+    evidence: Annotated[list[dict[str, Any]], msgspec.Meta(max_length=MAX_LIST_ITEMS)] = (
+        msgspec.field(default_factory=list)
+    )
+    arbitration_id: Id | None = None
     """Name a pending arbitration to resolve it with this decision, atomically."""
 
 
 class DecisionList(Response):
     decisions: list[Decision]
+    next_offset: int | None = None
+    """Pass as `offset` for the next page (1000 items, or fewer at the response budget);
+    null at the end."""

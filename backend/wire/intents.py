@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from .base import JSONObject, Request, Response
+from .limits import MAX_LIST_ITEMS, AgentId, Id, Name, Text, Title, Url
 
 
 class Intent(Response):
@@ -29,18 +30,21 @@ class Intent(Response):
 
 
 class IntentCreate(Request):
-    title: str
-    description: str | None = ""
+    title: Title
+    description: Text | None = ""
     constraints: JSONObject = msgspec.field(default_factory=dict)
     state: JSONObject = msgspec.field(default_factory=dict)
-    created_by: str | None = None
-    parent_intent_id: str | None = None
-    parent_id: str | None = None
+    created_by: AgentId | None = None
+    parent_intent_id: Id | None = None
+    parent_id: Id | None = None
     """Alias of parent_intent_id, as the reference server names it."""
-    depends_on: list[str] = msgspec.field(default_factory=list)
+    depends_on: Annotated[list[Id], msgspec.Meta(max_length=MAX_LIST_ITEMS)] = msgspec.field(
+        default_factory=list
+    )
     governance_policy: JSONObject | None = None
     status: Literal["draft", "active"] = "draft"
-    confidence: int = 0
+    confidence: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
+    """RFC-0001: 0 to 100."""
 
 
 class IntentList(Response):
@@ -48,26 +52,34 @@ class IntentList(Response):
     total: int
     limit: int = 50
     offset: int = 0
+    next_offset: int | None = None
+    """Where the next page starts; null at the end. A page can hold fewer than `limit` intents
+    when it reached the response size budget (`max_response_bytes`): continue from here."""
 
 
 class ChildIntents(Response):
     children: list[Intent]
+    next_offset: int | None = None
+    """Pass as `offset` for the rest: a page ends at 1000 children or the response budget."""
 
 
 class IntentDependencies(Response):
     dependencies: list[Intent]
+    next_offset: int | None = None
+    """Pass as `offset` for the rest: a page ends at the response budget."""
 
 
 class PatchOp(Request):
-    op: str
-    path: str
+    op: Name
+    path: Url
+    """JSON Pointer (or a bare top-level key); its depth counts against max_json_depth."""
     value: Any = None
 
 
 class StatePatch(Request):
     """`{"patches": [...]}` as the SDK sends, or `{"state": {...}}` to set top-level keys."""
 
-    patches: list[PatchOp] | None = None
+    patches: Annotated[list[PatchOp], msgspec.Meta(max_length=MAX_LIST_ITEMS)] | None = None
     state: JSONObject | None = None
 
     def as_triples(self) -> list[tuple[str, str, Any]]:
@@ -81,13 +93,13 @@ class StatePatch(Request):
 
 
 class StatusChange(Request):
-    status: str
-    reason: str | None = None
+    status: Name
+    reason: Text | None = None
 
 
 class AgentAssign(Request):
-    agent_id: str | None = None
-    role: str = "worker"
+    agent_id: AgentId | None = None
+    role: Name = "worker"
 
 
 class AgentAssignment(Response):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+import msgspec
 
 from .base import Request, Response
+from .limits import AgentId, Int64, Text
 
 LeaseStatus = Literal["active", "released", "expired", "revoked"]
 
@@ -29,19 +32,21 @@ class Lease(Response):
 
 
 class LeaseAcquire(Request):
-    scope: str
-    duration_seconds: int = 300
-    agent_id: str | None = None
+    scope: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    """A top-level state key."""
+    duration_seconds: Int64 = 300
+    """1 to max_lease_seconds."""
+    agent_id: AgentId | None = None
     """Only when no X-Agent-ID header is sent; must match it otherwise."""
 
 
 class LeaseRenew(Request):
-    duration_seconds: int = 300
+    duration_seconds: Int64 = 300
     """The new lifetime, counted from now."""
 
 
 class LeaseRevoke(Request):
-    reason: str
+    reason: Text
 
 
 class LeaseList(Response):

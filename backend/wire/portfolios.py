@@ -8,6 +8,7 @@ import msgspec
 
 from .base import JSONObject, Request, Response
 from .intents import Intent
+from .limits import AgentId, Name, RequiredId, Text, Title
 
 
 class Portfolio(Response):
@@ -51,31 +52,37 @@ class PortfolioDetail(Portfolio):
     intents: list[Intent] = msgspec.field(default_factory=list)
     aggregate_status: AggregateStatus | None = None
     memberships: list[Membership] = msgspec.field(default_factory=list)
+    next_offset: int | None = None
+    """Members are paged (1000, or fewer at the response budget): pass as `offset` for more.
+    `aggregate_status` always counts every member."""
 
 
 class PortfolioCreate(Request):
-    name: str
-    description: str | None = None
-    created_by: str | None = None
+    name: Title
+    description: Text | None = None
+    created_by: AgentId | None = None
     governance_policy: JSONObject | None = None
     metadata: JSONObject | None = None
 
 
 class PortfolioList(Response):
     portfolios: list[Portfolio]
+    next_offset: int | None = None
+    """Pass as `offset` for the next page (1000 items, or fewer at the response budget);
+    null at the end."""
 
 
 class PortfolioStatusChange(Request):
-    status: str
-    reason: str | None = None
+    status: Name
+    reason: Text | None = None
 
 
 MAX_PRIORITY = 1_000_000
 
 
 class MembershipCreate(Request):
-    intent_id: str
-    role: str = "member"
+    intent_id: RequiredId
+    role: Name = "member"
     """primary | member | dependency"""
     priority: Annotated[int, msgspec.Meta(ge=-MAX_PRIORITY, le=MAX_PRIORITY)] = 0
     """Higher first in the portfolio's member list."""
@@ -85,3 +92,5 @@ class PortfolioIntents(Response):
     intents: list[Intent]
     aggregate_status: AggregateStatus
     memberships: list[Membership]
+    next_offset: int | None = None
+    """As in PortfolioDetail."""

@@ -7,6 +7,7 @@ from typing import Annotated
 import msgspec
 
 from .base import JSONObject, Request, Response
+from .limits import AgentId, Int64, Name, Text, Timestamp
 
 
 class RetryPolicy(Response):
@@ -29,12 +30,12 @@ class RetryPolicy(Response):
 class RetryPolicySet(Request):
     """PUT replaces the whole policy; omitted fields take these defaults (the sync SDK's)."""
 
-    strategy: str = "exponential"
-    max_retries: int = 3
-    base_delay_ms: int = 1000
-    max_delay_ms: int = 60000
-    fallback_agent_id: str | None = None
-    failure_threshold: int = 3
+    strategy: Name = "exponential"
+    max_retries: Int64 = 3
+    base_delay_ms: Int64 = 1000
+    max_delay_ms: Int64 = 60000
+    fallback_agent_id: AgentId | None = None
+    failure_threshold: Int64 = 3
 
 
 class Failure(Response):
@@ -64,15 +65,18 @@ class FailureCreate(Request):
     metadata}`; async SDK `{error_type, error_message, recoverable, metadata}`. Without
     `attempt_number` the failure is the intent's next attempt."""
 
-    agent_id: str | None = None
+    agent_id: AgentId | None = None
     attempt_number: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
-    error_code: str | None = None
-    error_type: str | None = None
-    error_message: str | None = None
+    error_code: Name | None = None
+    error_type: Name | None = None
+    error_message: Text | None = None
     recoverable: bool = True
-    retry_scheduled_at: str | None = None
+    retry_scheduled_at: Timestamp | None = None
     metadata: JSONObject | None = None
 
 
 class FailureList(Response):
     failures: list[Failure]
+    next_offset: int | None = None
+    """Pass as `offset` for the next page (1000 items, or fewer at the response budget);
+    null at the end."""

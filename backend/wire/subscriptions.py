@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 from .base import Request, Response
 from .events import Event
+from .limits import MAX_LIST_ITEMS, AgentId, Name, RequiredId, Timestamp, Url
 
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 
@@ -15,15 +16,17 @@ DeliveryStatus = Literal["pending", "delivered", "failed"]
 class SubscriptionCreate(Request):
     """What both SDK clients send. Scope: `intent_id`, `portfolio_id`, or neither (global)."""
 
-    intent_id: str | None = None
-    portfolio_id: str | None = None
-    subscriber_id: str | None = None
+    intent_id: RequiredId | None = None
+    portfolio_id: RequiredId | None = None
+    subscriber_id: AgentId | None = None
     """Defaults to X-Agent-ID."""
-    event_types: list[str] = msgspec.field(default_factory=list)
+    event_types: Annotated[list[Name], msgspec.Meta(max_length=MAX_LIST_ITEMS)] = msgspec.field(
+        default_factory=list
+    )
     """Empty means every event type."""
-    webhook_url: str | None = None
+    webhook_url: Url | None = None
     """Without one the subscription is only recorded: nothing is pushed (use a stream)."""
-    expires_at: str | None = None
+    expires_at: Timestamp | None = None
     """ISO 8601; naive values are taken as UTC."""
 
 
@@ -50,6 +53,9 @@ class SubscriptionCreated(Subscription):
 
 class SubscriptionList(Response):
     subscriptions: list[Subscription]
+    next_offset: int | None = None
+    """Pass as `offset` for the next page (1000 items, or fewer at the response budget);
+    null at the end."""
 
 
 class DeliveryAttempt(Response):

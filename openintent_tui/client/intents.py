@@ -18,12 +18,11 @@ from backend.wire.intents import (
     IntentList,
     PatchOp,
 )
+from backend.wire.limits import MAX_PAGE
 
 from .base import API, BaseClient
 from .sse import SSEFrame
 from .stream import event_from_frame
-
-MAX_PAGE = 5000  # the server's largest intents page
 
 
 def _if_match(version: int) -> dict[str, str]:
@@ -75,6 +74,9 @@ class IntentsAPI(BaseClient):
             page = await self.list_intents(limit=page_size, offset=offset, **filters)
             for intent in page.intents:
                 seen.setdefault(intent.id, intent)
+            if page.next_offset is not None:  # ours: a page may end early at its byte budget
+                offset = page.next_offset
+                continue
             offset += len(page.intents)
             if len(page.intents) < page_size or offset >= page.total:
                 return list(seen.values())

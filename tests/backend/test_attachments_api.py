@@ -140,7 +140,7 @@ def test_malformed_json_is_400(api):
         headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 400
-    assert response.json()["message"].startswith("Invalid attachment")
+    assert response.json()["message"].startswith("Invalid JSON body")
 
 
 def test_content_beyond_the_limit_is_413(tmp_path):

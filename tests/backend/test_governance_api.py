@@ -149,7 +149,7 @@ def test_record_a_decision_in_the_sdk_shape(agents):
     assert event["event_type"] == "decision_recorded" and event["actor"] == "judge"
     assert event["payload"]["decision_id"] == body["id"]
     listed = judge.get(f"/api/v1/intents/{intent_id}/decisions").json()
-    assert listed == {"decisions": [body]}
+    assert listed == {"decisions": [body], "next_offset": None}
 
 
 def test_the_reference_field_names_are_accepted(agents):

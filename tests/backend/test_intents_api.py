@@ -181,7 +181,7 @@ def test_list_filters_and_pagination(api, server):
     assert [i["id"] for i in by_text["intents"]] == [mine[1]["id"]]
 
     combined = api.get(f"{API}/intents", params={"created_by": "bob", "status": "active"}).json()
-    assert combined == {"intents": [], "total": 0, "limit": 50, "offset": 0}
+    assert combined == {"intents": [], "total": 0, "limit": 50, "offset": 0, "next_offset": None}
 
     first = api.get(f"{API}/intents", params={"limit": 2, "offset": 0}).json()
     second = api.get(f"{API}/intents", params={"limit": 2, "offset": 2}).json()
@@ -217,7 +217,10 @@ def test_children_and_dependencies(api):
     assert [c["id"] for c in children] == [child["id"]]
     deps = api.get(f"{API}/intents/{child['id']}/dependencies").json()["dependencies"]
     assert [d["id"] for d in deps] == [dependency["id"]]
-    assert api.get(f"{API}/intents/{dependency['id']}/dependencies").json() == {"dependencies": []}
+    assert api.get(f"{API}/intents/{dependency['id']}/dependencies").json() == {
+        "dependencies": [],
+        "next_offset": None,
+    }
 
 
 def test_graph_endpoints_404_for_unknown_intents(api):

@@ -75,7 +75,8 @@ def test_create_list_get_delete_in_the_sdk_shapes(server: LiveServer, api):
     one = api.get(f"/api/v1/subscriptions/{created['id']}").json()
     assert one["event_types"] == ["comment", "status_changed"] and "secret" not in one
     assert api.get("/api/v1/subscriptions", params={"intent_id": "other"}).json() == {
-        "subscriptions": []
+        "subscriptions": [],
+        "next_offset": None,
     }
     assert api.delete(f"/api/v1/subscriptions/{created['id']}").status_code == 204
     assert api.get(f"/api/v1/subscriptions/{created['id']}").status_code == 404
@@ -102,7 +103,7 @@ def test_bad_subscriptions_are_refused_and_change_nothing(server, api, body, sta
     assert response.json()["message"]
     if field:
         assert response.json()["errors"][0]["field"] == field
-    assert api.get("/api/v1/subscriptions").json() == {"subscriptions": []}
+    assert api.get("/api/v1/subscriptions").json() == {"subscriptions": [], "next_offset": None}
 
 
 def test_signed_delivery_verifies(tmp_path):

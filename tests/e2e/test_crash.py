@@ -158,9 +158,13 @@ def verify(url: str, ledger: Ledger) -> None:
     """Every acknowledged write is there; every intent's sequence and the global sequence
     have no gaps, and the global log is exactly the union of the intents' logs."""
     with httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=30) as c:
-        listing = c.get(f"{API}/intents", params={"limit": 5000}).json()
-        assert listing["total"] == len(listing["intents"])  # one page holds them all
-        stored = {intent["id"]: intent for intent in listing["intents"]}
+        stored: dict[str, dict] = {}
+        offset = 0
+        while offset is not None:  # pages of at most 1000
+            listing = c.get(f"{API}/intents", params={"limit": 1000, "offset": offset}).json()
+            stored.update((intent["id"], intent) for intent in listing["intents"])
+            offset = listing["next_offset"]
+        assert listing["total"] == len(stored)
         assert ledger.intents <= set(stored), "an acknowledged intent was lost"
         per_intent_ids: set[str] = set()
         for intent_id, intent in stored.items():

@@ -7,7 +7,7 @@ import sqlite3
 from ...domain.errors import NotFound
 from ...wire.attachments import Attachment
 from ..attachments import AttachmentStore, NewAttachment
-from .core import SqliteCore, Tx, dumps, loads, new_uid
+from .core import SqliteCore, Tx, dumps, loads, new_uid, read_page
 from .intents import fetch_intent, require_intent
 
 ATTACHMENT_COLUMNS = (
@@ -92,14 +92,25 @@ class SqliteAttachments(SqliteCore, AttachmentStore):
 
         return await self._write(op)
 
-    async def list_attachments(self, intent_id: str) -> list[Attachment]:
+    async def list_attachments(
+        self,
+        intent_id: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> list[Attachment]:
         def read(conn: sqlite3.Connection) -> list[Attachment]:
             fetch_intent(conn, intent_id)
-            rows = conn.execute(
+            rows = read_page(
+                conn,
                 f"SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE intent_id = ?"
                 " ORDER BY created_at, rowid",
                 (intent_id,),
-            ).fetchall()
+                offset=offset,
+                limit=limit,
+                max_bytes=max_bytes,
+            )
             return [attachment_from_row(r) for r in rows]
 
         return await self._read(read)

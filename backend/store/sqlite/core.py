@@ -14,7 +14,7 @@ import itertools
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -54,6 +54,48 @@ def new_uid() -> str:
     raw[8] = (raw[8] & 0x3F) | 0x80
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def rows_within(
+    rows: Iterable[Sequence[Any]], limit: int, max_bytes: int | None
+) -> tuple[list[Any], bool]:
+    """Up to `limit` rows from a cursor, stopping before the row that would take their text
+    past `max_bytes` (the first row is always taken), and whether a row was left over. Rows
+    are pulled one by one, so a page of large rows is never read whole; text length stands in
+    for the encoded JSON size."""
+    taken: list[Any] = []
+    used = 0
+    for row in rows:
+        if len(taken) >= limit:
+            return taken, True
+        if max_bytes is not None:
+            used += sum(len(v) if isinstance(v, str | bytes) else 8 for v in row)
+            if taken and used > max_bytes:
+                return taken, True
+        taken.append(row)
+    return taken, False
+
+
+def read_page(
+    conn: sqlite3.Connection,
+    sql: str,
+    params: Sequence[Any],
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+    max_bytes: int | None = None,
+) -> list[Any]:
+    """`sql` (no LIMIT of its own) from row `offset`: at most `limit` rows, ending early at
+    about `max_bytes` of text (see rows_within)."""
+    cursor = conn.execute(
+        f"{sql} LIMIT ? OFFSET ?", [*params, -1 if limit is None else limit, offset]
+    )
+    rows, _ = rows_within(cursor, MAX_ROWS if limit is None else limit, max_bytes)
+    cursor.close()
+    return rows
+
+
+MAX_ROWS = 2**62
 
 
 def dumps(value: Any) -> str:

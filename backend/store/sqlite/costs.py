@@ -18,7 +18,7 @@ from ...domain.budgets import (
 from ...domain.errors import NotFound
 from ...wire.costs import BudgetStatus, Cost, CostCreate, CostList, CostSummary
 from ..costs import CostStore
-from .core import SqliteCore, Tx, dumps, loads, new_uid
+from .core import SqliteCore, Tx, dumps, loads, new_uid, read_page
 
 COST_COLUMNS = "id, intent_id, agent_id, cost_type, amount, unit, provider, metadata, recorded_at"
 
@@ -133,15 +133,34 @@ class SqliteCosts(SqliteCore, CostStore):
 
         return await self._write(op)
 
-    async def list_costs(self, intent_id: str) -> CostList:
+    async def list_costs(
+        self,
+        intent_id: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> CostList:
         def read(conn: sqlite3.Connection) -> CostList:
             budget = budget_of(_constraints(conn, intent_id))
-            rows = conn.execute(
+            rows = read_page(
+                conn,
                 f"SELECT {COST_COLUMNS} FROM costs WHERE intent_id = ? ORDER BY recorded_at, rowid",
                 (intent_id,),
-            ).fetchall()
+                offset=offset,
+                limit=limit,
+                max_bytes=max_bytes,
+            )
             costs = [cost_from_row(r) for r in rows]
-            lines = [CostLine(c.agent_id, c.cost_type, c.amount, c.unit) for c in costs]
+            # the summary counts every cost, not only this page
+            lines = [
+                CostLine(*line)
+                for line in conn.execute(
+                    "SELECT agent_id, cost_type, amount, unit FROM costs WHERE intent_id = ?"
+                    " ORDER BY recorded_at, rowid",
+                    (intent_id,),
+                )
+            ]
             summary = CostSummary(
                 **totals(lines),
                 budget=None

@@ -8,7 +8,7 @@ from ...domain.clock import iso, parse_iso
 from ...domain.errors import InvalidInput
 from ...wire.events import EVENT_TYPES, Event, EventCreate, EventPage, event_type_error_detail
 from ..events import EventStore
-from .core import EVENT_COLUMNS, SqliteCore, Tx, event_from_row
+from .core import EVENT_COLUMNS, SqliteCore, Tx, event_from_row, rows_within
 from .intents import fetch_intent, require_intent
 
 
@@ -45,6 +45,7 @@ class SqliteEvents(SqliteCore, EventStore):
         cursor: int = 0,
         since: str | None = None,
         event_type: str | None = None,
+        max_bytes: int | None = None,
     ) -> EventPage:
         where = ["intent_id = ?", "seq > ?"]
         params: list = [intent_id, cursor]
@@ -65,23 +66,28 @@ class SqliteEvents(SqliteCore, EventStore):
 
         def read(conn: sqlite3.Connection) -> EventPage:
             fetch_intent(conn, intent_id)
-            rows = conn.execute(
+            cursor = conn.execute(
                 f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)}"
                 " ORDER BY seq LIMIT ?",
                 [*params, limit + 1],
-            ).fetchall()
-            events = [event_from_row(r) for r in rows[:limit]]
-            more = len(rows) > limit
+            )
+            rows, more = rows_within(cursor, limit, max_bytes)
+            cursor.close()
+            events = [event_from_row(r) for r in rows]
             return EventPage(events=events, next_cursor=events[-1].sequence if more else None)
 
         return await self._read(read)
 
-    async def events_after(self, global_sequence: int, limit: int = 1000) -> list[Event]:
+    async def events_after(
+        self, global_sequence: int, limit: int = 1000, max_bytes: int | None = None
+    ) -> list[Event]:
         def read(conn: sqlite3.Connection) -> list[Event]:
-            rows = conn.execute(
+            cursor = conn.execute(
                 f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?",
                 (global_sequence, limit),
-            ).fetchall()
+            )
+            rows, _ = rows_within(cursor, limit, max_bytes)
+            cursor.close()
             return [event_from_row(r) for r in rows]
 
         return await self._read(read)

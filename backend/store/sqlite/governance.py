@@ -10,7 +10,7 @@ import msgspec
 from ...domain.errors import Conflict, InvalidInput, NotFound
 from ...wire.governance import Arbitration, ArbitrationOption, Decision
 from ..governance import GovernanceStore, NewDecision
-from .core import SqliteCore, Tx, dumps, loads, new_uid
+from .core import SqliteCore, Tx, dumps, loads, new_uid, read_page
 from .intents import fetch_intent, require_intent
 
 ARBITRATION_COLUMNS = (
@@ -137,7 +137,13 @@ class SqliteGovernance(SqliteCore, GovernanceStore):
         return await self._read(read)
 
     async def list_arbitrations(
-        self, intent_id: str | None, status: str | None, limit: int = 1000
+        self,
+        intent_id: str | None,
+        status: str | None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        max_bytes: int | None = None,
     ) -> list[Arbitration]:
         where: list[str] = []
         params: list[Any] = []
@@ -152,10 +158,14 @@ class SqliteGovernance(SqliteCore, GovernanceStore):
         def read(conn: sqlite3.Connection) -> list[Arbitration]:
             if intent_id is not None:
                 fetch_intent(conn, intent_id)
-            rows = conn.execute(
-                f"SELECT {ARBITRATION_COLUMNS} FROM arbitrations{clause} ORDER BY rowid LIMIT ?",
-                [*params, limit],
-            ).fetchall()
+            rows = read_page(
+                conn,
+                f"SELECT {ARBITRATION_COLUMNS} FROM arbitrations{clause} ORDER BY rowid",
+                params,
+                offset=offset,
+                limit=limit,
+                max_bytes=max_bytes,
+            )
             return [arbitration_from_row(r) for r in rows]
 
         return await self._read(read)
@@ -205,13 +215,24 @@ class SqliteGovernance(SqliteCore, GovernanceStore):
 
         return await self._write(op)
 
-    async def list_decisions(self, intent_id: str) -> list[Decision]:
+    async def list_decisions(
+        self,
+        intent_id: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> list[Decision]:
         def read(conn: sqlite3.Connection) -> list[Decision]:
             fetch_intent(conn, intent_id)
-            rows = conn.execute(
+            rows = read_page(
+                conn,
                 f"SELECT {DECISION_COLUMNS} FROM decisions WHERE intent_id = ? ORDER BY rowid",
                 (intent_id,),
-            ).fetchall()
+                offset=offset,
+                limit=limit,
+                max_bytes=max_bytes,
+            )
             return [decision_from_row(r) for r in rows]
 
         return await self._read(read)

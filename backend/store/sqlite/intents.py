@@ -7,12 +7,12 @@ from typing import Any
 
 import msgspec
 
-from ...domain.errors import InvalidInput, NotFound, VersionConflict
+from ...domain.errors import InvalidInput, NotFound, PayloadTooLarge, VersionConflict
 from ...domain.lifecycle import INITIAL_STATUSES, check_transition
 from ...domain.patches import apply_patches
 from ...wire.intents import AgentAssignment, Intent, IntentCreate, IntentList
 from ..intents import IntentFilter, IntentStore
-from .core import SqliteCore, Tx, dumps, loads, new_uid
+from .core import SqliteCore, Tx, dumps, loads, new_uid, rows_within
 
 INTENT_COLUMNS = (
     "i.id, i.title, i.description, i.created_by, i.status, i.constraints, i.state, i.version,"
@@ -174,16 +174,20 @@ class SqliteIntents(SqliteCore, IntentStore):
 
         def read(conn: sqlite3.Connection) -> IntentList:
             total = conn.execute(f"SELECT COUNT(*) FROM intents i{clause}", params).fetchone()[0]
-            rows = conn.execute(
+            cursor = conn.execute(
                 f"SELECT {INTENT_COLUMNS} FROM intents i{clause}"
                 " ORDER BY i.rowid DESC LIMIT ? OFFSET ?",
                 [*params, filters.limit, filters.offset],
-            ).fetchall()
+            )
+            rows, _ = rows_within(cursor, filters.limit, filters.max_bytes)
+            cursor.close()
+            end = filters.offset + len(rows)
             return IntentList(
                 intents=[intent_from_row(r) for r in rows],
                 total=total,
                 limit=filters.limit,
                 offset=filters.offset,
+                next_offset=end if end < total else None,
             )
 
         return await self._read(read)
@@ -194,6 +198,7 @@ class SqliteIntents(SqliteCore, IntentStore):
         expected_version: int,
         patches: list[tuple[str, str, Any]],
         actor: str | None,
+        max_state_bytes: int | None = None,
     ) -> Intent:
         def op(tx: Tx) -> Intent:
             intent = _locked_intent(tx, intent_id, expected_version)
@@ -202,10 +207,18 @@ class SqliteIntents(SqliteCore, IntentStore):
             for guard in tx.hooks.state_patching:  # the lease guard (SqliteStore.__init__)
                 guard(tx, intent_id, [path for _, path, _ in patches], actor)
             version = expected_version + 1
+            text = dumps(new_state)
+            if max_state_bytes is not None and len(text) > max_state_bytes:
+                # Each body is capped, but patch after patch could grow a state without end.
+                raise PayloadTooLarge(
+                    f"The state would hold {len(text)} bytes of JSON; the limit is "
+                    f"{max_state_bytes}",
+                    limit_bytes=max_state_bytes,
+                )
             tx.conn.execute(
                 "UPDATE intents SET state = ?, version = ?, updated_at = ?, last_activity_at = ?"
                 " WHERE id = ?",
-                (dumps(new_state), version, tx.now, tx.now, intent_id),
+                (text, version, tx.now, tx.now, intent_id),
             )
             tx.emit(
                 intent_id,

@@ -20,6 +20,7 @@ from ...domain.portfolios import (
     merge_constraints,
 )
 from ...wire.intents import Intent
+from ...wire.limits import MAX_PAGE
 from ...wire.portfolios import (
     AggregateStatus,
     Membership,
@@ -30,7 +31,7 @@ from ...wire.portfolios import (
     PortfolioIntents,
 )
 from ..portfolios import PortfolioStore
-from .core import SqliteCore, Tx, dumps, loads, new_uid
+from .core import SqliteCore, Tx, dumps, loads, new_uid, read_page, rows_within
 from .intents import INTENT_COLUMNS, intent_from_row, require_intent
 
 PORTFOLIO_COLUMNS = (
@@ -79,15 +80,25 @@ def fetch_portfolio(conn: sqlite3.Connection | Tx, portfolio_id: str) -> Portfol
 
 
 def _members(
-    conn: sqlite3.Connection, portfolio: Portfolio
-) -> tuple[list[Intent], AggregateStatus, list[Membership]]:
-    """Members by priority (highest first), each intent showing the shared constraints."""
-    rows = conn.execute(
-        f"SELECT {MEMBER_COLUMNS}, {INTENT_COLUMNS} FROM portfolio_members m"
-        " JOIN intents i ON i.id = m.intent_id WHERE m.portfolio_id = ?"
-        " ORDER BY m.priority DESC, m.added_at, m.rowid",
+    conn: sqlite3.Connection, portfolio: Portfolio, offset: int = 0, max_bytes: int | None = None
+) -> tuple[list[Intent], AggregateStatus, list[Membership], int | None]:
+    """Members by priority (highest first), each intent showing the shared constraints; from
+    `offset`, at most MAX_PAGE and about `max_bytes` of them, with the next offset (None at
+    the end). The aggregate always counts every member."""
+    statuses = conn.execute(
+        "SELECT i.status FROM portfolio_members m JOIN intents i ON i.id = m.intent_id"
+        " WHERE m.portfolio_id = ?",
         (portfolio.id,),
     ).fetchall()
+    aggregate = AggregateStatus(**aggregate_status(status for (status,) in statuses))
+    cursor = conn.execute(
+        f"SELECT {MEMBER_COLUMNS}, {INTENT_COLUMNS} FROM portfolio_members m"
+        " JOIN intents i ON i.id = m.intent_id WHERE m.portfolio_id = ?"
+        " ORDER BY m.priority DESC, m.added_at, m.rowid LIMIT -1 OFFSET ?",
+        (portfolio.id, offset),
+    )
+    rows, more = rows_within(cursor, MAX_PAGE, max_bytes)
+    cursor.close()
     shared = portfolio.governance_policy.get("shared_constraints")
     memberships, intents = [], []
     for row in rows:
@@ -98,8 +109,7 @@ def _members(
                 intent, constraints=merge_constraints(shared, intent.constraints)
             )
         intents.append(intent)
-    aggregate = AggregateStatus(**aggregate_status(i.status for i in intents))
-    return intents, aggregate, memberships
+    return intents, aggregate, memberships, offset + len(rows) if more else None
 
 
 def _touch(tx: Tx, portfolio_id: str) -> None:
@@ -199,7 +209,13 @@ class SqlitePortfolios(SqliteCore, PortfolioStore):
         return await self._write(op)
 
     async def list_portfolios(
-        self, created_by: str | None = None, status: str | None = None
+        self,
+        created_by: str | None = None,
+        status: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        max_bytes: int | None = None,
     ) -> list[Portfolio]:
         where, params = [], []
         if created_by:
@@ -211,31 +227,49 @@ class SqlitePortfolios(SqliteCore, PortfolioStore):
         clause = f" WHERE {' AND '.join(where)}" if where else ""
 
         def read(conn: sqlite3.Connection) -> list[Portfolio]:
-            rows = conn.execute(
-                f"SELECT {PORTFOLIO_COLUMNS} FROM portfolios p{clause} ORDER BY p.rowid", params
-            ).fetchall()
+            rows = read_page(
+                conn,
+                f"SELECT {PORTFOLIO_COLUMNS} FROM portfolios p{clause} ORDER BY p.rowid",
+                params,
+                offset=offset,
+                limit=limit,
+                max_bytes=max_bytes,
+            )
             return [portfolio_from_row(r) for r in rows]
 
         return await self._read(read)
 
-    async def get_portfolio(self, portfolio_id: str) -> PortfolioDetail:
+    async def get_portfolio(
+        self, portfolio_id: str, *, offset: int = 0, max_bytes: int | None = None
+    ) -> PortfolioDetail:
         def read(conn: sqlite3.Connection) -> PortfolioDetail:
             portfolio = fetch_portfolio(conn, portfolio_id)
-            intents, aggregate, memberships = _members(conn, portfolio)
+            intents, aggregate, memberships, next_offset = _members(
+                conn, portfolio, offset, max_bytes
+            )
             return PortfolioDetail(
                 **msgspec.structs.asdict(portfolio),
                 intents=intents,
                 aggregate_status=aggregate,
                 memberships=memberships,
+                next_offset=next_offset,
             )
 
         return await self._read(read)
 
-    async def portfolio_intents(self, portfolio_id: str) -> PortfolioIntents:
+    async def portfolio_intents(
+        self, portfolio_id: str, *, offset: int = 0, max_bytes: int | None = None
+    ) -> PortfolioIntents:
         def read(conn: sqlite3.Connection) -> PortfolioIntents:
-            intents, aggregate, memberships = _members(conn, fetch_portfolio(conn, portfolio_id))
+            portfolio = fetch_portfolio(conn, portfolio_id)
+            intents, aggregate, memberships, next_offset = _members(
+                conn, portfolio, offset, max_bytes
+            )
             return PortfolioIntents(
-                intents=intents, aggregate_status=aggregate, memberships=memberships
+                intents=intents,
+                aggregate_status=aggregate,
+                memberships=memberships,
+                next_offset=next_offset,
             )
 
         return await self._read(read)

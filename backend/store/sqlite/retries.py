@@ -11,7 +11,7 @@ from ...domain.errors import NotFound
 from ...domain.retries import next_retry_delay_ms, retries_exhausted
 from ...wire.retries import Failure, FailureCreate, RetryPolicy, RetryPolicySet
 from ..retries import RetryStore
-from .core import SqliteCore, Tx, dumps, loads, new_uid
+from .core import SqliteCore, Tx, dumps, loads, new_uid, read_page
 from .intents import fetch_intent, require_intent
 
 POLICY_COLUMNS = (
@@ -256,14 +256,25 @@ class SqliteRetries(SqliteCore, RetryStore):
 
         return await self._write(op)
 
-    async def list_failures(self, intent_id: str) -> list[Failure]:
+    async def list_failures(
+        self,
+        intent_id: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> list[Failure]:
         def read(conn: sqlite3.Connection) -> list[Failure]:
             fetch_intent(conn, intent_id)
-            rows = conn.execute(
+            rows = read_page(
+                conn,
                 f"SELECT {FAILURE_COLUMNS} FROM failures WHERE intent_id = ?"
                 " ORDER BY created_at, rowid",
                 (intent_id,),
-            ).fetchall()
+                offset=offset,
+                limit=limit,
+                max_bytes=max_bytes,
+            )
             return [failure_from_row(r) for r in rows]
 
         return await self._read(read)

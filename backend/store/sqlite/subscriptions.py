@@ -32,6 +32,7 @@ from .core import (
     event_from_row,
     loads,
     new_uid,
+    read_page,
 )
 from .intents import require_intent
 
@@ -219,7 +220,13 @@ class SqliteSubscriptions(SqliteCore, SubscriptionStore):
         return await self._read(lambda conn: _fetch_subscription(conn, subscription_id))
 
     async def list_subscriptions(
-        self, *, intent_id: str | None = None, portfolio_id: str | None = None
+        self,
+        *,
+        intent_id: str | None = None,
+        portfolio_id: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        max_bytes: int | None = None,
     ) -> list[Subscription]:
         where, params = ["1"], []
         if intent_id:
@@ -230,11 +237,15 @@ class SqliteSubscriptions(SqliteCore, SubscriptionStore):
             params.append(portfolio_id)
 
         def read(conn: sqlite3.Connection) -> list[Subscription]:
-            rows = conn.execute(
+            rows = read_page(
+                conn,
                 f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE {' AND '.join(where)}"
                 " ORDER BY created_at, id",
                 params,
-            ).fetchall()
+                offset=offset,
+                limit=limit,
+                max_bytes=max_bytes,
+            )
             now = time.time()
             return [subscription_from_row(r, now) for r in rows]
 
