@@ -31,6 +31,19 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML config file ([server] table)")
     parser.add_argument("--log-level", help="server log level (default warning)")
     parser.add_argument(
+        "--federation",
+        dest="federation_enabled",
+        action="store_true",
+        default=None,
+        help="enable federation (RFC-0022/0023); env OPENINTENT_FEDERATION_ENABLED",
+    )
+    parser.add_argument(
+        "--identity",
+        dest="federation_key_file",
+        metavar="PATH",
+        help="federation identity: 32-byte Ed25519 seed file (default: beside the database)",
+    )
+    parser.add_argument(
         "--http",
         choices=["uvicorn", "granian"],
         help="HTTP server (default uvicorn; env OPENINTENT_HTTP, TOML http)",
@@ -45,6 +58,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "api_keys": args.api_keys,
         "log_level": args.log_level,
         "http": args.http,
+        "federation_enabled": args.federation_enabled,
+        "federation_key_file": args.federation_key_file,
     }
     return load_settings(overrides, config_file=args.config)
 

@@ -1,0 +1,50 @@
+"""The running federation: configuration and identity, built once per app."""
+
+from __future__ import annotations
+
+from ..settings import Settings
+from .config import FederationConfig, load_federation_config
+from .identity import Identity, load_identity
+
+PROTOCOL_VERSION = "0.1"
+SUPPORTED_RFCS = ["RFC-0022", "RFC-0023"]
+ENDPOINTS = {
+    "status": "/api/v1/federation/status",
+    "agents": "/api/v1/federation/agents",
+    "dispatch": "/api/v1/federation/dispatch",
+    "receive": "/api/v1/federation/receive",
+    "callback": "/api/v1/federation/callback",
+}
+
+
+class Federation:
+    def __init__(self, config: FederationConfig, identity: Identity) -> None:
+        self.config = config
+        self.identity = identity
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Federation | None:
+        """None when federation is off: no key file is created for a server that never
+        federates."""
+        if not settings.federation_enabled:
+            return None
+        config = load_federation_config(settings)
+        return cls(config, load_identity(config.key_file, config.server_did))
+
+    @property
+    def did(self) -> str:
+        return self.identity.did
+
+    def manifest(self) -> dict:
+        config = self.config
+        return {
+            "server_did": self.did,
+            "server_url": config.server_url,
+            "protocol_version": PROTOCOL_VERSION,
+            "trust_policy": config.trust_policy,
+            "visibility_default": config.visibility_default,
+            "supported_rfcs": SUPPORTED_RFCS,
+            "peers": [peer.label for peer in config.peers],
+            "endpoints": ENDPOINTS,
+            "public_key": self.identity.public_key_b64,
+        }
