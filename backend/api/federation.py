@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get
+from litestar import Controller, Litestar, Request, get, post
+from litestar.di import NamedDependency
 from litestar.params import HeaderParameter
+from litestar.status_codes import HTTP_200_OK
 
-from ..domain.errors import NotFound
+from ..auth import API_KEY_HEADER
+from ..domain.errors import InvalidInput, NotFound
 from ..federation.service import Federation
+from ..store import Store
 from ..wire.federation import FederatedAgentList, FederatedAgentOut, FederationStatus
 
 CAPABILITIES: list[str] = []  # "federation" is added by the app only when it is enabled
@@ -45,8 +51,8 @@ class FederationController(Controller):
     path = "/federation"
     tags = ["federation"]
 
-    @get("/status", summary="Federation status", sync_to_thread=False)
-    def status(self, request: Request) -> FederationStatus:
+    @get("/status", summary="Federation status")
+    async def status(self, request: Request, store: NamedDependency[Store]) -> FederationStatus:
         federation = federation_of(request)
         if federation is None:
             return FederationStatus(
@@ -58,14 +64,15 @@ class FederationController(Controller):
                 total_dispatches=0,
                 total_received=0,
             )
+        counts = await store.federation_counts()
         return FederationStatus(
             enabled=True,
             server_did=federation.did,
             trust_policy=federation.config.trust_policy,
             peer_count=len(federation.config.peers),
-            active_dispatches=0,
-            total_dispatches=0,
-            total_received=0,
+            active_dispatches=counts.active_dispatches,
+            total_dispatches=counts.total_dispatches,
+            total_received=counts.total_received,
         )
 
     @get("/agents", summary="Agents offered to federated peers", sync_to_thread=False)
@@ -106,5 +113,33 @@ class FederationController(Controller):
         )
 
 
-PUBLIC_HANDLERS = [manifest, did_document]
+@post(
+    "/api/v1/federation/receive",
+    status_code=HTTP_200_OK,
+    summary="Receive a dispatch from another server",
+    description="Authenticated by the envelope's Ed25519 signature (any failure is a 401,"
+    " even with an API key) or, unsigned, by X-API-Key (the SDK's federation_receive).",
+    tags=["federation"],
+)
+async def receive(request: Request, store: NamedDependency[Store]) -> dict[str, Any]:
+    federation = federation_of(request)
+    if federation is None:
+        raise InvalidInput(NOT_ENABLED)
+    presented = request.headers.get(API_KEY_HEADER)
+    key_accepted = request.app.state.keyring.accepts(presented)
+    return await federation.receiver.receive(store, await request.body(), key_accepted)
+
+
+@asynccontextmanager
+async def federation_running(app: Litestar) -> AsyncIterator[None]:
+    federation: Federation | None = app.state.federation
+    if federation is None:
+        yield
+        return
+    async with federation.running():
+        yield
+
+
+PUBLIC_HANDLERS = [manifest, did_document, receive]
+LIFESPANS = [federation_running]
 CONTROLLERS = [FederationController]

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from ..outbound.egress import EgressPolicy, outbound_client
 from ..settings import Settings
 from .config import FederationConfig, load_federation_config
 from .identity import Identity, load_identity
+from .receive import Receiver
+from .resolver import FETCH_TIMEOUT_SECONDS, KeyResolver
 
 PROTOCOL_VERSION = "0.1"
 SUPPORTED_RFCS = ["RFC-0022", "RFC-0023"]
@@ -18,9 +26,27 @@ ENDPOINTS = {
 
 
 class Federation:
-    def __init__(self, config: FederationConfig, identity: Identity) -> None:
+    def __init__(
+        self, config: FederationConfig, identity: Identity, egress_cidrs: list[str] = ()
+    ) -> None:
         self.config = config
         self.identity = identity
+        self.egress = EgressPolicy(egress_cidrs)
+        self.client: httpx.AsyncClient | None = None
+        self.resolver: KeyResolver | None = None
+        self.receiver: Receiver | None = None
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """The outbound client and what uses it, for the app's lifetime."""
+        self.client = outbound_client(FETCH_TIMEOUT_SECONDS)
+        self.client.headers["User-Agent"] = "openintent-tui-federation"
+        self.resolver = KeyResolver(self.config, self.client, self.egress)
+        self.receiver = Receiver(self.config, self.resolver, self.egress)
+        try:
+            yield
+        finally:
+            await self.client.aclose()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Federation | None:
@@ -29,7 +55,7 @@ class Federation:
         if not settings.federation_enabled:
             return None
         config = load_federation_config(settings)
-        return cls(config, load_identity(config.key_file, config.server_did))
+        return cls(config, load_identity(config.key_file, config.server_did), settings.egress_cidrs)
 
     @property
     def did(self) -> str:

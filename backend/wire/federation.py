@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from .base import Response
 
@@ -30,3 +32,42 @@ class FederatedAgentOut(Response):
 
 class FederatedAgentList(Response):
     agents: list[FederatedAgentOut]
+
+
+class DelegationScope(msgspec.Struct, kw_only=True, omit_defaults=False):
+    """RFC-0023 delegation scope; the SDK's defaults."""
+
+    permissions: list[str] = msgspec.field(default_factory=lambda: ["state.patch", "events.log"])
+    denied_operations: list[str] = msgspec.field(default_factory=list)
+    max_delegation_depth: Annotated[int, msgspec.Meta(ge=0)] = 1
+    expires_at: str | None = None
+
+
+class Envelope(msgspec.Struct, kw_only=True):
+    """A received dispatch envelope, for validation only: unknown keys are tolerated (and
+    still covered by the signature, which is checked over the object as received)."""
+
+    dispatch_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    source_server: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    intent_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    intent_title: str
+    target_server: str | None = None
+    intent_description: str = ""
+    intent_state: dict[str, Any] = msgspec.field(default_factory=dict)
+    intent_constraints: dict[str, Any] = msgspec.field(default_factory=dict)
+    agent_id: str | None = None
+    delegation_scope: DelegationScope | None = None
+    federation_policy: dict[str, Any] | None = None
+    trace_context: dict[str, str] | None = None
+    callback_url: str | None = None
+    idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    created_at: str | None = None
+    delegation_token: str | None = None
+    signature: str | None = None
+
+
+class ReceiveAnswer(Response):
+    dispatch_id: str
+    accepted: bool
+    local_intent_id: str | None
+    message: str

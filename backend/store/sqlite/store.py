@@ -8,6 +8,7 @@ from ..base import Store
 from .attachments import SqliteAttachments
 from .costs import SqliteCosts
 from .events import SqliteEvents
+from .federation import SqliteFederation
 from .governance import SqliteGovernance
 from .intents import SqliteIntents
 from .leases import SqliteLeases, lease_guard
@@ -26,6 +27,7 @@ class SqliteStore(
     SqliteCosts,
     SqliteRetries,
     SqlitePortfolios,
+    SqliteFederation,
     Store,
 ):
     """Add a resource by writing its mixin beside the others and listing it here; a rule
