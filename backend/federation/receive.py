@@ -19,15 +19,17 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from ..domain.delegation import DelegationError, widening
 from ..domain.errors import DomainError, Forbidden, InvalidInput
 from ..outbound.egress import EgressPolicy, EgressRefused
 from ..store import Store
 from ..store.federation import InboundDispatch
 from ..wire.federation import Envelope
 from .config import POLICY_STRICTNESS, FederationConfig
-from .identity import normalize_url
+from .identity import did_from_url, normalize_did, normalize_url
 from .resolver import KeyResolver
 from .signing import canonical_bytes, decode_signature, verify_bytes
+from .tokens import TokenInvalid, verify_chain
 
 BUDGET_REJECTION = "Rejected: budget constraints too restrictive"
 EXPIRED_REJECTION = "Rejected: delegation scope has expired"
@@ -42,6 +44,8 @@ class Unauthorized(DomainError):
 class Verified(msgspec.Struct, frozen=True):
     verified: bool
     source_did: str | None
+    keys: list = msgspec.field(default_factory=list)
+    """The source's keys, when its signature verified."""
 
 
 def parse_envelope(body: bytes) -> tuple[dict[str, Any], Envelope]:
@@ -96,7 +100,9 @@ class Receiver:
         config: FederationConfig,
         resolver: KeyResolver,
         egress: EgressPolicy,
+        our_keys: list,
     ) -> None:
+        self.our_keys = our_keys
         self.config = config
         self.resolver = resolver
         self.egress = egress
@@ -110,10 +116,12 @@ class Receiver:
         else:
             raise Unauthorized("Invalid or missing API key (or envelope signature)")
         policy = self.check_trust(envelope, proof)
+        scope = await self.check_token(envelope, proof, policy)
         rejection = self.rejection(envelope)
         if rejection is None and envelope.callback_url:
             await self.check_callback(envelope, policy)
-        return (await store.receive_dispatch(self.record(raw, envelope, proof, rejection))).answer
+        dispatch = self.record(raw, envelope, proof, rejection, scope)
+        return (await store.receive_dispatch(dispatch)).answer
 
     async def verify_signature(self, raw: dict[str, Any], envelope: Envelope) -> Verified:
         signature = decode_signature(raw.get("signature"))
@@ -142,11 +150,11 @@ class Receiver:
         if keys is None:
             raise Unauthorized(f"Unknown signing key for {envelope.source_server}")
         if verify_bytes(keys.keys, message, signature):
-            return Verified(True, keys.did)
+            return Verified(True, keys.did, keys.keys)
         if keys.source == "fetched":  # the peer may have rotated its key: fetch once more
             keys = await self.resolver.for_source(envelope.source_server, refresh=True)
             if keys is not None and verify_bytes(keys.keys, message, signature):
-                return Verified(True, keys.did)
+                return Verified(True, keys.did, keys.keys)
         raise Unauthorized(
             f"Invalid signature: the envelope does not verify with the key of"
             f" {envelope.source_server}"
@@ -167,14 +175,56 @@ class Receiver:
             raise not_trusted
         if policy == "allowlist" and peer is None:
             raise not_trusted
-        if policy == "trustless":
-            if not proof.verified:
-                raise not_trusted  # an API key alone proves nothing about the source
-            if not envelope.delegation_token:
-                raise Forbidden("Invalid delegation token: trustless federation requires one")
-        if envelope.delegation_token:
-            raise Forbidden("Invalid delegation token: tokens are not verified yet")
+        if policy == "trustless" and not proof.verified:
+            raise not_trusted  # an API key alone proves nothing about the source
         return policy
+
+    async def check_token(
+        self, envelope: Envelope, proof: Verified, policy: str
+    ) -> dict[str, Any] | None:
+        """The delegation scope that binds the local intent: the envelope's, checked against
+        its token chain when one is present (required under trustless)."""
+        scope = (
+            None
+            if envelope.delegation_scope is None
+            else msgspec.to_builtins(envelope.delegation_scope)
+        )
+        token = envelope.delegation_token
+        if not token:
+            if policy == "trustless":
+                raise Forbidden("Invalid delegation token: trustless federation requires one")
+            return scope
+        source_did = proof.source_did or (
+            None if proof.verified else did_from_url(envelope.source_server)
+        )
+        our_keys = self.our_keys
+
+        async def keys_of(did: str):
+            if normalize_did(did) == normalize_did(self.config.server_did):
+                return our_keys
+            if source_did and normalize_did(did) == normalize_did(source_did) and proof.keys:
+                return proof.keys
+            return await self.resolver.for_did(did)
+
+        audiences = {normalize_did(self.config.server_did)} | {
+            normalize_did(did_from_url(url)) for url in self.config.own_urls()
+        }
+        try:
+            granted = await verify_chain(
+                token,
+                keys_of=keys_of,
+                audiences=audiences,
+                leaf_issuer=source_did,
+                skew_seconds=self.config.max_skew_seconds,
+            )
+            if scope is None:
+                return granted
+            reason = widening(scope, granted, strict_depth=False)
+        except (TokenInvalid, DelegationError) as exc:
+            raise Forbidden(f"Invalid delegation token: {exc}") from None
+        if reason is not None:
+            raise Forbidden(f"Invalid delegation token: the envelope's scope exceeds it ({reason})")
+        return scope
 
     def rejection(self, envelope: Envelope) -> str | None:
         if budget_too_restrictive(envelope.federation_policy):
@@ -207,13 +257,13 @@ class Receiver:
             )
 
     def record(
-        self, raw: dict[str, Any], envelope: Envelope, proof: Verified, rejection: str | None
+        self,
+        raw: dict[str, Any],
+        envelope: Envelope,
+        proof: Verified,
+        rejection: str | None,
+        scope: dict[str, Any] | None,
     ) -> InboundDispatch:
-        scope = (
-            None
-            if envelope.delegation_scope is None
-            else msgspec.to_builtins(envelope.delegation_scope)
-        )
         policy = envelope.federation_policy
         governance = policy.get("governance") if isinstance(policy, dict) else None
         return InboundDispatch(

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ..outbound.egress import EgressPolicy, EgressRefused
 from .config import FederationConfig
-from .identity import normalize_did, normalize_url, public_key_from_multibase
+from .identity import did_from_url, normalize_did, normalize_url, public_key_from_multibase
 from .signing import public_key_from_b64
 
 CACHE_SECONDS = 300.0
@@ -140,8 +140,11 @@ class KeyResolver:
         """The keys a source URL signs with, or None when none can be found."""
         peer = self.config.find_peer(url=source_url)
         if peer is not None and peer.public_key:
+            # A key pinned for this URL binds the URL's DID (or the pinned one) to it.
             return SourceKeys(
-                keys=[public_key_from_b64(peer.public_key)], source="pinned", did=peer.did
+                keys=[public_key_from_b64(peer.public_key)],
+                source="pinned",
+                did=peer.did or did_from_url(peer.url),
             )
         cache_key = normalize_url(source_url)
         cached = self._by_url.get(cache_key)

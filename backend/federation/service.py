@@ -42,7 +42,7 @@ class Federation:
         self.client = outbound_client(FETCH_TIMEOUT_SECONDS)
         self.client.headers["User-Agent"] = "openintent-tui-federation"
         self.resolver = KeyResolver(self.config, self.client, self.egress)
-        self.receiver = Receiver(self.config, self.resolver, self.egress)
+        self.receiver = Receiver(self.config, self.resolver, self.egress, self.identity.public_keys)
         try:
             yield
         finally:

@@ -12,11 +12,16 @@ import httpx
 import pytest
 from openintent import OpenIntentClient
 from openintent.exceptions import ConflictError, LeaseConflictError, OpenIntentError
+from openintent.federation.models import DelegationScope
+from openintent.federation.security import UCANToken
 from openintent.models import IntentStatus
 
+from backend.federation.identity import did_from_url
+from backend.federation.tokens import decode, delegate, encode, mint
 from tests.support import run_server
 
 from .helpers import (
+    Ed25519PrivateKey,
     envelope,
     now_iso,
     pinned_peer_yaml,
@@ -25,6 +30,7 @@ from .helpers import (
     signed,
     write_config,
 )
+from .vectors import KEYS, seed
 
 SOURCE = "http://source-a.example"
 
@@ -471,3 +477,109 @@ def test_receive_when_disabled_is_400(server):
         client.federation_receive(
             dispatch_id="d", source_server=SOURCE, intent_id="i", intent_title="t"
         )
+
+
+def trustless_peers() -> str:
+    """SOURCE (key A) may send; server C (key C) is known by DID as an upstream delegator."""
+    return (
+        pinned_peer_yaml(SOURCE)
+        + '\n    - did: "did:web:server-c.example.com"\n'
+        + f'      public_key: "{KEYS["C"][1]}"\n'
+        + "      relationship: upstream"
+    )
+
+
+def test_trustless_accepts_a_signed_envelope_with_an_sdk_root_token(tmp_path):
+    with serve(tmp_path, "trustless", trustless_peers()) as live:
+        identity = sdk_identity("A", SOURCE)
+        token = UCANToken(
+            issuer=did_from_url(SOURCE), audience=did_from_url(live.url), scope=DelegationScope()
+        ).encode(identity)
+        body = signed(identity, envelope(SOURCE, live.url, delegation_token=token))
+        response = post_receive(live.url, body)
+        assert response.status_code == 200, response.text
+        assert response.json()["accepted"] is True
+        assert counts(live) == (1, 1)
+
+        # The envelope may not claim more than its token grants.
+        wider = envelope(
+            SOURCE,
+            live.url,
+            delegation_token=token,
+            delegation_scope={"permissions": ["state.patch", "admin"]},
+        )
+        response = post_receive(live.url, signed(identity, wider))
+        assert response.status_code == 403
+        assert "exceeds" in response.json()["detail"]
+        # A token for another server, or issued by someone else, is refused.
+        for issuer, audience in [
+            (did_from_url(SOURCE), "did:web:elsewhere.example"),
+            ("did:web:server-c.example.com", did_from_url(live.url)),
+        ]:
+            other = UCANToken(issuer=issuer, audience=audience, scope=DelegationScope())
+            body = signed(
+                identity, envelope(SOURCE, live.url, delegation_token=other.encode(identity))
+            )
+            response = post_receive(live.url, body)
+            assert response.status_code == 403, response.text
+            assert response.json()["detail"].startswith("Invalid delegation token")
+        assert counts(live) == (1, 1)
+
+
+def test_trustless_verifies_a_two_link_chain_and_refuses_widening_or_sdk_chains(tmp_path):
+    """C grants SOURCE a scope; SOURCE re-delegates to us, narrower (ours) or wider (forged),
+    or the SDK's way (the parent re-signed by SOURCE)."""
+    with serve(tmp_path, "trustless", trustless_peers()) as live:
+        identity = sdk_identity("A", SOURCE)
+        sign_c = Ed25519PrivateKey.from_private_bytes(seed("C")).sign
+        sign_a = Ed25519PrivateKey.from_private_bytes(seed("A")).sign
+        root_scope = {
+            "permissions": ["state.patch", "events.log", "intent.create"],
+            "denied_operations": ["intent.delete"],
+            "max_delegation_depth": 2,
+        }
+        root = mint(
+            issuer="did:web:server-c.example.com",
+            audience=did_from_url(SOURCE),
+            scope=root_scope,
+            sign=sign_c,
+        )
+        narrow = {"permissions": ["state.patch"], "max_delegation_depth": 0}
+        leaf = delegate(root, audience=did_from_url(live.url), child_scope=narrow, sign=sign_a)
+        body = envelope(
+            SOURCE,
+            live.url,
+            delegation_token=leaf,
+            delegation_scope={
+                "permissions": ["state.patch"],
+                "denied_operations": ["intent.delete"],
+                "max_delegation_depth": 0,
+            },
+        )
+        response = post_receive(live.url, signed(identity, body))
+        assert response.status_code == 200, response.text
+        local = response.json()["local_intent_id"]
+        with live.client() as api:
+            events = api.get(f"/api/v1/intents/{local}/events").json()["events"]
+        payload = next(e for e in events if e["event_type"] == "federation.received")["payload"]
+        assert payload["delegation_scope"]["permissions"] == ["state.patch"]
+
+        widened = encode(
+            {
+                **decode(leaf),
+                "scope": {**root_scope, "permissions": [*root_scope["permissions"], "admin"]},
+                "prf": [root],
+            },
+            sign_a,
+        )
+        sdk_chain = (
+            UCANToken.decode(root)
+            .attenuate(did_from_url(live.url), DelegationScope.from_dict(narrow), identity)
+            .encode(identity)
+        )
+        for token, reason in [(widened, "permissions widened"), (sdk_chain, "signature")]:
+            body = envelope(SOURCE, live.url, delegation_token=token, delegation_scope=None)
+            response = post_receive(live.url, signed(identity, body))
+            assert response.status_code == 403, response.text
+            assert reason in response.json()["detail"]
+        assert counts(live) == (1, 1)

@@ -55,3 +55,23 @@ VECTORS = {"E1": ("A", E1_C, E1_SIG), "E2": ("A", E2_C, E2_SIG), "C1": ("B", C1_
 
 def seed(name: str) -> bytes:
     return bytes.fromhex(KEYS[name][0])
+
+
+U1_P = (
+    '{"aud": "did:web:server-b.example.com", "exp": 1767229200, "iss": '
+    '"did:web:server-a.example.com", "nbf": 1767225600, "nonce": "AAECAwQFBgcICQoLDA0ODw==", '
+    '"prf": [], "scope": {"denied_operations": ["intent.delete"], "max_delegation_depth": 2, '
+    '"permissions": ["state.patch", "events.log", "intent.create"]}}'
+)
+U1_S = "RwGeGYWPLT5bKo8jWf3RgIZg1bNhMLvBWsabcfBQfjicnIfxkHPBlSnmqdOH_eDyB73Y31lQqHxM9glBnz1UDQ"
+U2_P = (
+    '{"aud": "did:web:server-c.example.com", "exp": 1767229200, "iss": '
+    '"did:web:server-b.example.com", "nbf": 1767225660, "nonce": "EBESExQVFhcYGRobHB0eHw==", '
+    '"prf": ["<U1>"], "scope": {"denied_operations": ["events.delete", "intent.delete"], '
+    '"max_delegation_depth": 1, "permissions": ["events.log", "state.patch"]}}'
+)
+U2_S = "KAZghjvTyvhWq90oYWebaWR8ZMGbA9Yw9k93ke3NGeBsAI6NCHHa-l5l5TDCEOapiE91kDz36G5iIS_d-9b4Bg"
+U2_SDK_PRF0_S = (
+    "PO86A91Fgn0d3u38FLzlcY0bjIu-lTsCKoYi9skU1KWAsh391EgZvqtIwQKKwndlxoVc4DHCfbX-EJQtiJKoAA"
+)
+DID = {n: f"did:web:server-{n.lower()}.example.com" for n in "ABC"}
