@@ -583,3 +583,50 @@ def test_trustless_verifies_a_two_link_chain_and_refuses_widening_or_sdk_chains(
             assert response.status_code == 403, response.text
             assert reason in response.json()["detail"]
         assert counts(live) == (1, 1)
+
+
+def test_the_delegated_scope_binds_the_remote_agent_on_the_local_intent(open_server):
+    operator = sdk(open_server)
+    agent = OpenIntentClient(
+        base_url=open_server.url, api_key=open_server.api_key, agent_id="analyst"
+    )
+
+    def receive(dispatch_id: str, scope: dict | None):
+        return operator.federation_receive(
+            dispatch_id=dispatch_id,
+            source_server=SOURCE,
+            intent_id="origin",
+            intent_title="Work",
+            intent_state={"n": 0},
+            agent_id="analyst",
+            delegation_scope=scope,
+        ).local_intent_id
+
+    # No scope sent: the SDK's default, state.patch and events.log, no status changes.
+    default = receive("d-default", None)
+    patched = agent.update_state(default, 1, {"n": 1})
+    assert patched.state.to_dict() == {"n": 1}
+    with pytest.raises(OpenIntentError) as refused:
+        agent.set_status(default, patched.version, IntentStatus.COMPLETED)
+    assert refused.value.status_code == 403
+    assert "status.update" in refused.value.response["detail"]
+    assert operator.get_intent(default).status == IntentStatus.ACTIVE
+    # Local operators are not bound by the remote agent's scope.
+    done = operator.set_status(default, patched.version, IntentStatus.COMPLETED)
+    assert done.status == IntentStatus.COMPLETED
+
+    # Granted status.update: the agent may complete; denied state.patch: it may not patch.
+    granted = receive("d-granted", {"permissions": ["state.patch", "status.update"]})
+    assert agent.set_status(granted, 1, IntentStatus.COMPLETED).status == IntentStatus.COMPLETED
+    denied = receive(
+        "d-denied",
+        {"permissions": ["state.patch", "status.update"], "denied_operations": ["state.patch"]},
+    )
+    with pytest.raises(OpenIntentError) as refused:
+        agent.update_state(denied, 1, {"n": 2})
+    assert refused.value.status_code == 403
+    assert operator.get_intent(denied).state.to_dict() == {"n": 0}
+    assert operator.get_intent(denied).version == 1
+    # Other agents on the same intent are not the delegated one.
+    other = OpenIntentClient(base_url=open_server.url, api_key=open_server.api_key, agent_id="x")
+    assert other.update_state(denied, 1, {"n": 3}).version == 2

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ...domain.errors import Conflict
+from ...domain.delegation import allows, normalize_scope
+from ...domain.errors import Conflict, Forbidden
 from ..federation import FederationCounts, FederationStore, InboundDispatch, InboundOutcome
 from .core import SqliteCore, Tx, dumps, loads, new_uid
 
@@ -136,3 +137,42 @@ class SqliteFederation(SqliteCore, FederationStore):
             return FederationCounts(total_received=received)
 
         return await self._read(read)
+
+
+# The delegated scope binds the remote agent on the intent its dispatch created. Only that
+# agent is bound: local operators keep every right on the intent.
+STATE_PERMISSION = "state.patch"
+STATUS_PERMISSION = "status.update"
+
+
+def _delegated_scope(tx: Tx, intent_id: str, actor: str | None) -> dict[str, Any] | None:
+    if actor is None:
+        return None
+    row = tx.one(
+        "SELECT delegation_scope FROM federation_inbound INDEXED BY"
+        " federation_inbound_local_intent WHERE local_intent_id = ? AND agent_id = ?",
+        (intent_id, actor),
+    )
+    if row is None:
+        return None
+    return normalize_scope(loads(row[0]))  # none sent: the SDK's default scope
+
+
+def delegated_state_guard(tx: Tx, intent_id: str, paths: list[str], actor: str | None) -> None:
+    """A state-patch guard: the delegated agent needs `state.patch` (and not denied)."""
+    scope = _delegated_scope(tx, intent_id, actor)
+    if scope is not None and not allows(scope, STATE_PERMISSION):
+        raise Forbidden(
+            f"Agent {actor} was delegated this intent without {STATE_PERMISSION} permission"
+        )
+
+
+def delegated_status_guard(
+    tx: Tx, intent_id: str, old_status: str, new_status: str, actor: str | None
+) -> None:
+    """A status hook (raising fails the change): the delegated agent needs `status.update`."""
+    scope = _delegated_scope(tx, intent_id, actor)
+    if scope is not None and not allows(scope, STATUS_PERMISSION):
+        raise Forbidden(
+            f"Agent {actor} was delegated this intent without {STATUS_PERMISSION} permission"
+        )

@@ -8,7 +8,7 @@ from ..base import Store
 from .attachments import SqliteAttachments
 from .costs import SqliteCosts
 from .events import SqliteEvents
-from .federation import SqliteFederation
+from .federation import SqliteFederation, delegated_state_guard, delegated_status_guard
 from .governance import SqliteGovernance
 from .intents import SqliteIntents
 from .leases import SqliteLeases, lease_guard
@@ -40,6 +40,9 @@ class SqliteStore(
         self.hooks.state_patching.append(lease_guard)
         # RFC-0007: a member's status change may complete its portfolios.
         self.hooks.status_changed.append(complete_portfolios_of)
+        # RFC-0023: a federated intent's delegated agent may do only what its scope grants.
+        self.hooks.state_patching.append(delegated_state_guard)
+        self.hooks.status_changed.insert(0, delegated_status_guard)
         # Webhook deliveries are written in their event's transaction (the outbox).
         self.hooks.event_appended.append(self.webhook_outbox.enqueue)
         self.hooks.rolled_back.append(self.webhook_outbox.forget)
