@@ -8,17 +8,33 @@ from typing import Annotated, Any
 
 from litestar import Controller, Litestar, Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import HeaderParameter
-from litestar.status_codes import HTTP_200_OK
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from ..auth import API_KEY_HEADER
 from ..domain.errors import InvalidInput, NotFound
+from ..federation.callbacks import receive_callback
+from ..federation.dispatch import create_dispatch
+from ..federation.outbox import FederationLane
 from ..federation.service import Federation
+from ..outbound.delivery import RetryPolicy
 from ..store import Store
-from ..wire.federation import FederatedAgentList, FederatedAgentOut, FederationStatus
+from ..wire.federation import (
+    CallbackAnswer,
+    DispatchAnswer,
+    DispatchList,
+    DispatchRequest,
+    DispatchView,
+    FederatedAgentList,
+    FederatedAgentOut,
+    FederationStatus,
+)
+from .params import Limit, Offset
 
 CAPABILITIES: list[str] = []  # "federation" is added by the app only when it is enabled
 NOT_ENABLED = "Federation not enabled"
+RETRY_BASE_SECONDS = 1.0  # 1, 2, 4, 8 s (with jitter) between tries
+RETRY_MAX_SECONDS = 8.0
 
 
 def federation_of(request: Request) -> Federation | None:
@@ -75,6 +91,45 @@ class FederationController(Controller):
             total_received=counts.total_received,
         )
 
+    @post("/dispatch", status_code=HTTP_202_ACCEPTED, summary="Send an intent to a peer")
+    async def dispatch(
+        self,
+        request: Request,
+        store: NamedDependency[Store],
+        data: JSONBody[DispatchRequest],
+    ) -> DispatchAnswer:
+        federation = federation_of(request)
+        if federation is None:
+            raise InvalidInput(NOT_ENABLED)
+        view = await create_dispatch(store, federation, data)
+        request.app.state.webhook_worker.wake()
+        return DispatchAnswer(
+            dispatch_id=view.dispatch_id,
+            status="accepted",
+            target_server=view.target_server,
+            message="Dispatch initiated",
+        )
+
+    @get("/dispatches", summary="Dispatches sent (out) or received (in), newest first")
+    async def dispatches(
+        self,
+        store: NamedDependency[Store],
+        direction: Annotated[str, QueryParameter(pattern="^(out|in)$")] = "out",
+        status: Annotated[str | None, QueryParameter(required=False)] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> DispatchList:
+        views, total = await store.list_dispatches(
+            direction=direction, status=status, limit=limit, offset=offset
+        )
+        return DispatchList(dispatches=views, total=total)
+
+    @get("/dispatches/{dispatch_id:str}", summary="One dispatch")
+    async def dispatch_record(
+        self, store: NamedDependency[Store], dispatch_id: FromPath[str]
+    ) -> DispatchView:
+        return await store.get_dispatch(dispatch_id)
+
     @get("/agents", summary="Agents offered to federated peers", sync_to_thread=False)
     def agents(
         self,
@@ -130,16 +185,48 @@ async def receive(request: Request, store: NamedDependency[Store]) -> dict[str, 
     return await federation.receiver.receive(store, await request.body(), key_accepted)
 
 
+@post(
+    "/api/v1/federation/callback",
+    status_code=HTTP_200_OK,
+    summary="Progress of one of our dispatches, from its target",
+    description="Authenticated by the callback's signature (the dispatch target's key) or, "
+    "unsigned, by X-API-Key (the SDK's send_federation_callback).",
+    tags=["federation"],
+)
+async def callback(request: Request, store: NamedDependency[Store]) -> CallbackAnswer:
+    federation = federation_of(request)
+    if federation is None:
+        raise InvalidInput(NOT_ENABLED)
+    key_accepted = request.app.state.keyring.accepts(request.headers.get(API_KEY_HEADER))
+    answer = await receive_callback(store, federation, await request.body(), key_accepted)
+    return CallbackAnswer(**answer)
+
+
 @asynccontextmanager
 async def federation_running(app: Litestar) -> AsyncIterator[None]:
+    """The federation client, and its lane in the outbound (webhook) worker."""
     federation: Federation | None = app.state.federation
     if federation is None:
         yield
         return
     async with federation.running():
+        settings = app.state.settings
+        lane = FederationLane(
+            app.state.store,
+            federation.config,
+            federation.identity,
+            federation.client,
+            federation.egress,
+            RetryPolicy(
+                max_attempts=settings.federation_max_attempts,
+                base_seconds=RETRY_BASE_SECONDS,
+                max_seconds=RETRY_MAX_SECONDS,
+            ),
+        )
+        app.state.webhook_worker.add_lane(lane)
         yield
 
 
-PUBLIC_HANDLERS = [manifest, did_document, receive]
+PUBLIC_HANDLERS = [manifest, did_document, receive, callback]
 LIFESPANS = [federation_running]
 CONTROLLERS = [FederationController]

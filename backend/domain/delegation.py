@@ -101,3 +101,33 @@ def allows(scope: dict[str, Any], operation: str) -> bool:
     """True when `operation` is granted and not denied."""
     scope = normalize_scope(scope)
     return operation in scope["permissions"] and operation not in scope["denied_operations"]
+
+
+def compose_strictest(
+    received: dict[str, Any] | None, requested: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """RFC-0022 governance propagation, as the SDK's `compose_strictest`: governance booleans
+    OR, numbers the minimum, other values from the requested side; budget numbers the
+    minimum; observability merged."""
+    if not received and not requested:
+        return None
+    received, requested = received or {}, requested or {}
+    composed: dict[str, Any] = {}
+    for section in ("governance", "budget", "observability"):
+        left = received.get(section) or {}
+        right = requested.get(section) or {}
+        merged = dict(left)
+        for key, value in right.items():
+            mine = merged.get(key)
+            if isinstance(value, bool) and isinstance(mine, bool):
+                merged[key] = mine or value
+            elif _number(value) and _number(mine):
+                merged[key] = min(mine, value)
+            else:
+                merged[key] = value
+        composed[section] = merged
+    return composed
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -48,9 +48,9 @@ class Verified(msgspec.Struct, frozen=True):
     """The source's keys, when its signature verified."""
 
 
-def parse_envelope(body: bytes) -> tuple[dict[str, Any], Envelope]:
-    """The object as received (what the signature covers) and its validated reading.
-    Parsed with stdlib json: exact big integers, and no NaN or Infinity."""
+def parse_json_object(body: bytes, what: str) -> dict[str, Any]:
+    """Parsed with stdlib json: exact big integers, and no NaN or Infinity (the signature is
+    checked over the parsed object, canonicalised by stdlib json)."""
 
     def no_constants(name: str) -> Any:
         raise ValueError(f"{name} is not JSON")
@@ -60,7 +60,13 @@ def parse_envelope(body: bytes) -> tuple[dict[str, Any], Envelope]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"The body is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
-        raise InvalidInput("The envelope must be a JSON object")
+        raise InvalidInput(f"The {what} must be a JSON object")
+    return raw
+
+
+def parse_envelope(body: bytes) -> tuple[dict[str, Any], Envelope]:
+    """The object as received (what the signature covers) and its validated reading."""
+    raw = parse_json_object(body, "envelope")
     try:
         envelope = msgspec.convert(raw, Envelope)
     except msgspec.ValidationError as exc:

@@ -6,9 +6,9 @@ fetch goes through the egress guard (resolved address checked, no redirects), wi
 timeout and at most 64 KiB read.
 
 A manifest may claim any `server_did`. It becomes the source's verified DID only when the
-peer is pinned with that DID, or when resolving the DID (did:web) yields the same key;
-otherwise the source is known by its URL alone (else evil.example could claim
-did:web:bank.example and pass a DID allowlist).
+peer is pinned with that DID, when it is the did:web of the URL the manifest came from, or
+when resolving the DID (did:web) yields the same key; otherwise the source is known by its
+URL alone (else evil.example could claim did:web:bank.example and pass a DID allowlist).
 """
 
 from __future__ import annotations
@@ -185,16 +185,20 @@ class KeyResolver:
                     claimed_did = claimed_did or document["id"]
         if not keys:
             return None
-        did = await self._bind(claimed_did, keys, peer_did)
+        did = await self._bind(claimed_did, keys, peer_did, base)
         return SourceKeys(keys=keys, source="fetched", did=did, fetched_at=time.monotonic())
 
     async def _bind(
-        self, claimed: str | None, keys: list[Ed25519PublicKey], peer_did: str | None
+        self, claimed: str | None, keys: list[Ed25519PublicKey], peer_did: str | None, base: str
     ) -> str | None:
         if claimed is None:
             return None
         if peer_did is not None:
             return peer_did if normalize_did(peer_did) == normalize_did(claimed) else None
+        if normalize_did(claimed) == normalize_did(did_from_url(base)):
+            # The did:web of the very origin the keys came from: resolving it would ask
+            # that same origin again.
+            return claimed
         did_keys = await self.for_did(claimed)
         if did_keys and {_raw(k) for k in keys} & {_raw(k) for k in did_keys}:
             return claimed

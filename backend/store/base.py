@@ -10,7 +10,7 @@ from abc import abstractmethod
 from .attachments import AttachmentStore
 from .costs import CostStore
 from .events import EventStore
-from .federation import FederationStore
+from .federation import FederationOutbox, FederationStore
 from .governance import GovernanceStore
 from .intents import IntentStore
 from .leases import LeaseStore
@@ -30,6 +30,7 @@ class Store(
     RetryStore,
     PortfolioStore,
     FederationStore,
+    FederationOutbox,
 ):
     @abstractmethod
     async def open(self) -> None: ...

@@ -7,6 +7,8 @@ from typing import Any
 
 import msgspec
 
+from ..wire.federation import DispatchView
+
 
 class InboundDispatch(msgspec.Struct, frozen=True, kw_only=True):
     """A verified, trusted envelope, ready to be recorded (built by the receive service)."""
@@ -57,3 +59,96 @@ class FederationStore(ABC):
 
     @abstractmethod
     async def federation_counts(self) -> FederationCounts: ...
+
+
+class OutboundDispatch(msgspec.Struct, frozen=True, kw_only=True):
+    """A dispatch to record and queue (built by the dispatch service)."""
+
+    dispatch_id: str
+    intent_id: str
+    target_server: str
+    target_did: str | None
+    agent_id: str | None
+    complete_on_callback: bool
+    envelope: dict[str, Any]
+    """Unsigned; every try adds a fresh `created_at` and the signature."""
+    receive_url: str
+    event_payload: dict[str, Any]
+    """The `federation.dispatched` payload."""
+
+
+class OutboxJob(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    kind: str
+    """"dispatch" or "callback"."""
+    dispatch_id: str
+    url: str
+    body: dict[str, Any]
+    attempts: int
+
+
+class SendResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What a dispatch's answer means for its record (None for callbacks)."""
+
+    status: str
+    """"delivered" or "rejected" (the outbox row's own result is in the AttemptOutcome)."""
+    remote_intent_id: str | None = None
+
+
+class CallbackIn(msgspec.Struct, frozen=True, kw_only=True):
+    dispatch_id: str
+    event_type: str
+    state_delta: dict[str, Any]
+    attestation: dict[str, Any] | None
+    trace_id: str | None
+    idempotency_key: str | None
+    verified: bool
+
+
+class OutboundTarget(msgspec.Struct, frozen=True, kw_only=True):
+    dispatch_id: str
+    intent_id: str
+    target_server: str
+    status: str
+
+
+class FederationOutbox(ABC):
+    """Outbound dispatches and the federation outbox (dispatches and callbacks)."""
+
+    @abstractmethod
+    async def create_dispatch(self, dispatch: OutboundDispatch) -> DispatchView:
+        """In one transaction: the record (pending), its outbox row and
+        `federation.dispatched` on the intent. NotFound for an unknown intent."""
+
+    @abstractmethod
+    async def inbound_for_intent(self, intent_id: str) -> dict[str, Any] | None:
+        """The received envelope that created this local intent, if one did (re-dispatch)."""
+
+    @abstractmethod
+    async def due_federation_jobs(self, now: float, limit: int) -> list[OutboxJob]: ...
+
+    @abstractmethod
+    async def next_federation_due(self) -> float | None: ...
+
+    @abstractmethod
+    async def record_federation_attempt(
+        self, job: OutboxJob, outcome: Any, result: SendResult | None
+    ) -> None:
+        """The attempt, the outbox row's new state and, for a dispatch, its record."""
+
+    @abstractmethod
+    async def outbound_target(self, dispatch_id: str) -> OutboundTarget:
+        """NotFound when we never sent this dispatch."""
+
+    @abstractmethod
+    async def apply_callback(self, callback: CallbackIn) -> bool:
+        """Log the callback on the origin intent and update the dispatch; True when it was a
+        duplicate (same dispatch and idempotency key) and nothing was done."""
+
+    @abstractmethod
+    async def get_dispatch(self, dispatch_id: str) -> DispatchView: ...
+
+    @abstractmethod
+    async def list_dispatches(
+        self, *, direction: str, status: str | None, limit: int, offset: int
+    ) -> tuple[list[DispatchView], int]: ...

@@ -71,3 +71,69 @@ class ReceiveAnswer(Response):
     accepted: bool
     local_intent_id: str | None
     message: str
+
+
+class DispatchRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`POST /api/v1/federation/dispatch`: the SDK's body, plus `complete_on_callback`."""
+
+    intent_id: str
+    target_server: str
+    agent_id: str | None = None
+    delegation_scope: DelegationScope | None = None
+    federation_policy: dict[str, Any] | None = None
+    callback_url: str | None = None
+    trace_context: dict[str, str] | None = None
+    complete_on_callback: bool = False
+
+
+class DispatchAnswer(Response):
+    dispatch_id: str
+    status: str
+    target_server: str
+    message: str
+
+
+class Callback(msgspec.Struct, kw_only=True):
+    """A callback received for one of our dispatches; unknown keys tolerated (and signed)."""
+
+    dispatch_id: str
+    event_type: Literal[
+        "state_delta", "status_changed", "attestation", "budget_warning", "completed", "failed"
+    ]
+    state_delta: dict[str, Any] = msgspec.field(default_factory=dict)
+    attestation: dict[str, Any] | None = None
+    trace_id: str | None = None
+    idempotency_key: str | None = None
+    timestamp: str | None = None
+    signature: str | None = None
+
+
+class CallbackAnswer(Response):
+    dispatch_id: str
+    accepted: bool
+    duplicate: bool
+    message: str
+
+
+class DispatchView(Response, frozen=True, kw_only=True):
+    """A dispatch record; inbound rows carry source_server, source_did, local_intent_id."""
+
+    dispatch_id: str
+    direction: str
+    intent_id: str
+    target_server: str
+    target_did: str | None = None
+    status: str
+    attempts: int = 0
+    last_error: str | None = None
+    remote_intent_id: str | None = None
+    created_at: str
+    updated_at: str
+    source_server: str | None = None
+    source_did: str | None = None
+    local_intent_id: str | None = None
+
+
+class DispatchList(Response):
+    dispatches: list[DispatchView]
+    total: int

@@ -7,8 +7,10 @@ from typing import Any
 
 from ...domain.delegation import allows, normalize_scope
 from ...domain.errors import Conflict, Forbidden
+from ...wire.events import Event
 from ..federation import FederationCounts, FederationStore, InboundDispatch, InboundOutcome
 from .core import SqliteCore, Tx, dumps, loads, new_uid
+from .federation_outbox import enqueue
 
 ACCEPTED_MESSAGE = "Intent received and accepted for processing"
 IDEMPOTENT_MESSAGE = "Already processed (idempotent)"
@@ -66,7 +68,118 @@ def _create_local_intent(tx: Tx, dispatch: InboundDispatch, actor: str) -> str:
     return intent_id
 
 
+def callback_body(
+    dispatch_id: str,
+    event_type: str,
+    state_delta: dict[str, Any],
+    idempotency_key: str,
+    trace_id: str | None,
+    timestamp: str,
+    attestation: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A callback as the reference server builds it (unsigned; signed when sent)."""
+    body: dict[str, Any] = {
+        "dispatch_id": dispatch_id,
+        "event_type": event_type,
+        "state_delta": state_delta,
+        "idempotency_key": idempotency_key,
+        "timestamp": timestamp,
+    }
+    if trace_id:
+        body["trace_id"] = trace_id
+    if attestation is not None:
+        body["attestation"] = attestation
+    return body
+
+
+class FederatedIntents:
+    """Local intents created by received dispatches that asked for callbacks:
+    intent id -> (dispatch_id, callback_url, trace_id). Used only in the writer thread, loaded
+    by the first event after a (re)start or rollback. As the store's event-appended hook it
+    queues the callbacks of the intent's progress in that progress's own transaction."""
+
+    def __init__(self) -> None:
+        self._index: dict[str, tuple[str, str, str | None]] | None = None
+
+    def forget(self) -> None:
+        self._index = None
+
+    def add(self, intent_id: str, entry: tuple[str, str, str | None]) -> None:
+        if self._index is not None:
+            self._index[intent_id] = entry
+
+    def on_event(self, tx: Tx, event: Event) -> None:
+        if event.intent_id is None or event.event_type not in ("state_patched", "status_changed"):
+            return
+        index = self._index
+        if index is None:
+            index = self._index = {
+                row[0]: (row[1], row[2], (loads(row[3]) or {}).get("trace_id"))
+                for row in tx.execute(
+                    "SELECT local_intent_id, dispatch_id, callback_url,"
+                    " json_extract(envelope, '$.trace_context') FROM federation_inbound"
+                    " WHERE accepted = 1 AND callback_url IS NOT NULL"
+                )
+            }
+        entry = index.get(event.intent_id)
+        if entry is None:
+            return
+        dispatch_id, url, trace_id = entry
+        payload = event.payload
+        version = payload.get("version")
+        state = loads(tx.one("SELECT state FROM intents WHERE id = ?", (event.intent_id,))[0])
+        if event.event_type == "state_patched":
+            keys = {
+                str(p.get("path", "")).lstrip("/").split("/")[0]
+                for p in payload.get("patches", [])
+                if isinstance(p, dict)
+            }
+            delta = {k: state.get(k) for k in sorted(keys) if k}
+            body = callback_body(
+                dispatch_id,
+                "state_delta",
+                delta,
+                f"state-{dispatch_id}-{version}",
+                trace_id,
+                tx.now,
+            )
+        elif payload.get("status") == "completed":
+            attestation = {
+                "dispatch_id": dispatch_id,
+                "governance_compliant": True,
+                "usage": {},
+                "trace_references": [trace_id] if trace_id else [],
+                "timestamp": tx.now,
+            }
+            body = callback_body(
+                dispatch_id,
+                "completed",
+                state,
+                f"completed-{dispatch_id}",
+                trace_id,
+                tx.now,
+                attestation,
+            )
+        elif payload.get("status") == "abandoned":
+            delta = {"status": "abandoned", "reason": payload.get("reason")}
+            body = callback_body(
+                dispatch_id, "failed", delta, f"failed-{dispatch_id}", trace_id, tx.now
+            )
+        else:
+            body = callback_body(
+                dispatch_id,
+                "status_changed",
+                {"status": payload.get("status")},
+                f"status-{dispatch_id}-{version}",
+                trace_id,
+                tx.now,
+            )
+        enqueue(tx, "callback", dispatch_id, url, body)
+
+
 class SqliteFederation(SqliteCore, FederationStore):
+    federated_intents: FederatedIntents  # SqliteStore.__init__
+
     async def receive_dispatch(self, dispatch: InboundDispatch) -> InboundOutcome:
         def op(tx: Tx) -> InboundOutcome:
             earlier = _earlier(tx, dispatch)
@@ -100,6 +213,17 @@ class SqliteFederation(SqliteCore, FederationStore):
                     "local_intent_id": None,
                     "message": dispatch.rejection,
                 }
+            if local_intent_id is not None and dispatch.callback_url:
+                trace_id = (dispatch.event_payload.get("trace_context") or {}).get("trace_id")
+                body = callback_body(
+                    dispatch.dispatch_id,
+                    "state_delta",
+                    {"status": "accepted"},
+                    f"accept-{dispatch.dispatch_id}",
+                    trace_id,
+                    tx.now,
+                )
+                enqueue(tx, "callback", dispatch.dispatch_id, dispatch.callback_url, body)
             tx.execute(
                 "INSERT INTO federation_inbound (id, source_key, dispatch_id, idempotency_key,"
                 " source_server, source_did, remote_intent_id, agent_id, content_sha256,"
@@ -125,6 +249,11 @@ class SqliteFederation(SqliteCore, FederationStore):
                     tx.now,
                 ),
             )
+            if local_intent_id is not None and dispatch.callback_url:
+                trace_id = (dispatch.event_payload.get("trace_context") or {}).get("trace_id")
+                self.federated_intents.add(
+                    local_intent_id, (dispatch.dispatch_id, dispatch.callback_url, trace_id)
+                )
             return InboundOutcome(answer=answer, replayed=False)
 
         return await self._write(op)
@@ -134,7 +263,13 @@ class SqliteFederation(SqliteCore, FederationStore):
             (received,) = conn.execute(
                 "SELECT COUNT(*) FROM federation_inbound WHERE accepted = 1"
             ).fetchone()
-            return FederationCounts(total_received=received)
+            total, active = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(status IN ('pending', 'delivered', 'accepted')),"
+                " 0) FROM federation_dispatches"
+            ).fetchone()
+            return FederationCounts(
+                total_received=received, total_dispatches=total, active_dispatches=active
+            )
 
         return await self._read(read)
 

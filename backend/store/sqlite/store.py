@@ -8,7 +8,13 @@ from ..base import Store
 from .attachments import SqliteAttachments
 from .costs import SqliteCosts
 from .events import SqliteEvents
-from .federation import SqliteFederation, delegated_state_guard, delegated_status_guard
+from .federation import (
+    FederatedIntents,
+    SqliteFederation,
+    delegated_state_guard,
+    delegated_status_guard,
+)
+from .federation_outbox import SqliteFederationOutbox
 from .governance import SqliteGovernance
 from .intents import SqliteIntents
 from .leases import SqliteLeases, lease_guard
@@ -28,6 +34,7 @@ class SqliteStore(
     SqliteRetries,
     SqlitePortfolios,
     SqliteFederation,
+    SqliteFederationOutbox,
     Store,
 ):
     """Add a resource by writing its mixin beside the others and listing it here; a rule
@@ -43,6 +50,10 @@ class SqliteStore(
         # RFC-0023: a federated intent's delegated agent may do only what its scope grants.
         self.hooks.state_patching.append(delegated_state_guard)
         self.hooks.status_changed.insert(0, delegated_status_guard)
+        # RFC-0022: a federated intent's progress queues signed callbacks to its origin.
+        self.federated_intents = FederatedIntents()
+        self.hooks.event_appended.append(self.federated_intents.on_event)
+        self.hooks.rolled_back.append(self.federated_intents.forget)
         # Webhook deliveries are written in their event's transaction (the outbox).
         self.hooks.event_appended.append(self.webhook_outbox.enqueue)
         self.hooks.rolled_back.append(self.webhook_outbox.forget)
