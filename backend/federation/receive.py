@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from ..domain.delegation import DelegationError, widening
+from ..domain.delegation import DelegationError, normalize_scope, widening
 from ..domain.errors import DomainError, Forbidden, InvalidInput
 from ..outbound.egress import EgressPolicy, EgressRefused
 from ..store import Store
@@ -190,11 +190,12 @@ class Receiver:
     ) -> dict[str, Any] | None:
         """The delegation scope that binds the local intent: the envelope's, checked against
         its token chain when one is present (required under trustless)."""
-        scope = (
-            None
-            if envelope.delegation_scope is None
-            else msgspec.to_builtins(envelope.delegation_scope)
-        )
+        scope = None
+        if envelope.delegation_scope is not None:
+            try:
+                scope = normalize_scope(msgspec.to_builtins(envelope.delegation_scope))
+            except DelegationError as exc:
+                raise InvalidInput(f"Invalid delegation_scope: {exc}") from None
         token = envelope.delegation_token
         if not token:
             if policy == "trustless":
