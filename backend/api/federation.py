@@ -130,6 +130,18 @@ class FederationController(Controller):
     ) -> DispatchView:
         return await store.get_dispatch(dispatch_id)
 
+    @get("/peers", summary="Configured peers: key, reachability, dispatch counts")
+    async def peers(self, request: Request, store: NamedDependency[Store]) -> dict[str, Any]:
+        federation = federation_of(request)
+        if federation is None:
+            return {"peers": []}
+        sent, received = await store.dispatch_counts_by_peer()
+        return {
+            "peers": [
+                federation.peers.view(peer, sent, received) for peer in federation.config.peers
+            ]
+        }
+
     @get("/agents", summary="Agents offered to federated peers", sync_to_thread=False)
     def agents(
         self,

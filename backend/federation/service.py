@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import httpx
 
@@ -11,6 +12,7 @@ from ..outbound.egress import EgressPolicy, outbound_client
 from ..settings import Settings
 from .config import FederationConfig, load_federation_config
 from .identity import Identity, load_identity
+from .peers import PeerMonitor
 from .receive import Receiver
 from .resolver import FETCH_TIMEOUT_SECONDS, KeyResolver
 
@@ -35,6 +37,7 @@ class Federation:
         self.client: httpx.AsyncClient | None = None
         self.resolver: KeyResolver | None = None
         self.receiver: Receiver | None = None
+        self.peers: PeerMonitor | None = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -43,9 +46,14 @@ class Federation:
         self.client.headers["User-Agent"] = "openintent-tui-federation"
         self.resolver = KeyResolver(self.config, self.client, self.egress)
         self.receiver = Receiver(self.config, self.resolver, self.egress, self.identity.public_keys)
+        self.peers = PeerMonitor(self.config, self.client, self.egress)
+        refresher = asyncio.create_task(self.peers.run(), name="federation-peers")
         try:
             yield
         finally:
+            refresher.cancel()
+            with suppress(asyncio.CancelledError):
+                await refresher
             await self.client.aclose()
 
     @classmethod

@@ -149,6 +149,10 @@ class FederationOutbox(ABC):
     async def get_dispatch(self, dispatch_id: str) -> DispatchView: ...
 
     @abstractmethod
+    async def dispatch_counts_by_peer(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(sent by target URL, received by normalised source URL)."""
+
+    @abstractmethod
     async def list_dispatches(
         self, *, direction: str, status: str | None, limit: int, offset: int
     ) -> tuple[list[DispatchView], int]: ...

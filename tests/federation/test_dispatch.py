@@ -18,6 +18,7 @@ from backend.federation.tokens import decode
 from tests.support import run_server
 
 from .helpers import sdk_identity, wait_for, write_config
+from .vectors import KEYS
 
 
 def sdk(live, agent: str = "operator") -> OpenIntentClient:
@@ -249,3 +250,46 @@ def test_callbacks_need_the_targets_signature_or_a_key(pair):
         OpenIntentClient(base_url=a.url, api_key="wrong", agent_id="x").send_federation_callback(
             url, result.dispatch_id, "completed"
         )
+
+
+def test_peers_show_keys_reachability_and_counts(tmp_path):
+    with run_server(tmp_path / "b.db", federation_enabled=True) as b:
+        b_key = sdk(b).federation_discover()["public_key"]
+        config = write_config(
+            tmp_path / "a.yaml",
+            f"""
+            federation:
+              peers:
+                - url: "{b.url}"
+                  public_key: "{b_key}"
+                  api_key: "{b.api_key}"
+                - url: "http://127.1:{b.url.rsplit(":", 1)[1]}"
+                  public_key: "{KEYS["C"][1]}"
+                - url: "http://127.0.0.1:9"
+                  relationship: downstream
+            """,
+        )
+        with run_server(tmp_path / "a.db", federation_enabled=True, federation_config=config) as a:
+            origin = sdk(a)
+            intent = origin.create_intent(title="x")
+            origin.federation_dispatch(intent.id, b.url)
+
+            def peers():
+                with a.client() as api:
+                    found = api.get("/api/v1/federation/peers").json()["peers"]
+                ready = all(p["reachable"] is not None for p in found)
+                return ready and found[0]["dispatches_out"] == 1 and found
+
+            good, mismatched, down = wait_for(peers)
+            assert good["reachable"] is True and good["rtt_ms"] >= 0
+            assert good["key_source"] == "pinned" and good["key_mismatch"] is False
+            assert good["key_fingerprint"].startswith("sha256:")
+            assert good["did"] == sdk(b).federation_discover()["server_did"]
+            assert good["last_contact_at"]
+            assert good["public_agents"] == []
+            # The same server under another address, pinned with the wrong key.
+            assert mismatched["reachable"] is True and mismatched["key_mismatch"] is True
+            assert down["reachable"] is False and down["trusted"] is False
+            assert down["last_error"]
+    with run_server(tmp_path / "off.db") as off, off.client() as api:
+        assert api.get("/api/v1/federation/peers").json() == {"peers": []}

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from ...domain.errors import NotFound
+from ...federation.identity import normalize_url
 from ..federation import (
     CallbackIn,
     DispatchView,
@@ -280,6 +281,23 @@ class SqliteFederationOutbox(SqliteCore, FederationOutbox):
             if row is None:
                 raise NotFound(f"Dispatch {dispatch_id} not found")
             return _inbound_view(row)
+
+        return await self._read(read)
+
+    async def dispatch_counts_by_peer(self) -> tuple[dict[str, int], dict[str, int]]:
+        def read(conn: sqlite3.Connection) -> tuple[dict[str, int], dict[str, int]]:
+            sent: dict[str, int] = {}
+            for target, count in conn.execute(
+                "SELECT target_server, COUNT(*) FROM federation_dispatches GROUP BY target_server"
+            ):
+                key = normalize_url(target)
+                sent[key] = sent.get(key, 0) + count
+            received = dict(
+                conn.execute(
+                    "SELECT source_key, COUNT(*) FROM federation_inbound GROUP BY source_key"
+                ).fetchall()
+            )
+            return sent, received
 
         return await self._read(read)
 
