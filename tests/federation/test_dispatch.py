@@ -293,3 +293,43 @@ def test_peers_show_keys_reachability_and_counts(tmp_path):
             assert down["last_error"]
     with run_server(tmp_path / "off.db") as off, off.client() as api:
         assert api.get("/api/v1/federation/peers").json() == {"peers": []}
+
+
+def test_complete_on_callback_finishes_or_blocks_the_origin_intent(pair):
+    a, b = pair
+    origin = sdk(a)
+
+    def dispatch(title: str) -> tuple[str, str]:
+        intent = origin.create_intent(title=title, initial_state={"kept": True})
+        intent = origin.set_status(intent.id, intent.version, IntentStatus.ACTIVE)
+        with a.client() as api:
+            answer = api.post(
+                "/api/v1/federation/dispatch",
+                json={"intent_id": intent.id, "target_server": b.url, "complete_on_callback": True},
+            )
+        assert answer.status_code == 202, answer.text
+        dispatch_id = answer.json()["dispatch_id"]
+        remote = wait_for(lambda: record_of(dispatch_id)["remote_intent_id"])
+        return intent.id, remote
+
+    def record_of(dispatch_id):
+        return dispatch_record(a, dispatch_id)
+
+    done_here, done_there = dispatch("completes")
+    remote = sdk(b).get_intent(done_there)
+    patched = sdk(b).update_state(done_there, remote.version, {"result": 42})
+    sdk(b).set_status(done_there, patched.version, IntentStatus.COMPLETED)
+    finished = wait_for(
+        lambda: (i := origin.get_intent(done_here)).status == IntentStatus.COMPLETED and i
+    )
+    assert finished.state.to_dict()["result"] == 42
+    assert finished.state.to_dict()["kept"] is True
+
+    failed_here, failed_there = dispatch("fails")
+    remote = sdk(b).get_intent(failed_there)
+    sdk(b).set_status(failed_there, remote.version, IntentStatus.ABANDONED, reason="no data")
+    assert wait_for(lambda: origin.get_intent(failed_here).status == IntentStatus.BLOCKED)
+    failure = wait_for(
+        lambda: [e for e in events_of(a, failed_here) if e["event_type"] == "federation.failed"]
+    )
+    assert failure[0]["payload"]["state_delta"] == {"status": "abandoned", "reason": "no data"}

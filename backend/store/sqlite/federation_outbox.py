@@ -7,7 +7,9 @@ import sqlite3
 import time
 from typing import Any
 
+from ...domain.delegation import allows
 from ...domain.errors import NotFound
+from ...domain.lifecycle import check_transition
 from ...federation.identity import normalize_url
 from ..federation import (
     CallbackIn,
@@ -82,6 +84,46 @@ def _inbound_view(row: tuple) -> DispatchView:
         source_did=source_did,
         local_intent_id=local,
     )
+
+
+def _finish_origin(
+    tx: Tx, intent_id: str, callback: CallbackIn, envelope: dict[str, Any], actor: str
+) -> None:
+    """`complete_on_callback` (a workflow phase run elsewhere): `completed` merges the state
+    delta when the dispatch granted `state.patch`, then completes the origin intent; `failed`
+    blocks it. Only an active intent moves; anything else was decided here meanwhile."""
+    status, version, state = tx.one(
+        "SELECT status, version, state FROM intents WHERE id = ?", (intent_id,)
+    )
+    if status != "active":
+        return
+    delta = callback.state_delta
+    scope = envelope.get("delegation_scope") or {}
+    if callback.event_type == "completed" and delta and allows(scope, "state.patch"):
+        version += 1
+        tx.execute(
+            "UPDATE intents SET state = ?, version = ?, updated_at = ? WHERE id = ?",
+            (dumps({**loads(state), **delta}), version, tx.now, intent_id),
+        )
+        patches = [{"op": "set", "path": k, "value": v} for k, v in delta.items()]
+        tx.emit(intent_id, "state_patched", actor, {"patches": patches, "version": version})
+    new_status = "completed" if callback.event_type == "completed" else "blocked"
+    check_transition(status, new_status)
+    version += 1
+    tx.execute(
+        "UPDATE intents SET status = ?, version = ?, updated_at = ? WHERE id = ?",
+        (new_status, version, tx.now, intent_id),
+    )
+    payload = {
+        "status": new_status,
+        "old_status": status,
+        "new_status": new_status,
+        "version": version,
+        "reason": f"federation callback {callback.event_type} for {callback.dispatch_id}",
+    }
+    tx.emit(intent_id, "status_changed", actor, payload)
+    for hook in tx.hooks.status_changed:
+        hook(tx, intent_id, status, new_status, actor)
 
 
 class SqliteFederationOutbox(SqliteCore, FederationOutbox):
@@ -226,12 +268,13 @@ class SqliteFederationOutbox(SqliteCore, FederationOutbox):
     async def apply_callback(self, callback: CallbackIn) -> bool:
         def op(tx: Tx) -> bool:
             row = tx.one(
-                "SELECT intent_id, status FROM federation_dispatches WHERE id = ?",
+                "SELECT intent_id, status, complete_on_callback, envelope"
+                " FROM federation_dispatches WHERE id = ?",
                 (callback.dispatch_id,),
             )
             if row is None:
                 raise NotFound(f"Dispatch {callback.dispatch_id} not found")
-            intent_id, status = row
+            intent_id, status, complete_on_callback, envelope = row
             if callback.idempotency_key is not None:
                 inserted = tx.execute(
                     "INSERT INTO federation_callbacks (dispatch_id, idempotency_key, event_type,"
@@ -262,6 +305,8 @@ class SqliteFederationOutbox(SqliteCore, FederationOutbox):
                     "UPDATE federation_dispatches SET status = ?, updated_at = ? WHERE id = ?",
                     (new_status, tx.now, callback.dispatch_id),
                 )
+            if complete_on_callback and callback.event_type in ("completed", "failed"):
+                _finish_origin(tx, intent_id, callback, loads(envelope), actor)
             return False
 
         return await self._write(op)
