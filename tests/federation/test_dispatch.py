@@ -35,20 +35,6 @@ def dispatch_record(live, dispatch_id: str) -> dict:
         return api.get(f"/api/v1/federation/dispatches/{dispatch_id}").json()
 
 
-@pytest.fixture
-def pair(tmp_path):
-    """A and B; B allowlists A by URL only (A's key comes from A's manifest), A knows B."""
-    with run_server(tmp_path / "a.db", federation_enabled=True) as a:
-        b_config = write_config(
-            tmp_path / "b.yaml",
-            f'federation:\n  trust_policy: allowlist\n  peers:\n    - "{a.url}"\n',
-        )
-        with run_server(
-            tmp_path / "b.db", federation_enabled=True, federation_config=b_config
-        ) as b:
-            yield a, b
-
-
 def test_a_dispatches_to_b_and_receives_its_callbacks(pair):
     a, b = pair
     origin = sdk(a)
