@@ -62,7 +62,7 @@ class FederationLane:
     def wants(self, events: list[Event]) -> bool:
         return any(
             e.event_type.startswith("federation.")
-            or e.event_type in ("state_patched", "status_changed")
+            or e.event_type in ("state_patched", "status_changed", "comment")
             for e in events
         )
 

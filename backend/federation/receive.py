@@ -287,7 +287,7 @@ class Receiver:
             title=envelope.intent_title or f"Federated intent {envelope.intent_id}",
             description=envelope.intent_description,
             state=envelope.intent_state,
-            constraints=envelope.intent_constraints,
+            constraints=_with_budget(envelope.intent_constraints, policy),
             governance_policy=governance if isinstance(governance, dict) else None,
             delegation_scope=scope,
             callback_url=envelope.callback_url,
@@ -304,6 +304,22 @@ class Receiver:
                 "verified": proof.verified,
             },
         )
+
+
+def _with_budget(constraints: dict[str, Any], policy: dict[str, Any] | None) -> dict[str, Any]:
+    """A policy's `cost_ceiling_usd` becomes the local intent's budget (RFC-0009, unit usd,
+    alert at 80 %) unless the intent brought one: cost tracking then logs the alert, and the
+    alert goes back to the origin as a `budget_warning` callback."""
+    budget = (policy or {}).get("budget") if isinstance(policy, dict) else None
+    ceiling = budget.get("cost_ceiling_usd") if isinstance(budget, dict) else None
+    if "budget" in constraints or not isinstance(ceiling, int | float) or isinstance(ceiling, bool):
+        return constraints
+    if ceiling <= 0:
+        return constraints
+    return {
+        **constraints,
+        "budget": {"max_total": ceiling, "unit": "usd", "alert_threshold_percent": 80},
+    }
 
 
 def _origin(url: str) -> str | None:

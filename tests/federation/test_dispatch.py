@@ -319,3 +319,40 @@ def test_complete_on_callback_finishes_or_blocks_the_origin_intent(pair):
         lambda: [e for e in events_of(a, failed_here) if e["event_type"] == "federation.failed"]
     )
     assert failure[0]["payload"]["state_delta"] == {"status": "abandoned", "reason": "no data"}
+
+
+def test_a_cost_ceiling_becomes_the_remote_budget_and_its_alert_a_budget_warning(pair):
+    a, b = pair
+    origin = sdk(a)
+    intent = origin.create_intent(title="Spend carefully")
+    result = origin.federation_dispatch(
+        intent.id,
+        b.url,
+        federation_policy={
+            "governance": {},
+            "budget": {"cost_ceiling_usd": 10},
+            "observability": {},
+        },
+    )
+    remote_id = wait_for(lambda: dispatch_record(a, result.dispatch_id)["remote_intent_id"])
+    remote = sdk(b).get_intent(remote_id)
+    assert remote.constraints["budget"] == {
+        "max_total": 10,
+        "unit": "usd",
+        "alert_threshold_percent": 80,
+    }
+    with b.client("worker") as api:
+        for amount in (5, 4):  # 9 of 10: past the 80 % alert
+            response = api.post(
+                f"/api/v1/intents/{remote_id}/costs",
+                json={"cost_type": "llm", "amount": amount, "unit": "usd"},
+            )
+            assert response.status_code in (200, 201), response.text
+    warnings = wait_for(
+        lambda: [
+            e for e in events_of(a, intent.id) if e["event_type"] == "federation.budget_warning"
+        ]
+    )
+    assert len(warnings) == 1
+    assert warnings[0]["payload"]["state_delta"] == {"spent_usd": 9, "cost_ceiling_usd": 10}
+    assert warnings[0]["payload"]["verified"] is True

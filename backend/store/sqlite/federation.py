@@ -92,6 +92,9 @@ def callback_body(
     return body
 
 
+RELAYED_EVENTS = frozenset({"state_patched", "status_changed", "comment"})
+
+
 class FederatedIntents:
     """Local intents created by received dispatches that asked for callbacks:
     intent id -> (dispatch_id, callback_url, trace_id). Used only in the writer thread, loaded
@@ -109,7 +112,9 @@ class FederatedIntents:
             self._index[intent_id] = entry
 
     def on_event(self, tx: Tx, event: Event) -> None:
-        if event.intent_id is None or event.event_type not in ("state_patched", "status_changed"):
+        if event.intent_id is None or event.event_type not in RELAYED_EVENTS:
+            return
+        if event.event_type == "comment" and event.payload.get("kind") != "budget_alert":
             return
         index = self._index
         if index is None:
@@ -128,7 +133,19 @@ class FederatedIntents:
         payload = event.payload
         version = payload.get("version")
         state = loads(tx.one("SELECT state FROM intents WHERE id = ?", (event.intent_id,))[0])
-        if event.event_type == "state_patched":
+        if event.event_type == "comment":  # the costs' budget alert (RFC-0009)
+            figures = event.payload
+            if figures.get("unit") == "usd":
+                delta = {
+                    "spent_usd": figures.get("spent"),
+                    "cost_ceiling_usd": figures.get("limit"),
+                }
+            else:
+                delta = {k: figures.get(k) for k in ("spent", "limit", "unit")}
+            body = callback_body(
+                dispatch_id, "budget_warning", delta, f"budget-{dispatch_id}", trace_id, tx.now
+            )
+        elif event.event_type == "state_patched":
             keys = {
                 str(p.get("path", "")).lstrip("/").split("/")[0]
                 for p in payload.get("patches", [])
