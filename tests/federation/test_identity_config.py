@@ -245,3 +245,21 @@ def test_invalid_yaml_is_a_startup_error(tmp_path, block):
         load_federation_config(
             settings(tmp_path, federation_enabled=True, federation_config=str(path)), environ={}
         )
+
+
+def test_rotate_identity_flag_retires_the_key_and_the_server_publishes_both(tmp_path, capsys):
+    from backend.cli import main
+    from tests.support import run_server
+
+    db = tmp_path / "r.db"
+    with run_server(db, federation_enabled=True) as live, live.client() as api:
+        before = api.get("/.well-known/openintent-federation.json").json()["public_key"]
+    main(["--db", str(db), "--rotate-identity"])
+    printed = capsys.readouterr().out
+    assert before in printed and "retired" in printed
+    with run_server(db, federation_enabled=True) as live, live.client() as api:
+        manifest = api.get("/.well-known/openintent-federation.json").json()
+        did_doc = api.get("/.well-known/did.json").json()
+    assert manifest["public_key"] != before
+    keys = [m["publicKeyBase64"] for m in did_doc["verificationMethod"]]
+    assert keys == [manifest["public_key"], before]
