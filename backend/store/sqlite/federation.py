@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+import msgspec
+
 from ...domain.delegation import allows, normalize_scope
 from ...domain.errors import Conflict, Forbidden
 from ...wire.events import Event
@@ -93,43 +95,85 @@ def callback_body(
 
 
 RELAYED_EVENTS = frozenset({"state_patched", "status_changed", "comment"})
+# The delegated scope binds the remote agent on the intent its dispatch created. Only that
+# agent is bound: local operators keep every right on the intent.
+STATE_PERMISSION = "state.patch"
+STATUS_PERMISSION = "status.update"
+
+
+class _Delegated(msgspec.Struct, frozen=True, kw_only=True):
+    dispatch_id: str
+    callback_url: str | None
+    trace_id: str | None
+    agent_id: str | None
+    scope: dict[str, Any]
 
 
 class FederatedIntents:
-    """Local intents created by received dispatches that asked for callbacks:
-    intent id -> (dispatch_id, callback_url, trace_id). Used only in the writer thread, loaded
-    by the first event after a (re)start or rollback. As the store's event-appended hook it
-    queues the callbacks of the intent's progress in that progress's own transaction."""
+    """Local intents created by accepted dispatches: intent id -> `_Delegated`. Used only in
+    the writer thread, loaded by the first write that needs it after a (re)start or rollback.
+    As the store's event-appended hook it queues the callbacks of the intent's progress in
+    that progress's own transaction; as a state guard and a status hook it holds the remote
+    agent to its delegated scope. For any other intent each costs one dict lookup."""
 
     def __init__(self) -> None:
-        self._index: dict[str, tuple[str, str, str | None]] | None = None
+        self._index: dict[str, _Delegated] | None = None
 
     def forget(self) -> None:
         self._index = None
 
-    def add(self, intent_id: str, entry: tuple[str, str, str | None]) -> None:
+    def add(self, intent_id: str, entry: _Delegated) -> None:
         if self._index is not None:
             self._index[intent_id] = entry
+
+    def _load(self, tx: Tx) -> dict[str, _Delegated]:
+        index = self._index
+        if index is None:
+            index = self._index = {
+                row[0]: _Delegated(
+                    dispatch_id=row[1],
+                    callback_url=row[2],
+                    trace_id=(loads(row[3]) or {}).get("trace_id"),
+                    agent_id=row[4],
+                    scope=normalize_scope(loads(row[5])),  # none sent: the SDK's default
+                )
+                for row in tx.execute(
+                    "SELECT local_intent_id, dispatch_id, callback_url,"
+                    " json_extract(envelope, '$.trace_context'), agent_id, delegation_scope"
+                    " FROM federation_inbound WHERE accepted = 1"
+                )
+            }
+        return index
+
+    def state_guard(self, tx: Tx, intent_id: str, paths: list[str], actor: str | None) -> None:
+        """The delegated agent may patch state only with `state.patch` (not denied)."""
+        self._check(tx, intent_id, actor, STATE_PERMISSION)
+
+    def status_guard(
+        self, tx: Tx, intent_id: str, old_status: str, new_status: str, actor: str | None
+    ) -> None:
+        """A status hook (raising fails the change): the delegated agent needs
+        `status.update`."""
+        self._check(tx, intent_id, actor, STATUS_PERMISSION)
+
+    def _check(self, tx: Tx, intent_id: str, actor: str | None, permission: str) -> None:
+        if actor is None:
+            return
+        entry = self._load(tx).get(intent_id)
+        if entry is not None and entry.agent_id == actor and not allows(entry.scope, permission):
+            raise Forbidden(
+                f"Agent {actor} was delegated this intent without {permission} permission"
+            )
 
     def on_event(self, tx: Tx, event: Event) -> None:
         if event.intent_id is None or event.event_type not in RELAYED_EVENTS:
             return
         if event.event_type == "comment" and event.payload.get("kind") != "budget_alert":
             return
-        index = self._index
-        if index is None:
-            index = self._index = {
-                row[0]: (row[1], row[2], (loads(row[3]) or {}).get("trace_id"))
-                for row in tx.execute(
-                    "SELECT local_intent_id, dispatch_id, callback_url,"
-                    " json_extract(envelope, '$.trace_context') FROM federation_inbound"
-                    " WHERE accepted = 1 AND callback_url IS NOT NULL"
-                )
-            }
-        entry = index.get(event.intent_id)
-        if entry is None:
+        entry = self._load(tx).get(event.intent_id)
+        if entry is None or entry.callback_url is None:
             return
-        dispatch_id, url, trace_id = entry
+        dispatch_id, url, trace_id = entry.dispatch_id, entry.callback_url, entry.trace_id
         payload = event.payload
         version = payload.get("version")
         state = loads(tx.one("SELECT state FROM intents WHERE id = ?", (event.intent_id,))[0])
@@ -266,10 +310,17 @@ class SqliteFederation(SqliteCore, FederationStore):
                     tx.now,
                 ),
             )
-            if local_intent_id is not None and dispatch.callback_url:
+            if local_intent_id is not None:
                 trace_id = (dispatch.event_payload.get("trace_context") or {}).get("trace_id")
                 self.federated_intents.add(
-                    local_intent_id, (dispatch.dispatch_id, dispatch.callback_url, trace_id)
+                    local_intent_id,
+                    _Delegated(
+                        dispatch_id=dispatch.dispatch_id,
+                        callback_url=dispatch.callback_url,
+                        trace_id=trace_id,
+                        agent_id=dispatch.agent_id,
+                        scope=normalize_scope(dispatch.delegation_scope),
+                    ),
                 )
             return InboundOutcome(answer=answer, replayed=False)
 
@@ -289,42 +340,3 @@ class SqliteFederation(SqliteCore, FederationStore):
             )
 
         return await self._read(read)
-
-
-# The delegated scope binds the remote agent on the intent its dispatch created. Only that
-# agent is bound: local operators keep every right on the intent.
-STATE_PERMISSION = "state.patch"
-STATUS_PERMISSION = "status.update"
-
-
-def _delegated_scope(tx: Tx, intent_id: str, actor: str | None) -> dict[str, Any] | None:
-    if actor is None:
-        return None
-    row = tx.one(
-        "SELECT delegation_scope FROM federation_inbound INDEXED BY"
-        " federation_inbound_local_intent WHERE local_intent_id = ? AND agent_id = ?",
-        (intent_id, actor),
-    )
-    if row is None:
-        return None
-    return normalize_scope(loads(row[0]))  # none sent: the SDK's default scope
-
-
-def delegated_state_guard(tx: Tx, intent_id: str, paths: list[str], actor: str | None) -> None:
-    """A state-patch guard: the delegated agent needs `state.patch` (and not denied)."""
-    scope = _delegated_scope(tx, intent_id, actor)
-    if scope is not None and not allows(scope, STATE_PERMISSION):
-        raise Forbidden(
-            f"Agent {actor} was delegated this intent without {STATE_PERMISSION} permission"
-        )
-
-
-def delegated_status_guard(
-    tx: Tx, intent_id: str, old_status: str, new_status: str, actor: str | None
-) -> None:
-    """A status hook (raising fails the change): the delegated agent needs `status.update`."""
-    scope = _delegated_scope(tx, intent_id, actor)
-    if scope is not None and not allows(scope, STATUS_PERMISSION):
-        raise Forbidden(
-            f"Agent {actor} was delegated this intent without {STATUS_PERMISSION} permission"
-        )

@@ -8,12 +8,7 @@ from ..base import Store
 from .attachments import SqliteAttachments
 from .costs import SqliteCosts
 from .events import SqliteEvents
-from .federation import (
-    FederatedIntents,
-    SqliteFederation,
-    delegated_state_guard,
-    delegated_status_guard,
-)
+from .federation import FederatedIntents, SqliteFederation
 from .federation_outbox import SqliteFederationOutbox
 from .governance import SqliteGovernance
 from .intents import SqliteIntents
@@ -47,11 +42,11 @@ class SqliteStore(
         self.hooks.state_patching.append(lease_guard)
         # RFC-0007: a member's status change may complete its portfolios.
         self.hooks.status_changed.append(complete_portfolios_of)
-        # RFC-0023: a federated intent's delegated agent may do only what its scope grants.
-        self.hooks.state_patching.append(delegated_state_guard)
-        self.hooks.status_changed.insert(0, delegated_status_guard)
-        # RFC-0022: a federated intent's progress queues signed callbacks to its origin.
+        # RFC-0023: a federated intent's delegated agent may do only what its scope grants;
+        # RFC-0022: its progress queues signed callbacks to its origin.
         self.federated_intents = FederatedIntents()
+        self.hooks.state_patching.append(self.federated_intents.state_guard)
+        self.hooks.status_changed.insert(0, self.federated_intents.status_guard)
         self.hooks.event_appended.append(self.federated_intents.on_event)
         self.hooks.rolled_back.append(self.federated_intents.forget)
         # Webhook deliveries are written in their event's transaction (the outbox).
