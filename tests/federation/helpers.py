@@ -13,6 +13,8 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from openintent.federation.security import ServerIdentity, sign_envelope
 
+from tests.support import loopback_socket
+
 from .vectors import KEYS, seed
 
 
@@ -78,3 +80,11 @@ def wait_for(condition, timeout: float = 10.0, interval: float = 0.05):
         if time.monotonic() > deadline:
             raise AssertionError("condition not met before the deadline")
         time.sleep(interval)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a server started, stopped and restarted)."""
+    sock = loopback_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    return port

@@ -17,8 +17,7 @@ from openintent import OpenIntentClient
 
 from tests.support import run_server
 
-from .helpers import wait_for, write_config
-from .test_three_servers import free_port
+from .helpers import free_port, wait_for, write_config
 
 pytestmark = pytest.mark.slow
 KEY = "b-key"

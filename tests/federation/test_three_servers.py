@@ -8,9 +8,9 @@ import pytest
 from openintent import OpenIntentClient
 from openintent.exceptions import OpenIntentError
 
-from tests.support import loopback_socket, run_server
+from tests.support import run_server
 
-from .helpers import wait_for, write_config
+from .helpers import free_port, wait_for, write_config
 
 
 def sdk(live, agent: str = "operator") -> OpenIntentClient:
@@ -31,13 +31,6 @@ def received_payload(live, intent_id: str) -> dict:
 def allowing(tmp_path, name: str, *urls: str) -> str:
     peers = "".join(f'    - "{u}"\n' for u in urls)
     return write_config(tmp_path / f"{name}.yaml", f"federation:\n  peers:\n{peers}")
-
-
-def free_port() -> int:
-    sock = loopback_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 def test_a_to_b_to_c_narrows_and_stops_at_depth_zero(tmp_path):
