@@ -19,6 +19,7 @@ from .api import (
     costs,
     discovery,
     events,
+    federation,
     governance,
     intents,
     leases,
@@ -32,6 +33,7 @@ from .api.openapi import SECURITY, ErrorDocs, NumberSchema
 from .api.params import check_query_integers
 from .auth import API_KEY_HEADER, KeyRing, api_key_middleware
 from .errors import EXCEPTION_HANDLERS
+from .federation.service import Federation
 from .settings import Settings
 from .store import Store
 from .store.sqlite import SqliteStore
@@ -52,6 +54,7 @@ FEATURES: list[ModuleType] = [
     portfolios,
     streams,
     subscriptions,
+    federation,
 ]
 
 API_PREFIX = "/api/v1"
@@ -60,6 +63,7 @@ ALIAS_PREFIX = "/v1"  # the seed RFC tables' paths
 
 def create_app(settings: Settings, store: Store | None = None) -> Litestar:
     store = store or SqliteStore(settings.db_path, readers=settings.reader_connections)
+    federation_runtime = Federation.from_settings(settings)  # None when disabled
 
     def provide_store() -> Store:
         # Without parameters on purpose: asking for `state` made Litestar build a State
@@ -79,7 +83,10 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
             await store.close()
 
     controllers = [c for feature in FEATURES for c in feature.CONTROLLERS]
-    capabilities = sorted({c for feature in FEATURES for c in feature.CAPABILITIES})
+    capabilities = sorted(
+        {c for feature in FEATURES for c in feature.CAPABILITIES}
+        | ({"federation"} if federation_runtime else set())
+    )
     # `security` documents what api_key_middleware enforces; routes outside these routers
     # (health, discovery, the docs) are public and documented so.
     api = Router(
@@ -96,7 +103,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
         include_in_schema=False,
     )
     return Litestar(
-        route_handlers=[*discovery.PUBLIC_HANDLERS, api, alias],
+        route_handlers=[*discovery.PUBLIC_HANDLERS, *federation.PUBLIC_HANDLERS, api, alias],
         dependencies={"store": Provide(provide_store, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[ErrorDocs(), NumberSchema()],
@@ -107,6 +114,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
                 "settings": settings,
                 "keyring": KeyRing(settings.api_keys, settings.api_key_hashes),
                 "capabilities": capabilities,
+                "federation": federation_runtime,
             }
         ),
         request_max_body_size=settings.max_body_bytes,

@@ -32,6 +32,25 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML config file ([server] table)")
     parser.add_argument("--log-level", help="server log level (default warning)")
     parser.add_argument(
+        "--federation",
+        dest="federation_enabled",
+        action="store_true",
+        default=None,
+        help="enable federation (RFC-0022/0023); env OPENINTENT_FEDERATION_ENABLED",
+    )
+    parser.add_argument(
+        "--identity",
+        dest="federation_key_file",
+        metavar="PATH",
+        help="federation identity: 32-byte Ed25519 seed file (default: beside the database)",
+    )
+    parser.add_argument(
+        "--rotate-identity",
+        action="store_true",
+        help="retire the federation key (it keeps verifying until its .retired-N file is"
+        " deleted), create a new one, print both, and exit",
+    )
+    parser.add_argument(
         "--http",
         choices=["uvicorn", "granian"],
         help="HTTP server (default uvicorn; env OPENINTENT_HTTP, TOML http)",
@@ -46,6 +65,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "api_keys": args.api_keys,
         "log_level": args.log_level,
         "http": args.http,
+        "federation_enabled": args.federation_enabled,
+        "federation_key_file": args.federation_key_file,
     }
     return load_settings(overrides, config_file=args.config)
 
@@ -165,4 +186,19 @@ def main(argv: list[str] | None = None) -> None:
     add_serve_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.rotate_identity:
+        rotate_identity_command(settings_from_args(args))
+        return
     serve(settings_from_args(args), announce=lambda line: print(line, flush=True))
+
+
+def rotate_identity_command(settings: Settings, announce=print) -> None:
+    from .federation.config import load_federation_config
+    from .federation.identity import load_identity, rotate_identity
+
+    config = load_federation_config(settings)
+    old = load_identity(config.key_file, config.server_did).public_key_b64
+    retired = rotate_identity(config.key_file)
+    new = load_identity(config.key_file, config.server_did).public_key_b64
+    announce(f"federation identity {config.key_file}: new key {new}")
+    announce(f"retired key {old} kept in {retired}: delete that file to stop accepting it")

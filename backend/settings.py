@@ -58,8 +58,11 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_lease_seconds: int = 86_400
     lease_sweep_seconds: float = 1.0
     reader_connections: int = 2
+    egress_allow_cidrs: list[str] = msgspec.field(default_factory=list)
+    """Private or loopback ranges that outbound requests (webhooks, federation dispatches,
+    callbacks, manifest fetches) may reach anyway (tests: 127.0.0.0/8)."""
     webhook_allow_cidrs: list[str] = msgspec.field(default_factory=list)
-    """Address ranges webhooks may reach although private or loopback (tests: 127.0.0.0/8)."""
+    """Alias of egress_allow_cidrs, kept for existing configurations; the two are merged."""
     webhook_max_attempts: int = 8
     """Tries per delivery before it is marked failed."""
     webhook_retry_base_seconds: float = 1.0
@@ -87,6 +90,22 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     http_max_connections: int = 0
     """Open connections at most (0: the descriptor limit less 128). A new one beyond it evicts
     the connection idle the longest; one with a request in flight is never evicted."""
+    federation_enabled: bool = False
+    """RFC-0022/0023 federation: the well-known documents and /api/v1/federation/*."""
+    federation_trust_policy: Literal["open", "allowlist", "trustless"] = "allowlist"
+    """Which sources may send us work; a `trust_policy` in federation_config overrides it."""
+    federation_peers: list[str] = msgspec.field(default_factory=list)
+    """Peer base URLs (or DIDs), merged with the peers of federation_config."""
+    federation_config: str = ""
+    """YAML file with a top-level `federation:` block (peers, pins, agents, policy)."""
+    federation_key_file: str = ""
+    """Ed25519 seed (32 raw bytes, mode 0600); empty: `federation-identity.key` beside the db."""
+    federation_max_skew_seconds: int = 300
+    """How far a signed `created_at` may be from our clock."""
+    federation_max_attempts: int = 5
+    """Tries per dispatch or callback before it is marked failed."""
+    federation_did_web_http: bool = False
+    """Resolve did:web over http instead of https (tests on loopback)."""
     log_level: str = "warning"
     http: Literal["uvicorn", "granian"] = "uvicorn"
     """HTTP server for `serve`: uvicorn (uvloop + httptools) or granian (embedded, same loop)."""
@@ -109,6 +128,11 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def egress_cidrs(self) -> list[str]:
+        """The one egress allow-list: egress_allow_cidrs plus its alias webhook_allow_cidrs."""
+        return list(dict.fromkeys([*self.egress_allow_cidrs, *self.webhook_allow_cidrs]))
 
 
 SQLITE_URL_PREFIX = "sqlite:///"

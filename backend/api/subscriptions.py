@@ -139,7 +139,7 @@ async def webhook_lifespan(app: Litestar) -> AsyncIterator[None]:
     """The egress policy and the delivery worker, with its shared HTTP client."""
     settings = app.state.settings
     store: Store = app.state.store
-    egress = EgressPolicy(settings.webhook_allow_cidrs)
+    egress = EgressPolicy(settings.egress_cidrs)
     async with outbound_client(settings.webhook_timeout_seconds) as client:
         worker = WebhookWorker(
             store,

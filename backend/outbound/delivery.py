@@ -4,6 +4,9 @@ At least once: a delivery is marked delivered only after a 2xx, and one in fligh
 server stops stays pending, so it is sent again after a restart (receivers dedupe on
 `webhook-id`). Failures retry with exponential backoff and jitter until `max_attempts`, then
 the delivery is marked failed; every attempt is recorded and visible through the API.
+
+Other durable outboxes (federation dispatches and callbacks) are drained by the same worker
+as extra `OutboxLane`s: one loop, one concurrency limit, one wake-up on commit.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from typing import Any, Protocol
 
 import httpx
 import msgspec
@@ -41,6 +45,25 @@ class RetryPolicy(msgspec.Struct, frozen=True):
         return ceiling * random.uniform(0.5, 1.0)
 
 
+class OutboxLane(Protocol):
+    """Another durable outbox the worker drains beside the webhooks. A job is any object
+    with a string `id`; the lane makes the attempt and records its outcome durably (a job
+    in flight when the server stops stays due and is tried again after a restart)."""
+
+    name: str
+
+    def wants(self, events: list[Event]) -> bool:
+        """Whether these committed events may have queued work for this lane."""
+
+    async def due(self, now: float, limit: int) -> list[Any]: ...
+
+    async def next_due(self) -> float | None: ...
+
+    async def attempt(self, job: Any) -> AttemptOutcome: ...
+
+    async def record(self, job: Any, outcome: AttemptOutcome) -> None: ...
+
+
 class WebhookWorker:
     def __init__(
         self,
@@ -64,6 +87,14 @@ class WebhookWorker:
         # Attempts recorded while an outbox read is running: that read may predate their
         # commit and still list them as due, so its result must not start them again.
         self._settled_during_read: set[str] = set()
+        self.lanes: list[OutboxLane] = []
+
+    def add_lane(self, lane: OutboxLane) -> None:
+        self.lanes.append(lane)
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
 
     async def refresh(self) -> None:
         """Call after subscriptions change: commits wake the worker only when some
@@ -73,7 +104,7 @@ class WebhookWorker:
         self._wake.set()
 
     def on_commit(self, events: list[Event]) -> None:
-        if self.has_targets:
+        if self.has_targets or any(lane.wants(events) for lane in self.lanes):
             self._wake.set()
 
     async def run(self) -> None:
@@ -102,10 +133,35 @@ class WebhookWorker:
             free -= 1
             task = asyncio.create_task(self._deliver(delivery), name=f"webhook-{delivery.id}")
             self._in_flight[delivery.id] = task
+        for lane in self.lanes:
+            if free <= 0:
+                break
+            for job in await lane.due(time.time(), free + len(self._in_flight)):
+                key = f"{lane.name}:{job.id}"
+                if free <= 0:
+                    break
+                if key in self._in_flight or key in self._settled_during_read:
+                    continue
+                free -= 1
+                task = asyncio.create_task(self._run_lane_job(lane, job, key), name=key)
+                self._in_flight[key] = task
+
+    async def _run_lane_job(self, lane: OutboxLane, job: Any, key: str) -> None:
+        try:
+            outcome = await lane.attempt(job)
+            await lane.record(job, outcome)
+        finally:
+            self._in_flight.pop(key, None)
+            self._settled_during_read.add(key)
+            self._wake.set()
 
     async def _sleep(self) -> None:
         timeout = POLL_SECONDS
         next_due = await self.store.next_delivery_due()
+        for lane in self.lanes:
+            lane_due = await lane.next_due()
+            if lane_due is not None:
+                next_due = lane_due if next_due is None else min(next_due, lane_due)
         if next_due is not None and len(self._in_flight) < self.concurrency:
             timeout = min(timeout, max(0.0, next_due - time.time()))
             if timeout == 0.0 and not self._in_flight:

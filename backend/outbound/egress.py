@@ -106,7 +106,7 @@ class EgressPolicy:
             if not self.address_allowed(address):
                 raise EgressRefused(
                     f"{url.host!r} resolves to {address}, which is not a public address"
-                    " (allow it with webhook_allow_cidrs)"
+                    " (allow it with egress_allow_cidrs)"
                 )
             addresses.append(address)
         if not addresses:

@@ -10,6 +10,7 @@ from abc import abstractmethod
 from .attachments import AttachmentStore
 from .costs import CostStore
 from .events import EventStore
+from .federation import FederationOutbox, FederationStore
 from .governance import GovernanceStore
 from .intents import IntentStore
 from .leases import LeaseStore
@@ -28,6 +29,8 @@ class Store(
     CostStore,
     RetryStore,
     PortfolioStore,
+    FederationStore,
+    FederationOutbox,
 ):
     @abstractmethod
     async def open(self) -> None: ...

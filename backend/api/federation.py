@@ -1,0 +1,244 @@
+"""Federation (RFC-0022/0023): the public well-known documents and /api/v1/federation/*."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from litestar import Controller, Litestar, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
+
+from ..auth import API_KEY_HEADER
+from ..domain.errors import InvalidInput, NotFound
+from ..federation.callbacks import receive_callback
+from ..federation.dispatch import create_dispatch
+from ..federation.outbox import FederationLane
+from ..federation.service import Federation
+from ..outbound.delivery import RetryPolicy
+from ..store import Store
+from ..wire.federation import (
+    CallbackAnswer,
+    DispatchAnswer,
+    DispatchList,
+    DispatchRequest,
+    DispatchView,
+    FederatedAgentList,
+    FederatedAgentOut,
+    FederationStatus,
+)
+from .params import Limit, Offset
+
+CAPABILITIES: list[str] = []  # "federation" is added by the app only when it is enabled
+NOT_ENABLED = "Federation not enabled"
+RETRY_BASE_SECONDS = 1.0  # 1, 2, 4, 8 s (with jitter) between tries
+RETRY_MAX_SECONDS = 8.0
+
+
+def federation_of(request: Request) -> Federation | None:
+    return request.app.state.federation
+
+
+def _enabled(request: Request) -> Federation:
+    federation = federation_of(request)
+    if federation is None:
+        raise NotFound(NOT_ENABLED)
+    return federation
+
+
+@get(
+    "/.well-known/openintent-federation.json",
+    summary="Federation manifest",
+    tags=["federation"],
+    sync_to_thread=False,
+)
+def manifest(request: Request) -> dict[str, Any]:
+    return _enabled(request).manifest()
+
+
+@get("/.well-known/did.json", summary="DID document", tags=["federation"], sync_to_thread=False)
+def did_document(request: Request) -> dict[str, Any]:
+    return _enabled(request).identity.did_document()
+
+
+class FederationController(Controller):
+    path = "/federation"
+    tags = ["federation"]
+
+    @get("/status", summary="Federation status")
+    async def status(self, request: Request, store: NamedDependency[Store]) -> FederationStatus:
+        federation = federation_of(request)
+        if federation is None:
+            return FederationStatus(
+                enabled=False,
+                server_did=None,
+                trust_policy=request.app.state.settings.federation_trust_policy,
+                peer_count=0,
+                active_dispatches=0,
+                total_dispatches=0,
+                total_received=0,
+            )
+        counts = await store.federation_counts()
+        return FederationStatus(
+            enabled=True,
+            server_did=federation.did,
+            trust_policy=federation.config.trust_policy,
+            peer_count=len(federation.config.peers),
+            active_dispatches=counts.active_dispatches,
+            total_dispatches=counts.total_dispatches,
+            total_received=counts.total_received,
+        )
+
+    @post("/dispatch", status_code=HTTP_202_ACCEPTED, summary="Send an intent to a peer")
+    async def dispatch(
+        self,
+        request: Request,
+        store: NamedDependency[Store],
+        data: JSONBody[DispatchRequest],
+    ) -> DispatchAnswer:
+        federation = federation_of(request)
+        if federation is None:
+            raise InvalidInput(NOT_ENABLED)
+        view = await create_dispatch(store, federation, data)
+        request.app.state.webhook_worker.wake()
+        return DispatchAnswer(
+            dispatch_id=view.dispatch_id,
+            status="accepted",
+            target_server=view.target_server,
+            message="Dispatch initiated",
+        )
+
+    @get("/dispatches", summary="Dispatches sent (out) or received (in), newest first")
+    async def dispatches(
+        self,
+        store: NamedDependency[Store],
+        direction: Annotated[str, QueryParameter(pattern="^(out|in)$")] = "out",
+        status: Annotated[str | None, QueryParameter(required=False)] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> DispatchList:
+        views, total = await store.list_dispatches(
+            direction=direction, status=status, limit=limit, offset=offset
+        )
+        return DispatchList(dispatches=views, total=total)
+
+    @get("/dispatches/{dispatch_id:str}", summary="One dispatch")
+    async def dispatch_record(
+        self, store: NamedDependency[Store], dispatch_id: FromPath[str]
+    ) -> DispatchView:
+        return await store.get_dispatch(dispatch_id)
+
+    @get("/peers", summary="Configured peers: key, reachability, dispatch counts")
+    async def peers(self, request: Request, store: NamedDependency[Store]) -> dict[str, Any]:
+        federation = federation_of(request)
+        if federation is None:
+            return {"peers": []}
+        sent, received = await store.dispatch_counts_by_peer()
+        return {
+            "peers": [
+                federation.peers.view(peer, sent, received) for peer in federation.config.peers
+            ]
+        }
+
+    @get("/agents", summary="Agents offered to federated peers", sync_to_thread=False)
+    def agents(
+        self,
+        request: Request,
+        source_server: Annotated[
+            str | None,
+            HeaderParameter(
+                name="X-Source-Server",
+                description="The asking peer's URL or DID: configured peers also see"
+                " unlisted agents.",
+                required=False,
+            ),
+        ] = None,
+    ) -> FederatedAgentList:
+        federation = federation_of(request)
+        if federation is None:
+            return FederatedAgentList(agents=[])
+        config = federation.config
+        visible = {"public"}
+        if source_server:
+            peer = config.find_peer(url=source_server, did=source_server)
+            if peer is not None and peer.may_send_to_us:
+                visible.add("unlisted")  # a configured peer may also see unlisted agents
+        return FederatedAgentList(
+            agents=[
+                FederatedAgentOut(
+                    agent_id=agent.agent_id,
+                    server_url=config.server_url,
+                    capabilities=agent.capabilities,
+                    visibility=agent.visibility,
+                    server_did=federation.did,
+                )
+                for agent in config.agents
+                if agent.visibility in visible
+            ]
+        )
+
+
+@post(
+    "/api/v1/federation/receive",
+    status_code=HTTP_200_OK,
+    summary="Receive a dispatch from another server",
+    description="Authenticated by the envelope's Ed25519 signature (any failure is a 401,"
+    " even with an API key) or, unsigned, by X-API-Key (the SDK's federation_receive).",
+    tags=["federation"],
+)
+async def receive(request: Request, store: NamedDependency[Store]) -> dict[str, Any]:
+    federation = federation_of(request)
+    if federation is None:
+        raise InvalidInput(NOT_ENABLED)
+    presented = request.headers.get(API_KEY_HEADER)
+    key_accepted = request.app.state.keyring.accepts(presented)
+    return await federation.receiver.receive(store, await request.body(), key_accepted)
+
+
+@post(
+    "/api/v1/federation/callback",
+    status_code=HTTP_200_OK,
+    summary="Progress of one of our dispatches, from its target",
+    description="Authenticated by the callback's signature (the dispatch target's key) or, "
+    "unsigned, by X-API-Key (the SDK's send_federation_callback).",
+    tags=["federation"],
+)
+async def callback(request: Request, store: NamedDependency[Store]) -> CallbackAnswer:
+    federation = federation_of(request)
+    if federation is None:
+        raise InvalidInput(NOT_ENABLED)
+    key_accepted = request.app.state.keyring.accepts(request.headers.get(API_KEY_HEADER))
+    answer = await receive_callback(store, federation, await request.body(), key_accepted)
+    return CallbackAnswer(**answer)
+
+
+@asynccontextmanager
+async def federation_running(app: Litestar) -> AsyncIterator[None]:
+    """The federation client, and its lane in the outbound (webhook) worker."""
+    federation: Federation | None = app.state.federation
+    if federation is None:
+        yield
+        return
+    async with federation.running():
+        settings = app.state.settings
+        lane = FederationLane(
+            app.state.store,
+            federation.config,
+            federation.identity,
+            federation.client,
+            federation.egress,
+            RetryPolicy(
+                max_attempts=settings.federation_max_attempts,
+                base_seconds=RETRY_BASE_SECONDS,
+                max_seconds=RETRY_MAX_SECONDS,
+            ),
+        )
+        app.state.webhook_worker.add_lane(lane)
+        yield
+
+
+PUBLIC_HANDLERS = [manifest, did_document, receive, callback]
+LIFESPANS = [federation_running]
+CONTROLLERS = [FederationController]

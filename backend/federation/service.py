@@ -1,0 +1,84 @@
+"""The running federation: configuration and identity, built once per app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import httpx
+
+from ..outbound.egress import EgressPolicy, outbound_client
+from ..settings import Settings
+from .config import FederationConfig, load_federation_config
+from .identity import Identity, load_identity
+from .peers import PeerMonitor
+from .receive import Receiver
+from .resolver import FETCH_TIMEOUT_SECONDS, KeyResolver
+
+PROTOCOL_VERSION = "0.1"
+SUPPORTED_RFCS = ["RFC-0022", "RFC-0023"]
+ENDPOINTS = {
+    "status": "/api/v1/federation/status",
+    "agents": "/api/v1/federation/agents",
+    "dispatch": "/api/v1/federation/dispatch",
+    "receive": "/api/v1/federation/receive",
+    "callback": "/api/v1/federation/callback",
+}
+
+
+class Federation:
+    def __init__(
+        self, config: FederationConfig, identity: Identity, egress_cidrs: list[str] = ()
+    ) -> None:
+        self.config = config
+        self.identity = identity
+        self.egress = EgressPolicy(egress_cidrs)
+        self.client: httpx.AsyncClient | None = None
+        self.resolver: KeyResolver | None = None
+        self.receiver: Receiver | None = None
+        self.peers: PeerMonitor | None = None
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """The outbound client and what uses it, for the app's lifetime."""
+        self.client = outbound_client(FETCH_TIMEOUT_SECONDS)
+        self.client.headers["User-Agent"] = "openintent-tui-federation"
+        self.resolver = KeyResolver(self.config, self.client, self.egress)
+        self.receiver = Receiver(self.config, self.resolver, self.egress, self.identity.public_keys)
+        self.peers = PeerMonitor(self.config, self.client, self.egress)
+        refresher = asyncio.create_task(self.peers.run(), name="federation-peers")
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            with suppress(asyncio.CancelledError):
+                await refresher
+            await self.client.aclose()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Federation | None:
+        """None when federation is off: no key file is created for a server that never
+        federates."""
+        if not settings.federation_enabled:
+            return None
+        config = load_federation_config(settings)
+        return cls(config, load_identity(config.key_file, config.server_did), settings.egress_cidrs)
+
+    @property
+    def did(self) -> str:
+        return self.identity.did
+
+    def manifest(self) -> dict:
+        config = self.config
+        return {
+            "server_did": self.did,
+            "server_url": config.server_url,
+            "protocol_version": PROTOCOL_VERSION,
+            "trust_policy": config.trust_policy,
+            "visibility_default": config.visibility_default,
+            "supported_rfcs": SUPPORTED_RFCS,
+            "peers": [peer.label for peer in config.peers],
+            "endpoints": ENDPOINTS,
+            "public_key": self.identity.public_key_b64,
+        }
