@@ -29,14 +29,18 @@ from .api import (
     subscriptions,
 )
 from .api.body import StrictRequest
+from .api.fast import fast_layer
+from .api.fast import install as install_fast_routes
+from .api.fast_routes import FAST_ROUTES
 from .api.openapi import SECURITY, ErrorDocs, NumberSchema
 from .api.params import check_query_integers
-from .auth import API_KEY_HEADER, KeyRing, api_key_middleware
+from .auth import KeyRing, api_key_middleware
 from .errors import EXCEPTION_HANDLERS
 from .federation.service import Federation
 from .settings import Settings
 from .store import Store
 from .store.sqlite import SqliteStore
+from .wire.headers import API_KEY
 
 # Each feature module exports CONTROLLERS and CAPABILITIES, and may export LIFESPANS:
 # `asynccontextmanager` functions taking the app, entered after the store opens and left
@@ -92,17 +96,17 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
     api = Router(
         path=API_PREFIX,
         route_handlers=controllers,
-        middleware=[api_key_middleware],
+        middleware=[api_key_middleware, fast_layer],
         security=SECURITY,
     )
     alias = Router(
         path=ALIAS_PREFIX,
         route_handlers=controllers,
-        middleware=[api_key_middleware],
+        middleware=[api_key_middleware, fast_layer],
         security=SECURITY,
         include_in_schema=False,
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[*discovery.PUBLIC_HANDLERS, *federation.PUBLIC_HANDLERS, api, alias],
         dependencies={"store": Provide(provide_store, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
@@ -131,10 +135,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
             components=Components(
                 security_schemes={
                     "apiKey": SecurityScheme(
-                        type="apiKey", name=API_KEY_HEADER, security_scheme_in="header"
+                        type="apiKey", name=API_KEY.name, security_scheme_in="header"
                     )
                 }
             ),
         ),
         debug=False,
     )
+    install_fast_routes(app, FAST_ROUTES, (API_PREFIX, ALIAS_PREFIX))
+    return app

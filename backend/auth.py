@@ -9,9 +9,9 @@ import hmac
 from litestar.exceptions import NotAuthorizedException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from .api.fast import FAST_KEY, dispatch
+from .wire.headers import API_KEY
 
-API_KEY_HEADER = "X-API-Key"
+API_KEY_HEADER = API_KEY.name
 
 
 def digest(key: str) -> bytes:
@@ -32,25 +32,16 @@ class KeyRing:
         return matched and bool(presented)
 
 
-_HEADER_KEY = API_KEY_HEADER.lower().encode()
-
-
 def api_key_middleware(app: ASGIApp) -> ASGIApp:
     """Router middleware, not a guard: Litestar hands every guard a copy of the route
     handler, which cost more than the check itself (bench/README.md). Runs after routing,
-    so unknown paths and wrong methods still answer 404/405. Once the key is accepted, a
-    handler with a lean implementation (`api/fast.py`) is dispatched to it directly."""
+    so unknown paths and wrong methods still answer 404/405."""
 
     async def require_api_key(scope: Scope, receive: Receive, send: Send) -> None:
-        presented = next((v for k, v in scope["headers"] if k == _HEADER_KEY), None)
-        state = scope["litestar_app"].state
-        keyring: KeyRing = state.keyring
+        presented = next((v for k, v in scope["headers"] if k == API_KEY.raw), None)
+        keyring: KeyRing = scope["litestar_app"].state.keyring
         if not keyring.accepts(None if presented is None else presented.decode("latin-1")):
             raise NotAuthorizedException("Invalid or missing API key")
-        lean = scope["route_handler"].opt.get(FAST_KEY)
-        if lean is None:
-            await app(scope, receive, send)
-        else:
-            await dispatch(lean, state.store, app, scope, receive, send)
+        await app(scope, receive, send)
 
     return require_api_key

@@ -15,6 +15,7 @@ from pathlib import Path
 import msgspec
 
 from .server_record import ServerLock, ServerRecord, ServerRunning
+from .serving.shutdown import exit_without_closing
 from .settings import Settings, data_dir, ensure_api_key, load_settings, private_data_dir
 
 
@@ -103,13 +104,13 @@ def serve(settings: Settings, *, announce=print) -> None:
     app.on_startup.append(_freeze_startup_objects)
     announce(f"serving the OpenIntent API on {settings.base_url}/api/v1")
     if settings.http == "granian":
-        from . import granian_server
+        from .serving import granian_server
 
         sys.exit(granian_server.run(app, sock, settings, announce))
     import uvicorn
 
-    from . import uvicorn_server
-    from .http_limits import BodyTimeout, guarded_protocol
+    from .serving import uvicorn_server
+    from .serving.http_limits import BodyTimeout, guarded_protocol
 
     config = uvicorn.Config(
         BodyTimeout(app, settings.http_body_timeout_seconds),
@@ -135,16 +136,6 @@ def serve(settings: Settings, *, announce=print) -> None:
         exit_without_closing(announce)
     if not server.started:
         sys.exit(1)
-
-
-def exit_without_closing(announce) -> None:
-    """After a second signal during shutdown: the lifespan was skipped, so the database
-    threads (non-daemon) were never closed and would keep the process alive forever. Every
-    acknowledged write is already committed with synchronous=FULL: leave at once."""
-    announce("forced exit: the database was not closed; committed writes are durable")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(1)
 
 
 def _freeze_startup_objects() -> None:

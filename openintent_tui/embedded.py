@@ -25,6 +25,7 @@ import httpx
 from backend.private_files import make_private_dirs
 from backend.server_record import ServerRecord, running_server
 from backend.settings import Settings, data_dir, ensure_api_key, generated_key_path
+from backend.wire.headers import API_KEY
 
 LOG_FILE = "embedded-server.log"
 
@@ -56,7 +57,7 @@ def server_answers(url: str, api_key: str, timeout: float = 2.0) -> bool:
         with httpx.Client(base_url=url, timeout=timeout) as http:
             if http.get("/health").status_code != 200:
                 return False
-            probe = http.get("/api/v1/events", params={"limit": 1}, headers={"X-API-Key": api_key})
+            probe = http.get("/api/v1/events", params={"limit": 1}, headers={API_KEY.name: api_key})
             return probe.status_code == 200
     except httpx.HTTPError:
         return False

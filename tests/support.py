@@ -15,8 +15,8 @@ import msgspec
 import uvicorn
 
 from backend.app import create_app
+from backend.serving.uvicorn_server import Server
 from backend.settings import Settings
-from backend.uvicorn_server import Server
 
 API_KEY = "test-key-0123456789"
 
@@ -80,7 +80,7 @@ def run_server(
     try:
         yield LiveServer(settings, f"http://127.0.0.1:{port}")
     finally:
-        server.should_exit = True  # open streams end first (backend.uvicorn_server)
+        server.should_exit = True  # open streams end first (backend.serving.uvicorn_server)
         thread.join(10)
         if thread.is_alive():  # a request that never ends: stop without waiting
             server.force_exit = True

@@ -11,8 +11,9 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from ..store import Store
 from ..wire.events import Event, EventCreate, EventPage
+from ..wire.headers import AGENT_ID
 from ..wire.limits import MAX_INT64
-from .fast import Call, fast
+from .fast import Call
 from .params import AgentIdHeader, Limit, Sequence, actor_of
 
 CAPABILITIES = ["events"]
@@ -22,12 +23,12 @@ async def _append(store: Store, intent_id: str, data: EventCreate, agent_id: str
     return await store.append_event(intent_id, data, actor_of(agent_id, data.actor, data.agent_id))
 
 
-async def _fast_append(call: Call):
+async def lean_append_event(call: Call):
     event = await _append(
         call.store,
         call.path_params["intent_id"],
         call.data(EventCreate),
-        call.header(b"x-agent-id"),
+        call.header(AGENT_ID),
     )
     return 201, event, None
 
@@ -36,7 +37,7 @@ class IntentEventController(Controller):
     path = "/intents/{intent_id:str}/events"
     tags = ["events"]
 
-    @post("", status_code=HTTP_201_CREATED, summary="Append an event", opt=fast(_fast_append))
+    @post("", status_code=HTTP_201_CREATED, summary="Append an event")
     async def append(
         self,
         store: NamedDependency[Store],

@@ -5,33 +5,44 @@ Litestar still routes every request (404/405, path parameters) and its exception
 still turns every error into the one error body. What is skipped is the per-request handler
 pipeline: the Request object, the kwargs model, dependency resolution, the signature model,
 `to_response` and the Response object, which together cost more than the store call on
-these endpoints (bench/README.md). A handler opts in with `opt=fast(fn)`; `fn(call)` returns
-`(status, value, headers)` and shares its logic with the Litestar handler beside it.
+these endpoints (bench/README.md).
+
+The routes it serves are declared in one table (`api/fast_routes.py`): each names a Litestar
+route and a lean function `fn(call) -> (status, value, headers)` that shares its logic with
+the Litestar handler. `install` finds each route's handlers at start and refuses to start
+if one has a layer the lean path would skip (a guard, a dependency other than the store,
+middleware other than the API key and this layer, request or response hooks, response
+headers or cookies): so nothing added later to those routes is silently bypassed.
+`fast_layer`, router middleware after the API-key check, dispatches the marked handlers.
 
 Anything off the happy path goes back to the Litestar handler unchanged, with the body
 replayed: a body that `api/body.py` refuses (not declared JSON, too deep, malformed, not
-the request Struct), a missing or too large `Content-Length`. So the wire
-format and every error stays exactly Litestar's; tests compare both paths byte for byte.
+the request Struct), a missing or too large `Content-Length`. So the wire format and every
+error stays exactly Litestar's; tests compare both paths byte for byte.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
+from litestar import Litestar
 from litestar.exceptions import HTTPException
-from litestar.types import Message, Receive, Scope, Send
+from litestar.handlers import HTTPRouteHandler
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..auth import api_key_middleware
+from ..domain.numbers import parse_decimal
 from ..store import Store
+from ..wire.headers import CONTENT_LENGTH, CONTENT_TYPE, Header
 from .body import decode_json_body
+from .params import check_query_integers, integer_query_names
 
 T = TypeVar("T")
 
-FAST_KEY = "openintent_fast"
-
 _encode = msgspec.json.Encoder().encode
-_CONTENT_TYPE = (b"content-type", b"application/json")
+_JSON = (CONTENT_TYPE.raw, b"application/json")
 
 
 class Fallback(Exception):
@@ -50,10 +61,10 @@ class Call:
         self.store = store
         self.state = scope["litestar_app"].state
 
-    def header(self, name: bytes) -> str | None:
-        """`name` in lower case; the first value, as Litestar's header parameters take it."""
+    def header(self, header: Header) -> str | None:
+        """The first value, as Litestar's header parameters take it."""
         for key, value in self.headers:
-            if key == name:
+            if key == header.raw:
                 return value.decode("latin-1")
         return None
 
@@ -64,7 +75,7 @@ class Call:
             return decode_json_body(
                 self.body,
                 struct,
-                self.header(b"content-type"),
+                self.header(CONTENT_TYPE),
                 self.state.settings.max_json_depth,
             )
         except HTTPException:
@@ -74,9 +85,86 @@ class Call:
 FastHandler = Callable[[Call], Awaitable[tuple[int, Any, dict[str, str] | None]]]
 
 
-def fast(fn: FastHandler) -> dict[str, Any]:
-    """`opt=` for a route handler: serve it through `fn` when the request allows."""
-    return {FAST_KEY: fn}
+class FastRoute(NamedTuple):
+    method: str
+    path: str
+    """As the controllers declare it below the API prefix: `/intents/{intent_id:str}`."""
+    fn: FastHandler
+
+
+class FastPathError(Exception):
+    """A declared route is missing, or has a layer the lean path would skip."""
+
+
+# What the lean path itself stands in for: the API-key middleware runs before it, `Call`
+# carries the store, and the query-integer check has nothing to check on a route without
+# integer query parameters (checked per route in `skipped_layers`).
+_DEPENDENCIES_PROVIDED = {"store"}
+
+
+def skipped_layers(handler: HTTPRouteHandler) -> list[str]:
+    """What of this handler's resolved layers the lean path would not run; empty if none."""
+    skipped = []
+    if guards := handler.resolve_guards():
+        skipped.append(f"guards {guards}")
+    if extra := set(handler.resolve_dependencies()) - _DEPENDENCIES_PROVIDED:
+        skipped.append(f"dependencies {sorted(extra)}")
+    # Litestar resolves middleware innermost first.
+    middleware = list(reversed(handler.resolve_middleware()))
+    if middleware != [api_key_middleware, fast_layer]:
+        names = [getattr(m, "__name__", repr(m)) for m in middleware]
+        skipped.append(f"middleware {names} (the API key, then this layer, is all it runs)")
+    before = handler.resolve_before_request()
+    if before is not None and (
+        getattr(before, "__wrapped__", before) is not check_query_integers
+        or integer_query_names(handler)
+    ):
+        skipped.append("a before_request hook")
+    if any(getattr(layer, "after_request", None) for layer in handler.ownership_layers):
+        skipped.append("an after_request hook")
+    if handler.resolve_after_response() is not None:
+        skipped.append("an after_response hook")
+    if [h for h in handler.resolve_response_headers() if not h.documentation_only]:
+        skipped.append("response headers")
+    if handler.resolve_response_cookies():
+        skipped.append("response cookies")
+    return skipped
+
+
+def install(app: Litestar, routes: Iterable[FastRoute], prefixes: Iterable[str]) -> None:
+    """Find the handlers of `routes` under each prefix and mark them for `fast_layer`."""
+    wanted = {(r.method, prefix + r.path): r.fn for r in routes for prefix in prefixes}
+    marked: dict[int, FastHandler] = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            for method in getattr(handler, "http_methods", ()):
+                fn = wanted.pop((method, route.path), None)
+                if fn is None:
+                    continue
+                if skipped := skipped_layers(handler):
+                    raise FastPathError(
+                        f"{method} {route.path} is on the fast path, which would skip its "
+                        + "; ".join(skipped)
+                        + ": serve it through Litestar (api/fast_routes.py) or run that here"
+                    )
+                marked[id(handler)] = fn
+    if wanted:
+        raise FastPathError(f"fast routes with no such route: {sorted(wanted)}")
+    app.state.fast_routes = marked
+
+
+def fast_layer(app: ASGIApp) -> ASGIApp:
+    """Router middleware, last before the handler: a marked handler is served lean."""
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope["litestar_app"].state
+        fn = state.fast_routes.get(id(scope["route_handler"]))
+        if fn is None:
+            await app(scope, receive, send)
+        else:
+            await dispatch(fn, state.store, app, scope, receive, send)
+
+    return serve
 
 
 async def dispatch(
@@ -89,9 +177,10 @@ async def dispatch(
 ) -> None:
     body = b""
     if scope["method"] in ("POST", "PUT", "PATCH"):
-        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        length = next((v for k, v in scope["headers"] if k == CONTENT_LENGTH.raw), None)
         limit = scope["route_handler"].resolve_request_max_body_size() or 0
-        if length is None or not length.isdigit() or int(length) > limit:
+        size = None if length is None else parse_decimal(length.decode("latin-1"))
+        if size is None or size > limit:
             await app(scope, receive, send)  # Litestar answers 411/413/400 as it does
             return
         chunks = []
@@ -112,7 +201,7 @@ async def dispatch(
     raw_headers = [
         (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
     ]
-    raw_headers += [_CONTENT_TYPE, (b"content-length", str(len(payload)).encode())]
+    raw_headers += [_JSON, (CONTENT_LENGTH.raw, str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": payload})
 

@@ -16,6 +16,7 @@ from ..domain.patches import check_depth
 from ..settings import Settings
 from ..store import Store
 from ..store.intents import IntentFilter
+from ..wire.headers import AGENT_ID, IF_MATCH
 from ..wire.intents import (
     ChildIntents,
     Intent,
@@ -26,7 +27,7 @@ from ..wire.intents import (
     StatusChange,
 )
 from ..wire.limits import MAX_INT64, MAX_PAGE
-from .fast import Call, fast
+from .fast import Call
 from .openapi import errors
 from .params import AgentIdHeader, IfMatchHeader, Offset, actor_of, etag, parse_if_match
 
@@ -66,18 +67,18 @@ async def _patch_state(
     )
 
 
-async def _fast_get_intent(call: Call):
+async def lean_get_intent(call: Call):
     intent = await call.store.get_intent(call.path_params["intent_id"])
     return 200, intent, etag(intent.version)
 
 
-async def _fast_patch_state(call: Call):
+async def lean_patch_state(call: Call):
     intent = await _patch_state(
         call.store,
         call.path_params["intent_id"],
         call.data(StatePatch),
-        call.header(b"if-match"),
-        call.header(b"x-agent-id"),
+        call.header(IF_MATCH),
+        call.header(AGENT_ID),
         call.state.settings,
     )
     return 200, intent, etag(intent.version)
@@ -128,7 +129,6 @@ class IntentController(Controller):
     @get(
         "/{intent_id:str}",
         summary="Get an intent",
-        opt=fast(_fast_get_intent),
         response_headers=ETAG,
     )
     async def get_intent(
@@ -140,7 +140,6 @@ class IntentController(Controller):
         "/{intent_id:str}/state",
         status_code=200,
         summary="Apply state patches",
-        opt=fast(_fast_patch_state),
         responses=errors(409),
         response_headers=ETAG,
     )

@@ -16,9 +16,10 @@ from litestar.status_codes import HTTP_201_CREATED
 from ..domain.errors import InvalidInput
 from ..domain.leases import check_duration, check_list_filter, check_scope, holder_of
 from ..store import Store
+from ..wire.headers import AGENT_ID
 from ..wire.leases import Lease, LeaseAcquire, LeaseList, LeaseRenew, LeaseRevoke
 from ..wire.limits import MAX_PAGE
-from .fast import Call, fast
+from .fast import Call
 from .openapi import errors
 from .params import AgentIdHeader
 
@@ -54,20 +55,20 @@ async def _acquire(
     return await store.acquire_lease(intent_id, data.scope, holder, data.duration_seconds)
 
 
-async def _fast_acquire(call: Call):
+async def lean_acquire_lease(call: Call):
     lease = await _acquire(
         call.store,
         call.path_params["intent_id"],
         call.data(LeaseAcquire),
-        call.header(b"x-agent-id"),
+        call.header(AGENT_ID),
         call.state.settings.max_lease_seconds,
     )
     return 201, lease, None
 
 
-async def _fast_release(call: Call):
+async def lean_release_lease(call: Call):
     params = call.path_params
-    holder = holder_of(call.header(b"x-agent-id"), None)
+    holder = holder_of(call.header(AGENT_ID), None)
     return (
         200,
         await call.store.release_lease(params["intent_id"], params["lease_id"], holder),
@@ -83,7 +84,6 @@ class IntentLeaseController(Controller):
         "",
         status_code=HTTP_201_CREATED,
         summary="Acquire a lease on a scope",
-        opt=fast(_fast_acquire),
         responses=errors(409),
     )
     async def acquire(
@@ -130,7 +130,6 @@ class IntentLeaseController(Controller):
         "/{lease_id:str}",
         status_code=200,
         summary="Release a lease (holder only; releasing again is harmless)",
-        opt=fast(_fast_release),
         responses=errors(403),
     )
     async def release(

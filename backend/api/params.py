@@ -12,6 +12,7 @@ from litestar.params import HeaderParameter, ParameterKwarg, QueryParameter
 
 from ..domain.errors import InvalidInput
 from ..domain.numbers import parse_decimal
+from ..wire.headers import AGENT_ID, ETAG, IF_MATCH
 from ..wire.limits import MAX_INT64, MAX_PAGE
 
 T = TypeVar("T")
@@ -20,7 +21,7 @@ MAX_DIGITS = len(str(MAX_INT64))  # longer is out of range anyway: no huge int()
 AgentIdHeader = Annotated[
     str | None,
     HeaderParameter(
-        name="X-Agent-ID",
+        name=AGENT_ID.name,
         description="Who is acting. Recorded as the actor; the API key never is.",
         required=False,
     ),
@@ -28,7 +29,7 @@ AgentIdHeader = Annotated[
 IfMatchHeader = Annotated[
     str | None,
     HeaderParameter(
-        name="If-Match",
+        name=IF_MATCH.name,
         description="The intent version this change is based on: `3` (as the SDK sends) or "
         'the ETag form `"3"`. Required: without it the change is a 400.',
         # Documented as required; the handler checks it (parse_if_match) so that a missing
@@ -53,27 +54,28 @@ def actor_of(header: str | None, *body_fields: str | None) -> str | None:
 
 def parse_if_match(value: str | None) -> int:
     if value is None:
-        raise InvalidInput("If-Match header required", errors=[{"field": "If-Match"}])
+        raise InvalidInput(f"{IF_MATCH.name} header required", errors=[{"field": IF_MATCH.name}])
     text = value.strip()
     if text.startswith("W/"):
         text = text[2:]
     version = parse_decimal(text.strip('"'))
     if version is None:
         raise InvalidInput(
-            f"If-Match must be the integer version, not {value!r}",
-            errors=[{"field": "If-Match"}],
+            f"{IF_MATCH.name} must be the integer version, not {value!r}",
+            errors=[{"field": IF_MATCH.name}],
         )
     return version
 
 
 def etag(version: int) -> dict[str, str]:
-    return {"ETag": f'"{version}"'}
+    return {ETAG.name: f'"{version}"'}
 
 
 _integer_queries: dict[Any, tuple[str, ...]] = {}
 
 
-def _integer_query_names(handler: Any) -> tuple[str, ...]:
+def integer_query_names(handler: Any) -> tuple[str, ...]:
+    """The names of the handler's integer query parameters."""
     names = _integer_queries.get(handler.fn)  # the function: the same in every app and router
     if names is None:
         found = []
@@ -92,7 +94,7 @@ async def check_query_integers(request: Request) -> None:
     """Before Litestar reads an integer query parameter (laxly: it would take `1e3` or `5.0`),
     refuse anything but ASCII decimal digits, with Litestar's own validation error shape.
     Ranges are each parameter's `ge`/`le`, checked by Litestar afterwards."""
-    names = _integer_query_names(request.route_handler)
+    names = integer_query_names(request.route_handler)
     if not names:
         return
     query = request.query_params

@@ -38,6 +38,7 @@ from ..domain.errors import InvalidInput, NotFound
 from ..domain.numbers import parse_decimal
 from ..store import Store
 from ..wire.events import EVENT_TYPES, event_type_error_detail
+from ..wire.headers import LAST_EVENT_ID
 
 CAPABILITIES = ["streams", "sse"]
 
@@ -50,7 +51,7 @@ CATCH_UP = b": catching up from the log\n\n"
 LastEventId = Annotated[
     str | None,
     HeaderParameter(
-        name="Last-Event-ID",
+        name=LAST_EVENT_ID.name,
         description="Resume after this global sequence (the last `id:` received).",
         required=False,
     ),
@@ -68,7 +69,7 @@ EventTypeFilter = Annotated[
 def parse_cursor(last_event_id: str | None, since: str | None) -> int | None:
     """Where replay starts; None means live only. Last-Event-ID wins: it is what a
     reconnecting client knows best."""
-    for name, value in (("Last-Event-ID", last_event_id), ("since", since)):
+    for name, value in ((LAST_EVENT_ID.name, last_event_id), ("since", since)):
         if value is None or value.strip() == "":
             continue
         cursor = parse_decimal(value.strip())

@@ -7,6 +7,8 @@ from typing import Any, Self, TypeVar
 import httpx
 import msgspec
 
+from backend.wire.headers import AGENT_ID, API_KEY, CONTENT_TYPE
+
 from .api import NATIVE, Capabilities
 from .errors import ClientError, ConnectionLost, error_for
 
@@ -52,9 +54,9 @@ class BaseClient:
         self.transport = transport
         headers = {"Accept": "application/json"}
         if api_key:
-            headers["X-API-Key"] = api_key
+            headers[API_KEY.name] = api_key
         if agent_id:
-            headers["X-Agent-ID"] = agent_id
+            headers[AGENT_ID.name] = agent_id
         self.http = httpx.AsyncClient(
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
         )
@@ -82,10 +84,10 @@ class BaseClient:
         """Send one request; a non-2xx answer raises the matching `ClientError`."""
         send_headers = dict(headers or {})
         if agent_id:
-            send_headers["X-Agent-ID"] = agent_id
+            send_headers[AGENT_ID.name] = agent_id
         if body is not None:
             content = _encoder.encode(body)
-            send_headers.setdefault("Content-Type", "application/json")
+            send_headers.setdefault(CONTENT_TYPE.name, "application/json")
         try:
             response = await self.http.request(
                 method,

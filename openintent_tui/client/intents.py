@@ -8,6 +8,7 @@ import msgspec
 
 from backend.wire.base import Message
 from backend.wire.events import Event, EventCreate, EventPage
+from backend.wire.headers import IF_MATCH
 from backend.wire.intents import (
     AgentAssignment,
     AgentAssignmentList,
@@ -26,7 +27,7 @@ from .stream import event_from_frame
 
 
 def _if_match(version: int) -> dict[str, str]:
-    return {"If-Match": str(version)}
+    return {IF_MATCH.name: str(version)}
 
 
 def _patch_body(patches: list[PatchOp | dict[str, Any]]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import httpx
 import msgspec
 
 from backend.wire.events import Event
+from backend.wire.headers import LAST_EVENT_ID
 
 from .api import GLOBAL_STREAM_PATH, ServerAPI
 from .errors import (
@@ -223,7 +224,7 @@ class EventStream:
         self._set("connecting", attempt=0)
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
         if self.last_global is not None:
-            headers["Last-Event-ID"] = str(self.last_global)
+            headers[LAST_EVENT_ID.name] = str(self.last_global)
         timeout = httpx.Timeout(self.client.timeout, read=self.read_timeout)
         try:
             async with self._open(headers, timeout) as response:

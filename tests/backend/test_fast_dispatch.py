@@ -10,7 +10,7 @@ import re
 import httpx
 import pytest
 
-import backend.auth
+import backend.api.fast
 from tests.support import API_KEY, run_server
 
 API = "/api/v1"
@@ -141,24 +141,24 @@ async def _plain(fn, store, app, scope, receive, send) -> None:
 @pytest.mark.slow
 def test_lean_and_litestar_paths_answer_the_same(tmp_path, monkeypatch):
     used = []
-    real_dispatch = backend.auth.dispatch
+    real_dispatch = backend.api.fast.dispatch
 
     async def spy(fn, *args) -> None:
         used.append(fn.__name__)
         await real_dispatch(fn, *args)
 
-    monkeypatch.setattr(backend.auth, "dispatch", spy)
+    monkeypatch.setattr(backend.api.fast, "dispatch", spy)
     with run_server(tmp_path / "lean.db") as server, server.client() as client:
         lean = script(client)
     assert {
-        "_fast_get_intent",
-        "_fast_patch_state",
-        "_fast_append",
-        "_fast_acquire",
-        "_fast_release",
+        "lean_get_intent",
+        "lean_patch_state",
+        "lean_append_event",
+        "lean_acquire_lease",
+        "lean_release_lease",
     } <= set(used)
 
-    monkeypatch.setattr(backend.auth, "dispatch", _plain)
+    monkeypatch.setattr(backend.api.fast, "dispatch", _plain)
     with run_server(tmp_path / "plain.db") as server, server.client() as client:
         plain = script(client)
     assert len(lean) == len(plain)

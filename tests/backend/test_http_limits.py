@@ -16,7 +16,7 @@ import time
 import httpx
 import pytest
 
-from backend.http_limits import max_connections
+from backend.serving.http_limits import max_connections
 from backend.settings import load_settings
 from tests.e2e.test_crash import KEY, server_process
 

@@ -33,7 +33,7 @@ from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .settings import Settings
+from ..settings import Settings
 
 RESERVED_DESCRIPTORS = 128
 """Kept free below RLIMIT_NOFILE: SQLite files, logs, outbound webhook sockets, the listener."""

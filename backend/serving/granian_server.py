@@ -22,11 +22,11 @@ from collections.abc import Callable
 from litestar import Litestar
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from .api.streams import end_streams
-from .cli import exit_without_closing
+from ..api.streams import end_streams
+from ..settings import Settings
 from .granian_guard import IdleSocketGuard
 from .http_limits import BodyTimeout, max_connections
-from .settings import Settings
+from .shutdown import exit_without_closing
 
 BACKLOG = 1024
 GRACE_SECONDS = 10.0

@@ -8,7 +8,7 @@ import socket
 import uvicorn
 from litestar import Litestar
 
-from .api.streams import end_streams
+from ..api.streams import end_streams
 
 
 class Server(uvicorn.Server):
