@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 from litestar.exceptions import NotAuthorizedException
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -19,7 +20,7 @@ def digest(key: str) -> bytes:
 
 
 class KeyRing:
-    def __init__(self, keys: list[str], hashes: list[str] = ()) -> None:
+    def __init__(self, keys: Sequence[str], hashes: Sequence[str] = ()) -> None:
         self._digests = [digest(k) for k in keys] + [bytes.fromhex(h) for h in hashes]
         if not self._digests:
             raise ValueError("at least one API key is required")

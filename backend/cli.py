@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import math
 import os
 import signal
 import socket
@@ -116,7 +117,7 @@ def serve(settings: Settings, *, announce=print) -> None:
         BodyTimeout(app, settings.http_body_timeout_seconds),
         http=guarded_protocol(settings),
         # uvicorn's own keep-alive timer, kept in step with ours (0 disables both)
-        timeout_keep_alive=settings.http_idle_timeout_seconds or 10**9,
+        timeout_keep_alive=math.ceil(settings.http_idle_timeout_seconds) or 10**9,
         log_level=settings.log_level,
         # Access lines are logged at INFO: above it they are never shown, so don't build them.
         access_log=settings.log_level.lower() in ("info", "debug", "trace"),

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
 
 from .domain.errors import DomainError, InvalidInput
 from .wire.base import ErrorBody
@@ -52,7 +53,7 @@ def unexpected_error_handler(request: Request, exc: Exception) -> Response[Error
     return _body(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: domain_error_handler,
     HTTPException: http_error_handler,
     Exception: unexpected_error_handler,

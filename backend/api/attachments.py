@@ -121,6 +121,7 @@ def checked_attachment(data: AttachmentCreate, max_bytes: int) -> NewAttachment:
             sha256=data.sha256,
             metadata=metadata,
         )
+    assert data.content is not None  # exactly one of content and url, checked above
     if len(data.content) > 4 * -(-max_bytes // 3):
         raise _too_large(max_bytes)
     try:

@@ -24,13 +24,23 @@ error stays exactly Litestar's; tests compare both paths byte for byte.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 import msgspec
 from litestar import Litestar
 from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPRequestEvent,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    HTTPScope,
+    Receive,
+    ReceiveMessage,
+    Scope,
+    Send,
+)
 
 from ..auth import api_key_middleware
 from ..domain.numbers import parse_decimal
@@ -54,9 +64,9 @@ class Call:
 
     __slots__ = ("body", "headers", "path_params", "state", "store")
 
-    def __init__(self, scope: Scope, body: bytes, store: Store) -> None:
+    def __init__(self, scope: HTTPScope, body: bytes, store: Store) -> None:
         self.path_params: dict[str, Any] = scope["path_params"]
-        self.headers: list[tuple[bytes, bytes]] = scope["headers"]
+        self.headers: list[tuple[bytes, bytes]] = list(scope["headers"])
         self.body = body
         self.store = store
         self.state = scope["litestar_app"].state
@@ -161,8 +171,8 @@ def fast_layer(app: ASGIApp) -> ASGIApp:
         fn = state.fast_routes.get(id(scope["route_handler"]))
         if fn is None:
             await app(scope, receive, send)
-        else:
-            await dispatch(fn, state.store, app, scope, receive, send)
+        else:  # only HTTP route handlers are marked
+            await dispatch(fn, state.store, app, cast("HTTPScope", scope), receive, send)
 
     return serve
 
@@ -170,15 +180,16 @@ def fast_layer(app: ASGIApp) -> ASGIApp:
 async def dispatch(
     fn: FastHandler,
     store: Store,
-    app: Callable[[Scope, Receive, Send], Awaitable[None]],
-    scope: Scope,
+    app: ASGIApp,
+    scope: HTTPScope,
     receive: Receive,
     send: Send,
 ) -> None:
     body = b""
     if scope["method"] in ("POST", "PUT", "PATCH"):
         length = next((v for k, v in scope["headers"] if k == CONTENT_LENGTH.raw), None)
-        limit = scope["route_handler"].resolve_request_max_body_size() or 0
+        handler = cast("HTTPRouteHandler", scope["route_handler"])
+        limit = handler.resolve_request_max_body_size() or 0
         size = None if length is None else parse_decimal(length.decode("latin-1"))
         if size is None or size > limit:
             await app(scope, receive, send)  # Litestar answers 411/413/400 as it does
@@ -202,18 +213,25 @@ async def dispatch(
         (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
     ]
     raw_headers += [_JSON, (CONTENT_LENGTH.raw, str(len(payload)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": payload})
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": raw_headers,
+    }
+    await send(start)
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": payload, "more_body": False}
+    await send(end)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
     sent = False
 
-    async def replay() -> Message:
+    async def replay() -> ReceiveMessage:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            request: HTTPRequestEvent = {"type": "http.request", "body": body, "more_body": False}
+            return request
         return await receive()
 
     return replay

@@ -34,7 +34,7 @@ from litestar.typing import FieldDefinition
 
 from ..wire.base import ErrorBody
 
-SECURITY = [{"apiKey": []}]
+SECURITY: list[dict[str, list[str]]] = [{"apiKey": []}]
 """The requirement every route behind `api_key_middleware` declares (the scheme is in
 `create_app`'s OpenAPIConfig)."""
 
@@ -141,7 +141,7 @@ def json_body_operation(struct: type[msgspec.Struct]) -> type[Operation]:
     class JSONBodyOperation(Operation):
         def __post_init__(self) -> None:
             self.request_body = RequestBody(
-                content={"application/json": OpenAPIMediaType(schema=schema)},  # type: ignore[arg-type]
+                content={"application/json": OpenAPIMediaType(schema=schema)},
                 required=True,
             )
 

@@ -158,6 +158,7 @@ async def event_stream(
                 catch_up = True
                 yield CATCH_UP  # a comment: clients ignore it; it says why the burst
             else:
+                assert isinstance(items, list)  # the sentinels are handled above
                 frames = []
                 for seq, frame in items:
                     if seq > cursor:  # at or below: already sent by the replay

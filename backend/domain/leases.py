@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import get_args
 
+from ..wire.leases import LeaseStatus
 from .clock import iso, parse_iso
 from .errors import InvalidInput
 from .patches import parse_pointer
 
-LEASE_STATUSES = ("active", "released", "expired", "revoked")
+LEASE_STATUSES: tuple[str, ...] = get_args(LeaseStatus)
 LIST_FILTERS = (*LEASE_STATUSES, "all")
 MAX_SCOPE_LENGTH = 256
 
@@ -82,7 +84,9 @@ def expiry_after(now: str, duration_seconds: int) -> tuple[str, float]:
     return iso(moment), moment.timestamp()
 
 
-def effective_status(stored_status: str, expires_epoch: float, now_epoch: float) -> str:
+def effective_status(
+    stored_status: LeaseStatus, expires_epoch: float, now_epoch: float
+) -> LeaseStatus:
     if stored_status == "active" and expires_epoch <= now_epoch:
         return "expired"
     return stored_status

@@ -21,7 +21,7 @@ import msgspec
 
 from ..domain.clock import now_iso
 from ..store import Store
-from ..store.subscriptions import AttemptOutcome, DueDelivery
+from ..store.subscriptions import AttemptOutcome, AttemptResult, DueDelivery
 from ..wire.events import Event
 from ..wire.subscriptions import WebhookBody
 from .egress import EgressPolicy, EgressRefused, guarded_post
@@ -208,6 +208,8 @@ class WebhookWorker:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         duration_ms = (time.perf_counter() - clock) * 1000
         attempts_made = delivery.attempts + 1
+        result: AttemptResult
+        next_at: float | None
         if error is None:
             result, next_at = "delivered", None
         elif not retryable or attempts_made >= self.retry.max_attempts:

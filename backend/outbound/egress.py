@@ -102,7 +102,7 @@ class EgressPolicy:
             raise EgressRefused(f"cannot resolve {url.host!r}: {exc}", permanent=False) from None
         addresses = []
         for *_, sockaddr in infos:
-            address = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+            address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
             if not self.address_allowed(address):
                 raise EgressRefused(
                     f"{url.host!r} resolves to {address}, which is not a public address"

@@ -20,10 +20,10 @@ import socket
 from collections.abc import Callable
 
 from litestar import Litestar
-from litestar.types import ASGIApp, Receive, Scope, Send
 
 from ..api.streams import end_streams
 from ..settings import Settings
+from .asgi import ASGIApp, Receive, Scope, Send
 from .granian_guard import IdleSocketGuard
 from .http_limits import BodyTimeout, max_connections
 from .shutdown import exit_without_closing
@@ -108,9 +108,11 @@ def run(
 
     class BoundServer(Server):
         def _init_shared_socket(self) -> None:
+            # Private to granian, and its stubs type these attributes as None and declare
+            # no constructor for SocketHolder; at runtime it takes (fd, is_uds, backlog).
             self._ssp = None
-            self._shd = SocketHolder(fd, False, BACKLOG)
-            self._sfd = fd
+            self._shd = SocketHolder(fd, False, BACKLOG)  # type: ignore[call-arg,assignment]
+            self._sfd = fd  # type: ignore[assignment]
 
     server = BoundServer(
         BodyTimeout(_Drain(app, GRACE_SECONDS), settings.http_body_timeout_seconds),

@@ -30,10 +30,10 @@ import resource
 from typing import Any
 
 from litestar.exceptions import HTTPException
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..settings import Settings
+from .asgi import ASGIApp, Message, Receive, Scope, Send
 
 RESERVED_DESCRIPTORS = 128
 """Kept free below RLIMIT_NOFILE: SQLite files, logs, outbound webhook sockets, the listener."""

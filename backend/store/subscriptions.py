@@ -23,6 +23,9 @@ class DueDelivery(msgspec.Struct, frozen=True):
     event: Event
 
 
+AttemptResult = Literal["delivered", "retry", "failed"]
+
+
 class AttemptOutcome(msgspec.Struct, frozen=True):
     """What one send did, and what happens next (computed by the worker's retry policy)."""
 
@@ -30,7 +33,7 @@ class AttemptOutcome(msgspec.Struct, frozen=True):
     duration_ms: float
     status_code: int | None
     error: str | None
-    result: Literal["delivered", "retry", "failed"]
+    result: AttemptResult
     next_attempt_at: float | None = None
     """Unix time of the next try when `result` is "retry"."""
 

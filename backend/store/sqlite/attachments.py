@@ -70,7 +70,7 @@ class SqliteAttachments(SqliteCore, AttachmentStore):
                     "INSERT INTO attachment_contents (attachment_id, content) VALUES (?, ?)",
                     (attachment_id, attachment.content),
                 )
-            row = tx.one(
+            row = tx.row(
                 f"SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = ?", (attachment_id,)
             )
             created = attachment_from_row(row)

@@ -205,6 +205,13 @@ class Tx:
     def one(self, sql: str, params: tuple | list | dict = ()) -> tuple | None:
         return self.conn.execute(sql, params).fetchone()
 
+    def row(self, sql: str, params: tuple | list | dict = ()) -> tuple:
+        """The first row of a query that always has one (an aggregate, a row just written)."""
+        found = self.conn.execute(sql, params).fetchone()
+        if found is None:
+            raise LookupError(f"no row for {sql!r}")
+        return found
+
     def emit(
         self,
         intent_id: str | None,
@@ -222,7 +229,7 @@ class Tx:
         `touch=False`: the caller already set the intent's `last_activity_at` to `now`."""
         seq = None
         if intent_id is not None:
-            seq = self.one(
+            seq = self.row(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE intent_id = ?", (intent_id,)
             )[0]
             if touch:
@@ -254,7 +261,7 @@ class Tx:
             payload=payload,
             created_at=self.now,
             sequence=seq or 0,
-            global_sequence=cursor.lastrowid,
+            global_sequence=cursor.lastrowid or 0,  # always set by the INSERT above
             portfolio_id=portfolio_id,
             trace_id=trace_id,
             parent_event_id=parent_event_id,
@@ -338,6 +345,8 @@ class SqliteCore:
         return await future
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._reader_cycle is None:
+            raise RuntimeError("store is not open")
         return await run_in_connection(next(self._reader_cycle), fn)
 
     async def _writer_loop(self) -> None:
@@ -358,10 +367,10 @@ class SqliteCore:
 
     async def _commit_batch(self, batch: list[tuple[Callable[[Tx], Any], asyncio.Future]]) -> None:
         ops = [op for op, _ in batch]
+        writer = self._writer
+        assert writer is not None  # the writer loop runs between open() and close()
         try:
-            outcomes = await run_in_connection(
-                self._writer, lambda c: _run_batch(c, ops, self.hooks)
-            )
+            outcomes = await run_in_connection(writer, lambda c: _run_batch(c, ops, self.hooks))
         except Exception as exc:  # BEGIN or COMMIT failed: nothing in the batch is durable
             for _, future in batch:
                 if not future.done():

@@ -60,7 +60,7 @@ def budget_status(budget: Budget, spent: int | float) -> BudgetStatus:
 
 
 def _log_budget_marks(tx: Tx, intent_id: str, budget: Budget, actor: str | None) -> None:
-    spent = tx.one(
+    spent = tx.row(
         "SELECT COALESCE(SUM(amount), 0) FROM costs WHERE intent_id = ? AND unit = ?",
         (intent_id, budget.unit),
     )[0]
@@ -128,7 +128,7 @@ class SqliteCosts(SqliteCore, CostStore):
             if budget is not None and budget.unit == data.unit:
                 _log_budget_marks(tx, intent_id, budget, agent_id)
             return cost_from_row(
-                tx.one(f"SELECT {COST_COLUMNS} FROM costs WHERE id = ?", (cost_id,))
+                tx.row(f"SELECT {COST_COLUMNS} FROM costs WHERE id = ?", (cost_id,))
             )
 
         return await self._write(op)

@@ -25,7 +25,7 @@ from ...domain.leases import (
     expiry_after,
     scopes_touched,
 )
-from ...wire.leases import Lease
+from ...wire.leases import Lease, LeaseStatus
 from ..leases import LeaseStore
 from .core import SqliteCore, Tx, new_uid
 from .intents import fetch_intent, require_intent
@@ -41,7 +41,7 @@ class LeaseRow(msgspec.Struct, array_like=True):
     intent_id: str
     agent_id: str
     scope: str
-    status: str
+    status: LeaseStatus
     acquired_at: str
     expires_at: str
     expires_epoch: float

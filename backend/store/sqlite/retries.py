@@ -129,7 +129,11 @@ class SqliteRetries(SqliteCore, RetryStore):
                     tx.now,
                 ),
             )
-            policy = policy_from_row(_policy_row(tx, intent_id))
+            policy = policy_from_row(
+                tx.row(
+                    f"SELECT {POLICY_COLUMNS} FROM retry_policies WHERE intent_id = ?", (intent_id,)
+                )
+            )
             # No EventType value names a policy change; a comment keeps it in the log.
             tx.emit(
                 intent_id,
@@ -187,7 +191,7 @@ class SqliteRetries(SqliteCore, RetryStore):
         def op(tx: Tx) -> Failure:
             require_intent(tx, intent_id)
             policy = _policy_row(tx, intent_id)
-            previous, earlier, fallback_done = tx.one(
+            previous, earlier, fallback_done = tx.row(
                 "SELECT COALESCE(MAX(attempt_number), 0), COUNT(*),"
                 " COUNT(*) FILTER (WHERE fallback_agent_id IS NOT NULL)"
                 " FROM failures WHERE intent_id = ?",
@@ -231,7 +235,7 @@ class SqliteRetries(SqliteCore, RetryStore):
                 ),
             )
             failure = failure_from_row(
-                tx.one(f"SELECT {FAILURE_COLUMNS} FROM failures WHERE id = ?", (failure_id,))
+                tx.row(f"SELECT {FAILURE_COLUMNS} FROM failures WHERE id = ?", (failure_id,))
             )
             tx.emit(
                 intent_id,

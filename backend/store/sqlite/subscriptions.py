@@ -339,7 +339,17 @@ class SqliteSubscriptions(SqliteCore, SubscriptionStore):
                 " ORDER BY d.next_attempt_at, d.event_seq LIMIT ?",
                 (now, limit),
             ).fetchall()
-            return [DueDelivery(*r[:5], event=event_from_row(r[5:])) for r in rows]
+            return [
+                DueDelivery(
+                    id=r[0],
+                    subscription_id=r[1],
+                    webhook_url=r[2],
+                    secret=r[3],
+                    attempts=r[4],
+                    event=event_from_row(r[5:]),
+                )
+                for r in rows
+            ]
 
         return await self._read(read)
 
