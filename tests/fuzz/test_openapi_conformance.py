@@ -14,7 +14,8 @@ arbitration, an attachment, a subscription...) and lets Schemathesis use their i
 of the generated path ids, so requests reach real resources, not only 404s.
 
 The server runs with federation enabled (trust policy `open`, so an unsigned envelope with
-the key is received for real and creates a local intent); a second, short run covers the
+the key is received for real and creates a local intent; one peer, never reachable, so that a
+dispatch is recorded and callbacks for it are applied); a second, short run covers the
 federation operations again on a server without federation, where each answers "not
 enabled" (400, or 404 for the well-known documents).
 
@@ -55,6 +56,7 @@ CHECKS = [
 ]
 PHASES = ["examples", "coverage", "fuzzing", "stateful"]
 SERVING = re.compile(r"serving the OpenIntent API on (http://\S+)/api/v1")
+PEER = "http://127.0.0.9:9"  # the discard port: nothing listens, a send is refused at once
 FEDERATION_PATHS = r"(/federation/|/\.well-known/(did|openintent-federation)\.json$)"
 RUN_TIMEOUT = 900  # far above the expected ~2 minutes: a hang must still end the test
 
@@ -85,6 +87,8 @@ def headless_server(workdir: Path, federation: bool = True) -> Iterator[str]:
     if federation:
         env["OPENINTENT_FEDERATION_ENABLED"] = "1"
         env["OPENINTENT_FEDERATION_TRUST_POLICY"] = "open"
+        env["OPENINTENT_FEDERATION_PEERS"] = PEER  # never reached: sending retries quietly
+        env["OPENINTENT_EGRESS_ALLOW_CIDRS"] = "127.0.0.9/32"  # the peer alone, on loopback
     env["XDG_CONFIG_HOME"] = str(workdir / "config")  # no ~/.config/openintent-tui/server.toml
     env["XDG_DATA_HOME"] = str(workdir / "data")
     log = workdir / "server.log"
@@ -181,6 +185,12 @@ def seed_resources(url: str, federation: bool = True) -> dict[str, list[str]]:
             received = api.post("/federation/receive", json=envelope)
             assert received.status_code == 200 and received.json()["accepted"], received.text
             dispatch_ids.append(envelope["dispatch_id"])
+            sent = api.post(
+                "/federation/dispatch",
+                json={"intent_id": child["id"], "target_server": PEER, "callback_url": PEER},
+            )
+            assert sent.status_code == 202, sent.text
+            dispatch_ids.append(sent.json()["dispatch_id"])  # callbacks for it are applied
     return {
         "intent_id": [intent["id"], child["id"]],
         "portfolio_id": [portfolio["id"]],
