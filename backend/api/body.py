@@ -70,9 +70,10 @@ def _decoder(target: Any) -> msgspec.json.Decoder:
     return decoder
 
 
-def decode_json_body(body: bytes, target: Any, content_type: str | None, max_depth: int) -> Any:
-    """`body` as `target` (a wire Struct), or an HTTPException with the one error shape:
-    415 when it is not declared JSON, 400 when too deep, malformed or invalid."""
+def check_json_body(body: bytes, content_type: str | None, max_depth: int) -> None:
+    """The checks before any decoding: 415 when `body` is not declared JSON, 400 when it
+    nests deeper than `max_depth`. For handlers that parse their own body (federation
+    verifies signatures over the object as received) as well as for `decode_json_body`."""
     if not is_json_media_type(content_type):
         raise UnsupportedMediaType(
             f"Request bodies must be JSON (Content-Type: application/json), "
@@ -80,6 +81,12 @@ def decode_json_body(body: bytes, target: Any, content_type: str | None, max_dep
         )
     if too_deep(body, max_depth):
         raise ClientException(f"JSON nested deeper than {max_depth} levels")
+
+
+def decode_json_body(body: bytes, target: Any, content_type: str | None, max_depth: int) -> Any:
+    """`body` as `target` (a wire Struct), or an HTTPException with the one error shape:
+    415 when it is not declared JSON, 400 when too deep, malformed or invalid."""
+    check_json_body(body, content_type, max_depth)
     try:
         return _decoder(target).decode(body)
     except msgspec.ValidationError as exc:

@@ -20,15 +20,20 @@ from ..federation.service import Federation
 from ..outbound.delivery import RetryPolicy
 from ..store import Store
 from ..wire.federation import (
+    Callback,
     CallbackAnswer,
     DispatchAnswer,
     DispatchList,
     DispatchRequest,
     DispatchView,
+    Envelope,
     FederatedAgentList,
     FederatedAgentOut,
     FederationStatus,
+    ReceiveAnswer,
 )
+from .body import check_json_body
+from .openapi import errors, json_body_operation
 from .params import Limit, Offset
 
 CAPABILITIES: list[str] = []  # "federation" is added by the app only when it is enabled
@@ -51,14 +56,23 @@ def _enabled(request: Request) -> Federation:
 @get(
     "/.well-known/openintent-federation.json",
     summary="Federation manifest",
+    description="404 when federation is not enabled on this server.",
     tags=["federation"],
     sync_to_thread=False,
+    responses=errors(404),
 )
 def manifest(request: Request) -> dict[str, Any]:
     return _enabled(request).manifest()
 
 
-@get("/.well-known/did.json", summary="DID document", tags=["federation"], sync_to_thread=False)
+@get(
+    "/.well-known/did.json",
+    summary="DID document",
+    description="404 when federation is not enabled on this server.",
+    tags=["federation"],
+    sync_to_thread=False,
+    responses=errors(404),
+)
 def did_document(request: Request) -> dict[str, Any]:
     return _enabled(request).identity.did_document()
 
@@ -91,7 +105,15 @@ class FederationController(Controller):
             total_received=counts.total_received,
         )
 
-    @post("/dispatch", status_code=HTTP_202_ACCEPTED, summary="Send an intent to a peer")
+    @post(
+        "/dispatch",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Send an intent to a peer",
+        description="400 when federation is not enabled, the peer is unknown or the intent "
+        "cannot be dispatched; 403 when the peer does not take dispatches from us; 404 for "
+        "an unknown intent.",
+        responses=errors(403, 404),
+    )
     async def dispatch(
         self,
         request: Request,
@@ -122,7 +144,10 @@ class FederationController(Controller):
         views, total = await store.list_dispatches(
             direction=direction, status=status, limit=limit, offset=offset
         )
-        return DispatchList(dispatches=views, total=total)
+        end = offset + len(views)
+        return DispatchList(
+            dispatches=views, total=total, next_offset=end if views and end < total else None
+        )
 
     @get("/dispatches/{dispatch_id:str}", summary="One dispatch")
     async def dispatch_record(
@@ -185,16 +210,23 @@ class FederationController(Controller):
     status_code=HTTP_200_OK,
     summary="Receive a dispatch from another server",
     description="Authenticated by the envelope's Ed25519 signature (any failure is a 401,"
-    " even with an API key) or, unsigned, by X-API-Key (the SDK's federation_receive).",
+    " even with an API key) or, unsigned, by X-API-Key (the SDK's federation_receive)."
+    " 403 when the source is not trusted or its delegation token does not hold; 409 when"
+    " the dispatch id or idempotency key was already received with different content."
+    " Unknown envelope fields are kept: the signature covers the object as received.",
     tags=["federation"],
+    operation_class=json_body_operation(Envelope),
+    responses=errors(401, 403, 409),
 )
-async def receive(request: Request, store: NamedDependency[Store]) -> dict[str, Any]:
+async def receive(request: Request, store: NamedDependency[Store]) -> ReceiveAnswer:
+    body = await _json_body(request)  # 415 / too deep first, as on every JSON endpoint
     federation = federation_of(request)
     if federation is None:
         raise InvalidInput(NOT_ENABLED)
     presented = request.headers.get(API_KEY_HEADER)
     key_accepted = request.app.state.keyring.accepts(presented)
-    return await federation.receiver.receive(store, await request.body(), key_accepted)
+    answer = await federation.receiver.receive(store, body, key_accepted)
+    return ReceiveAnswer(**answer)
 
 
 @post(
@@ -202,16 +234,31 @@ async def receive(request: Request, store: NamedDependency[Store]) -> dict[str, 
     status_code=HTTP_200_OK,
     summary="Progress of one of our dispatches, from its target",
     description="Authenticated by the callback's signature (the dispatch target's key) or, "
-    "unsigned, by X-API-Key (the SDK's send_federation_callback).",
+    "unsigned, by X-API-Key (the SDK's send_federation_callback). 404 when the dispatch is "
+    "not one of ours.",
     tags=["federation"],
+    operation_class=json_body_operation(Callback),
+    responses=errors(401, 404),
 )
 async def callback(request: Request, store: NamedDependency[Store]) -> CallbackAnswer:
+    body = await _json_body(request)  # 415 / too deep first, as on every JSON endpoint
     federation = federation_of(request)
     if federation is None:
         raise InvalidInput(NOT_ENABLED)
     key_accepted = request.app.state.keyring.accepts(request.headers.get(API_KEY_HEADER))
-    answer = await receive_callback(store, federation, await request.body(), key_accepted)
+    answer = await receive_callback(store, federation, body, key_accepted)
     return CallbackAnswer(**answer)
+
+
+async def _json_body(request: Request) -> bytes:
+    """The raw body, once it is declared JSON (415) and not nested too deep (400). It is
+    parsed and validated (strictly, into the wire Struct) by the receiver, which needs the
+    object exactly as received to verify its signature."""
+    body = await request.body()
+    check_json_body(
+        body, request.headers.get("content-type"), request.app.state.settings.max_json_depth
+    )
+    return body
 
 
 @asynccontextmanager

@@ -133,9 +133,23 @@ def json_body_operation(struct: type[msgspec.Struct]) -> type[Operation]:
     """`operation_class=` for a handler that reads and decodes its own body (so Litestar
     cannot see it): documents `struct` as the JSON request body, inline (msgspec's schema)."""
     definitions = msgspec.json.schema(struct)["$defs"]
-    if len(definitions) != 1:
-        raise TypeError(f"{struct.__name__}: nested Structs need components; not supported")
-    schema = definitions[struct.__name__]
+
+    def inline(node: Any, seen: frozenset[str]) -> Any:
+        """Nested Structs written in place (their `$ref`s resolved), so the schema stands
+        alone in the operation; a Struct that contains itself cannot be inlined."""
+        if isinstance(node, list):
+            return [inline(item, seen) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            name = ref.removeprefix("#/$defs/")
+            if name in seen:
+                raise TypeError(f"{struct.__name__}: recursive Struct {name} not supported")
+            return inline(definitions[name], seen | {name})
+        return {key: inline(value, seen) for key, value in node.items()}
+
+    schema = inline(definitions[struct.__name__], frozenset({struct.__name__}))
 
     @dataclass
     class JSONBodyOperation(Operation):

@@ -7,6 +7,25 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from .base import Response
+from .limits import (
+    MAX_INT64,
+    MAX_LIST_ITEMS,
+    AgentId,
+    Id,
+    Name,
+    RequiredId,
+    Text,
+    Timestamp,
+    Title,
+    Url,
+)
+
+RequiredUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=2_048)]
+Signature = Annotated[str, msgspec.Meta(max_length=200)]
+"""Base64 of a 64-byte Ed25519 signature is 88 characters."""
+DelegationToken = Annotated[str, msgspec.Meta(max_length=64_000)]
+"""A compact delegation chain (one signed link per hop, at most max_delegation_depth)."""
+Names = Annotated[list[Name], msgspec.Meta(max_length=MAX_LIST_ITEMS)]
 
 TrustPolicy = Literal["open", "allowlist", "trustless"]
 
@@ -37,33 +56,33 @@ class FederatedAgentList(Response):
 class DelegationScope(msgspec.Struct, kw_only=True, omit_defaults=False):
     """RFC-0023 delegation scope; the SDK's defaults."""
 
-    permissions: list[str] = msgspec.field(default_factory=lambda: ["state.patch", "events.log"])
-    denied_operations: list[str] = msgspec.field(default_factory=list)
-    max_delegation_depth: Annotated[int, msgspec.Meta(ge=0)] = 1
-    expires_at: str | None = None
+    permissions: Names = msgspec.field(default_factory=lambda: ["state.patch", "events.log"])
+    denied_operations: Names = msgspec.field(default_factory=list)
+    max_delegation_depth: Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)] = 1
+    expires_at: Timestamp | None = None
 
 
 class Envelope(msgspec.Struct, kw_only=True):
     """A received dispatch envelope, for validation only: unknown keys are tolerated (and
     still covered by the signature, which is checked over the object as received)."""
 
-    dispatch_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    source_server: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
-    intent_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    intent_title: str
-    target_server: str | None = None
-    intent_description: str = ""
+    dispatch_id: RequiredId
+    source_server: RequiredUrl
+    intent_id: RequiredId
+    intent_title: Title
+    target_server: Url | None = None
+    intent_description: Text = ""
     intent_state: dict[str, Any] = msgspec.field(default_factory=dict)
     intent_constraints: dict[str, Any] = msgspec.field(default_factory=dict)
-    agent_id: str | None = None
+    agent_id: AgentId | None = None
     delegation_scope: DelegationScope | None = None
     federation_policy: dict[str, Any] | None = None
-    trace_context: dict[str, str] | None = None
-    callback_url: str | None = None
-    idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
-    created_at: str | None = None
-    delegation_token: str | None = None
-    signature: str | None = None
+    trace_context: dict[Name, Text] | None = None
+    callback_url: Url | None = None
+    idempotency_key: RequiredId | None = None
+    created_at: Timestamp | None = None
+    delegation_token: DelegationToken | None = None
+    signature: Signature | None = None
 
 
 class ReceiveAnswer(Response):
@@ -76,13 +95,13 @@ class ReceiveAnswer(Response):
 class DispatchRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """`POST /api/v1/federation/dispatch`: the SDK's body, plus `complete_on_callback`."""
 
-    intent_id: str
-    target_server: str
-    agent_id: str | None = None
+    intent_id: RequiredId
+    target_server: RequiredUrl
+    agent_id: AgentId | None = None
     delegation_scope: DelegationScope | None = None
     federation_policy: dict[str, Any] | None = None
-    callback_url: str | None = None
-    trace_context: dict[str, str] | None = None
+    callback_url: Url | None = None
+    trace_context: dict[Name, Text] | None = None
     complete_on_callback: bool = False
 
 
@@ -96,16 +115,16 @@ class DispatchAnswer(Response):
 class Callback(msgspec.Struct, kw_only=True):
     """A callback received for one of our dispatches; unknown keys tolerated (and signed)."""
 
-    dispatch_id: str
+    dispatch_id: RequiredId
     event_type: Literal[
         "state_delta", "status_changed", "attestation", "budget_warning", "completed", "failed"
     ]
     state_delta: dict[str, Any] = msgspec.field(default_factory=dict)
     attestation: dict[str, Any] | None = None
-    trace_id: str | None = None
-    idempotency_key: str | None = None
-    timestamp: str | None = None
-    signature: str | None = None
+    trace_id: Id | None = None
+    idempotency_key: Id | None = None
+    timestamp: Timestamp | None = None
+    signature: Signature | None = None
 
 
 class CallbackAnswer(Response):
@@ -137,3 +156,5 @@ class DispatchView(Response, frozen=True, kw_only=True):
 class DispatchList(Response):
     dispatches: list[DispatchView]
     total: int
+    next_offset: int | None = None
+    """The offset of the next page; None at the end."""

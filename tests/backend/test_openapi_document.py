@@ -16,7 +16,13 @@ from backend.wire.base import ErrorBody
 
 API = "/api/v1"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-PUBLIC = {"/health", f"{API}/health", "/.well-known/openintent.json"}
+FEDERATION_PUBLIC = {
+    "/.well-known/openintent-federation.json",  # 404 while federation is not enabled
+    "/.well-known/did.json",
+    f"{API}/federation/receive",  # authenticated by the envelope's signature (or a key)
+    f"{API}/federation/callback",
+}
+PUBLIC = {"/health", f"{API}/health", "/.well-known/openintent.json", *FEDERATION_PUBLIC}
 SSE = re.compile(r"(/subscribe(/|$)|^/api/v1/events/stream$)")
 ERROR_REF = "#/components/schemas/ErrorBody"
 
@@ -127,6 +133,8 @@ def test_security_as_documented_is_what_the_server_enforces(document, server):
             status = anonymous.get(url).status_code
             if operation.get("security"):
                 assert status == 401, path
+            elif path in FEDERATION_PUBLIC:  # the test server runs without federation
+                assert status == 404 and "404" in operation["responses"], path
             else:
                 assert status == 200, path
 
@@ -206,3 +214,23 @@ def test_a_subscription_to_an_unknown_scope_is_a_documented_404(document, api, s
     assert response.status_code == 404
     assert set(response.json()) >= {"detail", "message"}
     assert "404" in document["paths"][f"{API}/subscriptions"]["post"]["responses"]
+
+
+def test_federation_routes_document_their_bodies_and_failures(document):
+    paths = document["paths"]
+    receive = paths[f"{API}/federation/receive"]["post"]
+    schema = receive["requestBody"]["content"]["application/json"]["schema"]
+    assert {"dispatch_id", "source_server", "intent_id", "intent_title"} <= set(schema["required"])
+    assert "$ref" not in str(schema)  # the nested delegation scope is written in place
+    assert {"400", "401", "403", "409", "413", "415"} <= set(receive["responses"])
+    callback = paths[f"{API}/federation/callback"]["post"]
+    assert (
+        "event_type" in callback["requestBody"]["content"]["application/json"]["schema"]["required"]
+    )
+    assert {"400", "401", "404", "413", "415"} <= set(callback["responses"])
+    dispatch = paths[f"{API}/federation/dispatch"]["post"]
+    assert {"400", "401", "403", "404", "413", "415"} <= set(dispatch["responses"])
+    limit = {p["name"]: p for p in paths[f"{API}/federation/dispatches"]["get"]["parameters"]}[
+        "limit"
+    ]
+    assert limit["schema"]["maximum"] == 1000
