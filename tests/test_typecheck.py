@@ -1,5 +1,6 @@
-"""mypy over the console (config: `[tool.mypy]` in pyproject.toml), so a call the client's
-Protocol does not have fails here rather than showing as "unavailable on this server"."""
+"""mypy over the server and the console (config: `[tool.mypy]` in pyproject.toml), so a call
+the client's Protocol or the Store does not have fails here rather than showing as
+"unavailable on this server" or a 500."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def mypy(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_console_type_checks():
+def test_server_and_console_type_check():
     result = mypy()  # the packages and settings of pyproject.toml
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -36,3 +37,15 @@ def test_a_misspelt_client_call_is_a_type_error(tmp_path):
     result = mypy(str(probe))
     assert result.returncode == 1, result.stdout + result.stderr
     assert '"ServerAPI" has no attribute "get_intnet"' in result.stdout
+
+
+def test_a_misspelt_store_call_is_a_type_error(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from backend.store import Store\n\n\n"
+        "async def load(store: Store) -> None:\n"
+        "    await store.get_intnet('i1')\n"
+    )
+    result = mypy(str(probe))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert '"Store" has no attribute "get_intnet"' in result.stdout

@@ -160,12 +160,10 @@ class FederationController(Controller):
         federation = federation_of(request)
         if federation is None:
             return {"peers": []}
+        monitor = federation.peers
+        assert monitor is not None  # set while the app runs (Federation.running)
         sent, received = await store.dispatch_counts_by_peer()
-        return {
-            "peers": [
-                federation.peers.view(peer, sent, received) for peer in federation.config.peers
-            ]
-        }
+        return {"peers": [monitor.view(peer, sent, received) for peer in federation.config.peers]}
 
     @get("/agents", summary="Agents offered to federated peers", sync_to_thread=False)
     def agents(
@@ -225,6 +223,7 @@ async def receive(request: Request, store: NamedDependency[Store]) -> ReceiveAns
         raise InvalidInput(NOT_ENABLED)
     presented = request.headers.get(API_KEY_HEADER)
     key_accepted = request.app.state.keyring.accepts(presented)
+    assert federation.receiver is not None  # set while the app runs (Federation.running)
     answer = await federation.receiver.receive(store, body, key_accepted)
     return ReceiveAnswer(**answer)
 
@@ -270,6 +269,7 @@ async def federation_running(app: Litestar) -> AsyncIterator[None]:
         return
     async with federation.running():
         settings = app.state.settings
+        assert federation.client is not None  # set by running()
         lane = FederationLane(
             app.state.store,
             federation.config,

@@ -68,9 +68,11 @@ def attenuate(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
         ),
         "max_delegation_depth": depth,
     }
-    expiries = [s["expires_at"] for s in (parent, child) if s.get("expires_at")]
+    expiries = [
+        (moment, s["expires_at"]) for s in (parent, child) if (moment := _time(s.get("expires_at")))
+    ]
     if expiries:
-        result["expires_at"] = min(expiries, key=_time)
+        result["expires_at"] = min(expiries)[1]
     return result
 
 
@@ -89,10 +91,12 @@ def widening(child: dict[str, Any], parent: dict[str, Any], *, strict_depth: boo
         return "negative delegation depth"
     if child["max_delegation_depth"] > limit:
         return "delegation depth exceeded"
-    if parent.get("expires_at"):
-        if not child.get("expires_at"):
+    parent_expiry = _time(parent.get("expires_at"))
+    if parent_expiry is not None:
+        child_expiry = _time(child.get("expires_at"))
+        if child_expiry is None:
             return "expiry removed"
-        if _time(child["expires_at"]) > _time(parent["expires_at"]):
+        if child_expiry > parent_expiry:
             return "expiry extended"
     return None
 

@@ -83,10 +83,10 @@ async def create_dispatch(store: Store, federation, data: DispatchRequest) -> Di
             policy = compose_strictest(received.get("federation_policy"), data.federation_policy)
             trace = {**(received.get("trace_context") or {}), **(data.trace_context or {})}
             parent = received.get("delegation_token")
-            expires = _epoch(scope.get("expires_at"))
+            scope_expiry = _epoch(scope.get("expires_at"))
             if parent:
                 token = delegate(
-                    parent, audience=target_did, child_scope=scope, sign=sign, expires=expires
+                    parent, audience=target_did, child_scope=scope, sign=sign, expires=scope_expiry
                 )
             else:
                 token = mint(
@@ -94,7 +94,7 @@ async def create_dispatch(store: Store, federation, data: DispatchRequest) -> Di
                     audience=target_did,
                     scope=scope,
                     sign=sign,
-                    expires=expires or int(time.time()) + DEFAULT_ROOT_SECONDS,
+                    expires=scope_expiry or int(time.time()) + DEFAULT_ROOT_SECONDS,
                 )
     except (DelegationError, TokenInvalid) as exc:
         raise Forbidden(str(exc)) from None

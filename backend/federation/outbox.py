@@ -23,7 +23,7 @@ from ..outbound.delivery import RetryPolicy
 from ..outbound.egress import EgressPolicy, EgressRefused, guarded_post
 from ..store import Store
 from ..store.federation import OutboxJob, SendResult
-from ..store.subscriptions import AttemptOutcome
+from ..store.subscriptions import AttemptOutcome, AttemptResult
 from ..wire.events import Event
 from .config import FederationConfig
 from .identity import Identity, normalize_url
@@ -128,6 +128,7 @@ class FederationLane:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         attempts_made = job.attempts + 1
         done = error is None or result is not None
+        outcome_result: AttemptResult
         if done:
             outcome_result, next_at = "delivered", None
         elif not retryable or attempts_made >= self.retry.max_attempts:

@@ -52,6 +52,9 @@ class PeerMonitor:
         async with self._limit:
             started = time.perf_counter()
             entry = self.seen.setdefault(peer.label, {"last_contact_at": None})
+            if peer.url is None:  # known by its DID alone: nothing to fetch
+                entry.update(reachable=False, error="no URL configured")
+                return
             try:
                 manifest = await guarded_get_json(
                     self.client, self.egress, peer.url + MANIFEST_PATH
@@ -74,6 +77,8 @@ class PeerMonitor:
 
     async def _agents(self, peer: Peer) -> list[str]:
         # Our own key for that peer, over the egress-checked address like every fetch.
+        if peer.url is None or peer.api_key is None:
+            return []
         target = self.egress.check_url(peer.url + "/api/v1/federation/agents")
         address = await self.egress.resolve(target)
         response = await self.client.get(
@@ -81,7 +86,7 @@ class PeerMonitor:
             headers={"Host": target.netloc.decode("ascii"), "X-API-Key": peer.api_key},
         )
         agents = response.json().get("agents", []) if response.status_code == 200 else []
-        return [a.get("agent_id") for a in agents if isinstance(a, dict)]
+        return [a["agent_id"] for a in agents if isinstance(a, dict) and a.get("agent_id")]
 
     def view(self, peer: Peer, counts_out: dict[str, int], counts_in: dict[str, int]) -> dict:
         entry = self.seen.get(peer.label, {})

@@ -249,6 +249,8 @@ class Receiver:
 
     async def check_callback(self, envelope: Envelope, policy: str) -> None:
         url = envelope.callback_url
+        if url is None:
+            return
         try:
             await self.egress.check(url)
         except EgressRefused as exc:

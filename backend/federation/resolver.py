@@ -139,12 +139,11 @@ class KeyResolver:
     async def for_source(self, source_url: str, *, refresh: bool = False) -> SourceKeys | None:
         """The keys a source URL signs with, or None when none can be found."""
         peer = self.config.find_peer(url=source_url)
-        if peer is not None and peer.public_key:
+        pinned = public_key_from_b64(peer.public_key) if peer is not None else None
+        if peer is not None and pinned is not None:
             # A key pinned for this URL binds the URL's DID (or the pinned one) to it.
             return SourceKeys(
-                keys=[public_key_from_b64(peer.public_key)],
-                source="pinned",
-                did=peer.did or did_from_url(peer.url),
+                keys=[pinned], source="pinned", did=peer.did or did_from_url(peer.url or source_url)
             )
         cache_key = normalize_url(source_url)
         cached = self._by_url.get(cache_key)
@@ -207,8 +206,9 @@ class KeyResolver:
     async def for_did(self, did: str) -> list[Ed25519PublicKey]:
         """The keys of a DID: a pinned peer's, else its did:web document (cached)."""
         peer = self.config.find_peer(did=did)
-        if peer is not None and peer.public_key:
-            return [public_key_from_b64(peer.public_key)]
+        pinned = public_key_from_b64(peer.public_key) if peer is not None else None
+        if pinned is not None:
+            return [pinned]
         if normalize_did(did) == normalize_did(self.config.server_did):
             return []  # our own keys are checked by the caller, never fetched from ourselves
         cached = self._by_did.get(normalize_did(did))

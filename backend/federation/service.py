@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 
 import httpx
@@ -29,7 +29,7 @@ ENDPOINTS = {
 
 class Federation:
     def __init__(
-        self, config: FederationConfig, identity: Identity, egress_cidrs: list[str] = ()
+        self, config: FederationConfig, identity: Identity, egress_cidrs: Sequence[str] = ()
     ) -> None:
         self.config = config
         self.identity = identity

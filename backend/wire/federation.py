@@ -134,7 +134,7 @@ class CallbackAnswer(Response):
     message: str
 
 
-class DispatchView(Response, frozen=True, kw_only=True):
+class DispatchView(Response, kw_only=True):
     """A dispatch record; inbound rows carry source_server, source_did, local_intent_id."""
 
     dispatch_id: str

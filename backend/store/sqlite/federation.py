@@ -176,7 +176,7 @@ class FederatedIntents:
         dispatch_id, url, trace_id = entry.dispatch_id, entry.callback_url, entry.trace_id
         payload = event.payload
         version = payload.get("version")
-        state = loads(tx.one("SELECT state FROM intents WHERE id = ?", (event.intent_id,))[0])
+        state = loads(tx.row("SELECT state FROM intents WHERE id = ?", (event.intent_id,))[0])
         if event.event_type == "comment":  # the costs' budget alert (RFC-0009)
             figures = event.payload
             if figures.get("unit") == "usd":
@@ -245,13 +245,14 @@ class SqliteFederation(SqliteCore, FederationStore):
         def op(tx: Tx) -> InboundOutcome:
             earlier = _earlier(tx, dispatch)
             if earlier is not None:
-                content, answer = earlier
+                content, stored_answer = earlier
                 if content != dispatch.content_sha256:
                     raise Conflict(REUSED_MESSAGE)
                 return InboundOutcome(
-                    answer={**loads(answer), "message": IDEMPOTENT_MESSAGE}, replayed=True
+                    answer={**loads(stored_answer), "message": IDEMPOTENT_MESSAGE}, replayed=True
                 )
             local_intent_id = None
+            answer: dict[str, Any]
             if dispatch.rejection is None:
                 actor = f"federation:{dispatch.source_did or dispatch.source_server}"
                 local_intent_id = _create_local_intent(tx, dispatch, actor)

@@ -92,7 +92,7 @@ def _finish_origin(
     """`complete_on_callback` (a workflow phase run elsewhere): `completed` merges the state
     delta when the dispatch granted `state.patch`, then completes the origin intent; `failed`
     blocks it. Only an active intent moves; anything else was decided here meanwhile."""
-    status, version, state = tx.one(
+    status, version, state = tx.row(
         "SELECT status, version, state FROM intents WHERE id = ?", (intent_id,)
     )
     if status != "active":
@@ -148,7 +148,7 @@ class SqliteFederationOutbox(SqliteCore, FederationOutbox):
             )
             enqueue(tx, "dispatch", dispatch.dispatch_id, dispatch.receive_url, dispatch.envelope)
             tx.emit(dispatch.intent_id, "federation.dispatched", None, dispatch.event_payload)
-            row = tx.one(
+            row = tx.row(
                 f"SELECT {OUT_COLUMNS} FROM federation_dispatches WHERE id = ?",
                 (dispatch.dispatch_id,),
             )
@@ -350,6 +350,7 @@ class SqliteFederationOutbox(SqliteCore, FederationOutbox):
         self, *, direction: str, status: str | None, limit: int, offset: int
     ) -> tuple[list[DispatchView], int]:
         def read(conn: sqlite3.Connection) -> tuple[list[DispatchView], int]:
+            params: list[Any]
             if direction == "out":
                 where, params = ("WHERE status = ?", [status]) if status else ("", [])
                 total = conn.execute(
