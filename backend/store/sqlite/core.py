@@ -56,22 +56,40 @@ def new_uid() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+_is_str = str.__instancecheck__
+_SIZE_CHUNK = 16
+RowSize = Callable[[Sequence[Any]], int]
+
+
+def text_size(row: Sequence[Any]) -> int:
+    """The length of a row's text values, at C speed (a generator with a type test per value
+    cost ~4 us a row: listing 100 events took 0.4 ms longer)."""
+    return len("".join(filter(_is_str, row)))
+
+
 def rows_within(
-    rows: Iterable[Sequence[Any]], limit: int, max_bytes: int | None
+    rows: Iterable[Sequence[Any]],
+    limit: int,
+    max_bytes: int | None,
+    size: RowSize = text_size,
 ) -> tuple[list[Any], bool]:
-    """Up to `limit` rows from a cursor, stopping before the row that would take their text
+    """Up to `limit` rows from a cursor, stopping before the row that would take their size
     past `max_bytes` (the first row is always taken), and whether a row was left over. Rows
-    are pulled one by one, so a page of large rows is never read whole; text length stands in
-    for the encoded JSON size."""
-    taken: list[Any] = []
+    are pulled one by one, so a page of large rows is never read whole. `size` stands in for
+    a row's encoded JSON size: its text by default; a list whose rows have one large column
+    (an event's payload) measures just that, which is cheaper."""
+    source = iter(rows)
+    if max_bytes is None:
+        taken = list(itertools.islice(source, limit))
+        return taken, next(source, None) is not None
+    taken = []
     used = 0
-    for row in rows:
+    for row in source:
         if len(taken) >= limit:
             return taken, True
-        if max_bytes is not None:
-            used += sum(len(v) if isinstance(v, str | bytes) else 8 for v in row)
-            if taken and used > max_bytes:
-                return taken, True
+        used += size(row)
+        if taken and used > max_bytes:
+            return taken, True
         taken.append(row)
     return taken, False
 
@@ -119,6 +137,14 @@ EVENT_COLUMNS = (
     "id, uid, intent_id, portfolio_id, seq, event_type, actor, payload, created_at,"
     " trace_id, parent_event_id"
 )
+_EVENT_PAYLOAD = 7
+_EVENT_CAPPED_FIELDS_BYTES = 1024  # ids, type, actor, times: each capped on the way in
+
+
+def event_row_size(row: Sequence[Any]) -> int:
+    """An event row's size for the response budget: its payload (client JSON, the only
+    field that can be large) and a bound for the capped fields."""
+    return _EVENT_CAPPED_FIELDS_BYTES + len(row[_EVENT_PAYLOAD] or "")
 
 
 def event_from_row(row: sqlite3.Row | tuple) -> Event:

@@ -8,7 +8,14 @@ from ...domain.clock import iso, parse_iso
 from ...domain.errors import InvalidInput
 from ...wire.events import EVENT_TYPES, Event, EventCreate, EventPage, event_type_error_detail
 from ..events import EventStore
-from .core import EVENT_COLUMNS, SqliteCore, Tx, event_from_row, rows_within
+from .core import (
+    EVENT_COLUMNS,
+    SqliteCore,
+    Tx,
+    event_from_row,
+    event_row_size,
+    rows_within,
+)
 from .intents import fetch_intent, require_intent
 
 
@@ -71,7 +78,7 @@ class SqliteEvents(SqliteCore, EventStore):
                 " ORDER BY seq LIMIT ?",
                 [*params, limit + 1],
             )
-            rows, more = rows_within(cursor, limit, max_bytes)
+            rows, more = rows_within(cursor, limit, max_bytes, event_row_size)
             cursor.close()
             events = [event_from_row(r) for r in rows]
             return EventPage(events=events, next_cursor=events[-1].sequence if more else None)
@@ -86,7 +93,7 @@ class SqliteEvents(SqliteCore, EventStore):
                 f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?",
                 (global_sequence, limit),
             )
-            rows, _ = rows_within(cursor, limit, max_bytes)
+            rows, _ = rows_within(cursor, limit, max_bytes, event_row_size)
             cursor.close()
             return [event_from_row(r) for r in rows]
 
