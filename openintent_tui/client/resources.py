@@ -87,11 +87,15 @@ class ResourcesAPI(BaseClient):
         if provider is not None:
             body["provider"] = provider
         if metadata is not None:
-            body["metadata"] = metadata
+            body.update(self._cost_metadata(metadata))
         body["agent_id"] = agent_id or self.agent_id
         return await self.fetch(
             "POST", f"{API}/intents/{intent_id}/costs", Cost, body=body, agent_id=agent_id
         )
+
+    def _cost_metadata(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        """How a cost's metadata is sent (a dialect may name it differently)."""
+        return {"metadata": metadata}
 
     async def get_costs(self, intent_id: str) -> CostList:
         """The intent's costs with their summary (and budget, when the intent sets one)."""

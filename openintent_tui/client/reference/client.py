@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from backend.wire.attachments import Attachment, AttachmentList
-from backend.wire.costs import Cost, CostList
+from backend.wire.costs import CostList
 from backend.wire.events import Event, EventPage
 from backend.wire.governance import (
     Arbitration,
@@ -268,27 +268,8 @@ class ReferenceClient(OpenIntentClient):
                 ) from exc
             raise
 
-    async def record_cost(
-        self,
-        intent_id: str,
-        cost_type: str,
-        amount: float,
-        unit: str,
-        *,
-        provider: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        agent_id: str | None = None,
-    ) -> Cost:
-        body: dict[str, Any] = {"cost_type": cost_type, "amount": amount, "unit": unit}
-        if provider is not None:
-            body["provider"] = provider
-        if metadata is not None:
-            body["metadata"] = metadata
-            body["cost_metadata"] = metadata  # its name for it
-        body["agent_id"] = agent_id or self.agent_id
-        return await self.fetch(
-            "POST", f"{API}/intents/{intent_id}/costs", Cost, body=body, agent_id=agent_id
-        )
+    def _cost_metadata(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        return {"metadata": metadata, "cost_metadata": metadata}  # its name for it
 
     async def record_failure(self, intent_id: str, **fields: Any) -> Failure:
         if "error_code" in fields and "error_type" not in fields:
