@@ -12,8 +12,6 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from .wire.headers import API_KEY
 
-API_KEY_HEADER = API_KEY.name
-
 
 def digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()

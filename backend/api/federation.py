@@ -11,7 +11,6 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from ..auth import API_KEY_HEADER
 from ..domain.errors import InvalidInput, NotFound
 from ..federation.callbacks import receive_callback
 from ..federation.dispatch import create_dispatch
@@ -32,6 +31,7 @@ from ..wire.federation import (
     FederationStatus,
     ReceiveAnswer,
 )
+from ..wire.headers import API_KEY
 from .body import check_json_body
 from .openapi import errors, json_body_operation
 from .params import Limit, Offset
@@ -221,7 +221,7 @@ async def receive(request: Request, store: NamedDependency[Store]) -> ReceiveAns
     federation = federation_of(request)
     if federation is None:
         raise InvalidInput(NOT_ENABLED)
-    presented = request.headers.get(API_KEY_HEADER)
+    presented = request.headers.get(API_KEY.name)
     key_accepted = request.app.state.keyring.accepts(presented)
     assert federation.receiver is not None  # set while the app runs (Federation.running)
     answer = await federation.receiver.receive(store, body, key_accepted)
@@ -244,7 +244,7 @@ async def callback(request: Request, store: NamedDependency[Store]) -> CallbackA
     federation = federation_of(request)
     if federation is None:
         raise InvalidInput(NOT_ENABLED)
-    key_accepted = request.app.state.keyring.accepts(request.headers.get(API_KEY_HEADER))
+    key_accepted = request.app.state.keyring.accepts(request.headers.get(API_KEY.name))
     answer = await receive_callback(store, federation, body, key_accepted)
     return CallbackAnswer(**answer)
 

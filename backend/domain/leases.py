@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import get_args
 
+from ..wire.headers import AGENT_ID
 from ..wire.leases import LeaseStatus
 from .clock import iso, parse_iso
 from .errors import InvalidInput
@@ -69,7 +70,7 @@ def holder_of(header_agent: str | None, body_agent: str | None) -> str:
     if not agent:
         raise InvalidInput(
             "Say which agent is acting: send the X-Agent-ID header (or agent_id in the body)",
-            errors=[{"field": "X-Agent-ID"}],
+            errors=[{"field": AGENT_ID.name}],
         )
     return agent
 

@@ -25,6 +25,7 @@ from ..store import Store
 from ..store.federation import OutboxJob, SendResult
 from ..store.subscriptions import AttemptOutcome, AttemptResult
 from ..wire.events import Event
+from ..wire.headers import API_KEY
 from .config import FederationConfig
 from .identity import Identity, normalize_url
 
@@ -96,7 +97,7 @@ class FederationLane:
         headers = {"Content-Type": "application/json"}
         key = self.api_key_for(job.url)
         if key:
-            headers["X-API-Key"] = key
+            headers[API_KEY.name] = key
         started_at = now_iso()
         clock = time.perf_counter()
         status_code: int | None = None

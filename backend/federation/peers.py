@@ -14,6 +14,7 @@ import httpx
 
 from ..domain.clock import now_iso
 from ..outbound.egress import EgressPolicy
+from ..wire.headers import API_KEY
 from .config import FederationConfig, Peer
 from .identity import normalize_url
 from .resolver import MANIFEST_PATH, FetchFailed, guarded_get_json
@@ -83,7 +84,7 @@ class PeerMonitor:
         address = await self.egress.resolve(target)
         response = await self.client.get(
             target.copy_with(host=str(address)),
-            headers={"Host": target.netloc.decode("ascii"), "X-API-Key": peer.api_key},
+            headers={"Host": target.netloc.decode("ascii"), API_KEY.name: peer.api_key},
         )
         agents = response.json().get("agents", []) if response.status_code == 200 else []
         return [a["agent_id"] for a in agents if isinstance(a, dict) and a.get("agent_id")]

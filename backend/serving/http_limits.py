@@ -33,6 +33,7 @@ from litestar.exceptions import HTTPException
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..settings import Settings
+from ..wire.headers import CONTENT_TYPE
 from .asgi import ASGIApp, Message, Receive, Scope, Send
 
 RESERVED_DESCRIPTORS = 128
@@ -119,7 +120,7 @@ class BodyTimeout:
                     "type": "http.response.start",
                     "status": 408,
                     "headers": [
-                        (b"content-type", b"application/json"),
+                        (CONTENT_TYPE.raw, b"application/json"),
                         (b"connection", b"close"),
                     ],
                 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ...domain.delegation import allows
@@ -353,28 +354,33 @@ class SqliteFederationOutbox(SqliteCore, FederationOutbox):
             params: list[Any]
             if direction == "out":
                 where, params = ("WHERE status = ?", [status]) if status else ("", [])
-                total = conn.execute(
-                    f"SELECT COUNT(*) FROM federation_dispatches {where}", params
-                ).fetchone()[0]
-                rows = conn.execute(
-                    f"SELECT {OUT_COLUMNS} FROM federation_dispatches {where}"
-                    " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-                    [*params, limit, offset],
-                ).fetchall()
-                return [_outbound_view(r) for r in rows], total
-            where, params = "", []
+                return _dispatch_page(
+                    conn, "federation_dispatches", OUT_COLUMNS, _outbound_view, where, params
+                )
             if status in ("accepted", "rejected"):
                 where, params = "WHERE accepted = ?", [int(status == "accepted")]
             elif status:
                 return [], 0
-            total = conn.execute(
-                f"SELECT COUNT(*) FROM federation_inbound {where}", params
-            ).fetchone()[0]
+            else:
+                where, params = "", []
+            return _dispatch_page(
+                conn, "federation_inbound", IN_COLUMNS, _inbound_view, where, params
+            )
+
+        def _dispatch_page(
+            conn: sqlite3.Connection,
+            table: str,
+            columns: str,
+            view: Callable[[tuple], DispatchView],
+            where: str,
+            params: list[Any],
+        ) -> tuple[list[DispatchView], int]:
+            total = conn.execute(f"SELECT COUNT(*) FROM {table} {where}", params).fetchone()[0]
             rows = conn.execute(
-                f"SELECT {IN_COLUMNS} FROM federation_inbound {where}"
+                f"SELECT {columns} FROM {table} {where}"
                 " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
                 [*params, limit, offset],
             ).fetchall()
-            return [_inbound_view(r) for r in rows], total
+            return [view(r) for r in rows], total
 
         return await self._read(read)
