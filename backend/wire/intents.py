@@ -55,6 +55,21 @@ class IntentList(Response):
     next_offset: int | None = None
     """Where the next page starts; null at the end. A page can hold fewer than `limit` intents
     when it reached the response size budget (`max_response_bytes`): continue from here."""
+    next_cursor: str | None = None
+    """Opaque keyset cursor for the next page (pass it back as `?cursor=`); null at the end.
+    Its cost does not grow with how deep the page is, unlike `offset`."""
+
+
+IntentSort = Literal["-created_at", "created_at", "-updated_at", "updated_at"]
+"""The orders `GET /intents?sort=` accepts; `-` is newest first. The cursor carries the sort."""
+
+
+class IntentCounts(Response):
+    """`GET /api/v1/intents/counts`: maintained in the same transaction as each change, so
+    reading it costs the same whatever the fleet's size."""
+
+    total: int
+    by_status: dict[str, int]
 
 
 class ChildIntents(Response):
