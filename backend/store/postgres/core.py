@@ -1,0 +1,379 @@
+"""PostgreSQL plumbing: a pool of reader connections, one writer task per instance that
+commits queued writes in batches, and the transaction handle `Tx`.
+
+A write is an async function `op(tx)`. The writer runs a batch of queued ops in one
+transaction, each inside its own SAVEPOINT: an op that raises is undone alone and fails only
+its caller; a failed COMMIT fails the whole batch. One transaction per batch is PostgreSQL's
+group commit done by hand: one WAL flush for many writes.
+
+The global event sequence (issue 12: gapless and commit-ordered across instances): every
+write transaction first locks the single `event_head` row (`SELECT ... FOR UPDATE`) and
+holds it until COMMIT, numbering its events from it. So write transactions on the database
+run one after another whatever instance they come from, ids are handed out in commit order,
+a rolled-back op's numbers are reused by the next (no gaps), and PostgreSQL makes a
+transaction's rows visible before it releases its locks, so no reader can see id N+1 before
+id N. The price: writers of all instances serialise on that row for the length of a batch
+(reads never wait). A PostgreSQL SEQUENCE would not do: its numbers are taken at INSERT
+and committed in any order, so a reader at "after N" could skip a lower id committed later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import asyncpg
+
+from ...domain.clock import iso, utc_now
+from ...domain.errors import NotFound
+from ...wire.events import Event
+from ..events import CommitListener
+from ..sqlite.core import dumps, loads, new_uid, rows_within
+from .schema import migrate
+
+T = TypeVar("T")
+
+MAX_BATCH = 256
+
+EVENT_COLUMNS = (
+    "id, uid, intent_id, portfolio_id, seq, event_type, actor, payload, created_at,"
+    " trace_id, parent_event_id"
+)
+_EVENT_PAYLOAD = 7
+_EVENT_CAPPED_FIELDS_BYTES = 1024  # ids, type, actor, times: each capped on the way in
+
+
+def event_row_size(row: Any) -> int:
+    """As the SQLite store's: the payload and a bound for the capped fields."""
+    return _EVENT_CAPPED_FIELDS_BYTES + len(row[_EVENT_PAYLOAD] or "")
+
+
+def iso_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else iso(moment)
+
+
+def event_from_row(row: Any) -> Event:
+    (
+        global_seq,
+        uid,
+        intent_id,
+        portfolio_id,
+        seq,
+        event_type,
+        actor,
+        payload,
+        created_at,
+        trace_id,
+        parent_event_id,
+    ) = row
+    return Event(
+        id=uid,
+        intent_id=intent_id,
+        event_type=event_type,
+        actor=actor,
+        payload=loads(payload),
+        created_at=iso(created_at),
+        sequence=seq or 0,
+        global_sequence=global_seq,
+        portfolio_id=portfolio_id,
+        trace_id=trace_id,
+        parent_event_id=parent_event_id,
+    )
+
+
+StateGuard = Callable[["Tx", str, list[str], str | None], Awaitable[None]]
+StatusHook = Callable[["Tx", str, str, str, str | None], Awaitable[None]]
+EventHook = Callable[["Tx", Event], Awaitable[None]]
+
+
+class WriteHooks:
+    """Rules of one feature that run inside another feature's write transaction (as the
+    SQLite store's `WriteHooks`, but awaited). `PostgresStore.__init__` fills them in."""
+
+    __slots__ = ("event_appended", "rolled_back", "state_patching", "status_changed")
+
+    def __init__(self) -> None:
+        self.state_patching: list[StateGuard] = []
+        self.status_changed: list[StatusHook] = []
+        self.event_appended: list[EventHook] = []
+        self.rolled_back: list[Callable[[], None]] = []
+
+
+class Tx:
+    """What an op sees: the writer connection inside the batch's transaction (the query
+    methods are asyncpg's, so a helper takes a Tx or a pool connection alike), `emit`, the
+    store's write hooks, and the last global event id handed out."""
+
+    __slots__ = ("cache_version", "conn", "events", "head", "hooks", "moment", "now")
+
+    def __init__(
+        self, conn: asyncpg.Connection, hooks: WriteHooks, head: int, cache_version: int
+    ) -> None:
+        self.conn = conn
+        self.hooks = hooks
+        self.moment = utc_now()
+        self.now = iso(self.moment)
+        self.head = head
+        self.cache_version = cache_version
+        """`event_head.cache_version` as this transaction sees it: any instance's change to
+        data that in-process caches hold (webhook subscriptions) raises it, so a cache
+        built at another version is stale."""
+        self.events: list[Event] = []
+
+    async def caches_changed(self) -> None:
+        """Tell every instance's caches (see `cache_version`) that their data changed."""
+        self.cache_version = await self.conn.fetchval(
+            "UPDATE event_head SET cache_version = cache_version + 1 RETURNING cache_version"
+        )
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        return await self.conn.execute(sql, *args)
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return await self.conn.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        return await self.conn.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self.conn.fetchval(sql, *args)
+
+    async def emit(
+        self,
+        intent_id: str | None,
+        event_type: str,
+        actor: str | None,
+        payload: dict[str, Any],
+        *,
+        portfolio_id: str | None = None,
+        trace_id: str | None = None,
+        parent_event_id: str | None = None,
+        touch: bool = True,
+    ) -> Event:
+        """Append an event in this transaction, numbered from the locked `event_head`.
+        `touch=False`: the caller already set the intent's `last_activity_at`."""
+        seq = None
+        if intent_id is not None:
+            seq = await self.conn.fetchval(
+                "UPDATE intents SET last_event_seq = last_event_seq + 1,"
+                " last_activity_at = CASE WHEN $2 THEN $3 ELSE last_activity_at END"
+                " WHERE id = $1 RETURNING last_event_seq",
+                intent_id,
+                touch,
+                self.moment,
+            )
+            if seq is None:
+                raise NotFound(f"Intent {intent_id} not found")
+        global_id = self.head + 1
+        uid = new_uid()
+        await self.conn.execute(
+            f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+            global_id,
+            uid,
+            intent_id,
+            portfolio_id,
+            seq,
+            event_type,
+            actor,
+            dumps(payload),
+            self.moment,
+            trace_id,
+            parent_event_id,
+        )
+        self.head = global_id
+        event = Event(
+            id=uid,
+            intent_id=intent_id,
+            event_type=event_type,
+            actor=actor,
+            payload=payload,
+            created_at=self.now,
+            sequence=seq or 0,
+            global_sequence=global_id,
+            portfolio_id=portfolio_id,
+            trace_id=trace_id,
+            parent_event_id=parent_event_id,
+        )
+        self.events.append(event)
+        for hook in self.hooks.event_appended:
+            await hook(self, event)
+        return event
+
+
+Op = Callable[[Tx], Awaitable[Any]]
+
+
+class _Stop:
+    pass
+
+
+_STOP = _Stop()
+
+
+class PostgresCore:
+    """The pool and the writer task. Resource mixins build on `_write` and `_read`."""
+
+    def __init__(self, dsn: str, *, readers: int = 2) -> None:
+        self.dsn = dsn
+        self._reader_count = max(1, readers)
+        self._pool: asyncpg.Pool | None = None
+        self._writer: asyncpg.pool.PoolConnectionProxy | None = None
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._writer_task: asyncio.Task | None = None
+        self._listeners: list[CommitListener] = []
+        self.hooks = WriteHooks()
+
+    async def open(self) -> None:
+        # +1: the writer holds one connection for as long as the store is open.
+        pool = await asyncpg.create_pool(
+            self.dsn, min_size=1, max_size=self._reader_count + 1, command_timeout=60
+        )
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+            self._writer = await pool.acquire()
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+        self._queue = asyncio.Queue()
+        self._writer_task = asyncio.create_task(self._writer_loop(), name="postgres-writer")
+
+    async def close(self) -> None:
+        if self._writer_task is not None:
+            self._queue.put_nowait(_STOP)
+            await self._writer_task
+            self._writer_task = None
+        if self._pool is not None:
+            if self._writer is not None:
+                await self._pool.release(self._writer)
+                self._writer = None
+            await self._pool.close()
+            self._pool = None
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        self._listeners.append(listener)
+
+    async def _write(self, op: Callable[[Tx], Awaitable[T]]) -> T:
+        """Queue `op` for the next batch and wait until its transaction has committed.
+        `op` must change nothing but the database (its savepoint may be rolled back)."""
+        if self._writer_task is None:
+            raise RuntimeError("store is not open")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((op, future))
+        return await future
+
+    async def _read(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        if self._pool is None:
+            raise RuntimeError("store is not open")
+        async with self._pool.acquire() as conn:
+            return await fn(conn)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("store is not open")
+        return self._pool
+
+    async def _writer_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            item = await self._queue.get()
+            batch = []
+            while True:
+                if item is _STOP:
+                    stopping = True  # finish what is queued before the stop, then leave
+                else:
+                    batch.append(item)
+                if len(batch) >= MAX_BATCH or self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            if batch:
+                await self._commit_batch(batch)
+
+    async def _commit_batch(self, batch: list[tuple[Op, asyncio.Future]]) -> None:
+        try:
+            outcomes = await self._run_batch([op for op, _ in batch])
+        except Exception as exc:  # BEGIN, the head lock or COMMIT failed: nothing is durable
+            self._rolled_back()
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        committed = [event for ok, _, events in outcomes if ok for event in events]
+        if committed:
+            for listener in self._listeners:
+                listener(committed)
+        for (_, future), (ok, value, _) in zip(batch, outcomes, strict=True):
+            if future.done():  # the caller went away; the write stands regardless
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    async def _run_batch(self, ops: list[Op]) -> list[tuple[bool, Any, list[Event]]]:
+        conn = await self._writer_connection()
+        outcomes: list[tuple[bool, Any, list[Event]]] = []
+        async with conn.transaction():
+            head_row = await conn.fetchrow(
+                "SELECT last_id, cache_version FROM event_head FOR UPDATE"
+            )
+            head = start = head_row[0]
+            cache_version = head_row[1]
+            for op in ops:
+                tx = Tx(conn, self.hooks, head, cache_version)
+                try:
+                    async with conn.transaction():  # a SAVEPOINT: this op alone is undone
+                        value = await op(tx)
+                except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
+                    raise  # the connection is gone: the whole batch fails
+                except Exception as exc:
+                    self._rolled_back()
+                    outcomes.append((False, exc, []))
+                else:
+                    head, cache_version = tx.head, tx.cache_version
+                    outcomes.append((True, value, tx.events))
+            if head != start:
+                await conn.execute("UPDATE event_head SET last_id = $1", head)
+        return outcomes
+
+    def _rolled_back(self) -> None:
+        for hook in self.hooks.rolled_back:
+            hook()
+
+    async def _writer_connection(self) -> asyncpg.Connection:
+        """The writer's connection; after a lost one, a fresh one from the pool (the
+        database may be back; if not, this batch fails as the last one did)."""
+        conn = self._writer
+        if conn is not None and not conn.is_closed():
+            return conn
+        if conn is not None:
+            self._writer = None
+            try:
+                await self.pool.release(conn)
+            except Exception:  # noqa: BLE001 - a dead connection may refuse even that
+                pass
+        self._writer = await self.pool.acquire()
+        return self._writer
+
+
+async def read_page(
+    conn: Any,
+    sql: str,
+    params: Sequence[Any],
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+    max_bytes: int | None = None,
+) -> list[Any]:
+    """`sql` (no LIMIT of its own) from row `offset`: at most `limit` rows (LIMIT NULL is
+    no limit), ending early at about `max_bytes` of text (the SQLite store's rows_within)."""
+    n = len(params)
+    rows = await conn.fetch(f"{sql} LIMIT ${n + 1} OFFSET ${n + 2}", *params, limit, offset)
+    if max_bytes is None or not rows:
+        return rows
+    taken, _ = rows_within(rows, len(rows), max_bytes)
+    return taken

@@ -1,0 +1,340 @@
+"""Intents, state patches, status and agent assignments on PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from ...domain.clock import iso
+from ...domain.errors import InvalidInput, NotFound, PayloadTooLarge, VersionConflict
+from ...domain.lifecycle import INITIAL_STATUSES, check_transition
+from ...domain.patches import apply_patches
+from ...wire.intents import AgentAssignment, Intent, IntentCreate, IntentList
+from ..intents import IntentFilter, IntentStore
+from ..sqlite.core import dumps, loads, new_uid, rows_within
+from .core import PostgresCore, Tx, iso_or_none
+
+INTENT_COLUMNS = (
+    "i.id, i.title, i.description, i.created_by, i.status, i.constraints, i.state, i.version,"
+    " i.parent_id, i.depends_on, i.created_at, i.updated_at, i.confidence,"
+    " i.governance_policy, i.last_activity_at,"
+    " ARRAY(SELECT a.agent_id FROM intent_agents a WHERE a.intent_id = i.id"
+    " ORDER BY a.assigned_at, a.agent_id)"
+)
+
+Queryable = asyncpg.Connection | Tx
+
+
+def intent_from_row(row: Any) -> Intent:
+    (
+        id_,
+        title,
+        description,
+        created_by,
+        status,
+        constraints,
+        state,
+        version,
+        parent_id,
+        depends_on,
+        created_at,
+        updated_at,
+        confidence,
+        governance,
+        last_activity,
+        agents,
+    ) = row
+    return Intent(
+        id=id_,
+        title=title,
+        description=description,
+        created_by=created_by,
+        status=status,
+        constraints=loads(constraints),
+        state=loads(state),
+        version=version,
+        parent_intent_id=parent_id,
+        depends_on=loads(depends_on),
+        created_at=iso(created_at),
+        updated_at=iso(updated_at),
+        confidence=confidence,
+        governance_policy=loads(governance),
+        agents=list(agents),
+        last_activity_at=iso_or_none(last_activity),
+    )
+
+
+async def fetch_intent(conn: Queryable, intent_id: str, *, lock: bool = False) -> Intent:
+    row = await conn.fetchrow(
+        f"SELECT {INTENT_COLUMNS} FROM intents i WHERE i.id = $1"
+        + (" FOR UPDATE OF i" if lock else ""),
+        intent_id,
+    )
+    if row is None:
+        raise NotFound(f"Intent {intent_id} not found")
+    return intent_from_row(row)
+
+
+async def require_intent(conn: Queryable, intent_id: str) -> None:
+    if await conn.fetchval("SELECT 1 FROM intents WHERE id = $1", intent_id) is None:
+        raise NotFound(f"Intent {intent_id} not found")
+
+
+class PostgresIntents(PostgresCore, IntentStore):
+    async def create_intent(self, data: IntentCreate, actor: str | None) -> Intent:
+        if not data.title.strip():
+            raise InvalidInput("title must not be empty", errors=[{"field": "title"}])
+        if data.status not in INITIAL_STATUSES:
+            raise InvalidInput("a new intent starts as draft or active")
+        parent = data.parent_intent_id or data.parent_id
+        depends_on = list(dict.fromkeys(data.depends_on))
+        created_by = data.created_by or actor
+
+        async def op(tx: Tx) -> Intent:
+            refs = [(parent, "parent_intent_id")] + [(d, "depends_on") for d in depends_on]
+            wanted = [ref for ref, _ in refs if ref is not None]
+            if wanted:
+                found = {
+                    r[0]
+                    for r in await tx.fetch(
+                        "SELECT id FROM intents WHERE id = ANY($1::text[])", wanted
+                    )
+                }
+                for ref, field in refs:
+                    if ref is not None and ref not in found:
+                        raise InvalidInput(
+                            f"{field} refers to intent {ref}, which does not exist",
+                            errors=[{"field": field, "value": ref}],
+                        )
+            intent_id = new_uid()
+            await tx.execute(
+                "INSERT INTO intents (id, title, description, created_by, status, constraints,"
+                " state, version, confidence, parent_id, depends_on, governance_policy,"
+                " created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,1,$8,$9,$10,$11,$12,$12)",
+                intent_id,
+                data.title,
+                data.description or "",
+                created_by,
+                data.status,
+                dumps(data.constraints),
+                dumps(data.state),
+                data.confidence,
+                parent,
+                dumps(depends_on),
+                None if data.governance_policy is None else dumps(data.governance_policy),
+                tx.moment,
+            )
+            payload: dict[str, Any] = {
+                "title": data.title,
+                "status": data.status,
+                "created_by": created_by,
+            }
+            if parent:
+                payload["parent_intent_id"] = parent
+            if depends_on:
+                payload["depends_on"] = depends_on
+            if data.governance_policy:
+                payload["governance_policy"] = data.governance_policy
+            # The actor is who acted (X-Agent-ID first), as on SQLite.
+            await tx.emit(intent_id, "intent_created", actor or created_by, payload)
+            return await fetch_intent(tx, intent_id)
+
+        return await self._write(op)
+
+    async def get_intent(self, intent_id: str) -> Intent:
+        return await fetch_intent(self.pool, intent_id)  # type: ignore[arg-type]
+
+    async def list_intents(self, filters: IntentFilter) -> IntentList:
+        where: list[str] = []
+        params: list[Any] = []
+
+        def arg(value: Any) -> str:
+            params.append(value)
+            return f"${len(params)}"
+
+        if filters.status:
+            where.append(f"i.status = {arg(filters.status)}")
+        if filters.created_by:
+            where.append(f"i.created_by = {arg(filters.created_by)}")
+        if filters.parent_intent_id:
+            where.append(f"i.parent_id = {arg(filters.parent_intent_id)}")
+        if filters.text:
+            where.append(f"strpos(lower(i.title), lower({arg(filters.text)})) > 0")
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+
+        async def read(conn: asyncpg.Connection) -> IntentList:
+            total = await conn.fetchval(f"SELECT COUNT(*) FROM intents i{clause}", *params)
+            found = await conn.fetch(
+                f"SELECT {INTENT_COLUMNS} FROM intents i{clause}"
+                f" ORDER BY i.created_order DESC LIMIT {arg(filters.limit)}"
+                f" OFFSET {arg(filters.offset)}",
+                *params,
+            )
+            rows, _ = rows_within(found, filters.limit, filters.max_bytes)
+            end = filters.offset + len(rows)
+            return IntentList(
+                intents=[intent_from_row(r) for r in rows],
+                total=total,
+                limit=filters.limit,
+                offset=filters.offset,
+                next_offset=end if end < total else None,
+            )
+
+        return await self._read(read)
+
+    async def patch_state(
+        self,
+        intent_id: str,
+        expected_version: int,
+        patches: list[tuple[str, str, Any]],
+        actor: str | None,
+        max_state_bytes: int | None = None,
+    ) -> Intent:
+        async def op(tx: Tx) -> Intent:
+            intent = await fetch_intent(tx, intent_id, lock=True)
+            if intent.version != expected_version:
+                raise VersionConflict(intent.version)
+            new_state = apply_patches(intent.state, patches, copy_state=False)
+            for guard in tx.hooks.state_patching:  # the lease guard (PostgresStore.__init__)
+                await guard(tx, intent_id, [path for _, path, _ in patches], actor)
+            version = expected_version + 1
+            text = dumps(new_state)
+            if max_state_bytes is not None and len(text) > max_state_bytes:
+                raise PayloadTooLarge(
+                    f"The state would hold {len(text)} bytes of JSON; the limit is "
+                    f"{max_state_bytes}",
+                    limit_bytes=max_state_bytes,
+                )
+            await tx.execute(
+                "UPDATE intents SET state = $1, version = $2, updated_at = $3,"
+                " last_activity_at = $3 WHERE id = $4",
+                text,
+                version,
+                tx.moment,
+                intent_id,
+            )
+            await tx.emit(
+                intent_id,
+                "state_patched",
+                actor,
+                {
+                    "patches": [{"op": o, "path": p, "value": v} for o, p, v in patches],
+                    "version": version,
+                },
+                touch=False,
+            )
+            return msgspec.structs.replace(
+                intent, state=new_state, version=version, updated_at=tx.now, last_activity_at=tx.now
+            )
+
+        return await self._write(op)
+
+    async def set_status(
+        self,
+        intent_id: str,
+        expected_version: int,
+        status: str,
+        reason: str | None,
+        actor: str | None,
+    ) -> Intent:
+        async def op(tx: Tx) -> Intent:
+            row = await tx.fetchrow(
+                "SELECT version, status FROM intents WHERE id = $1 FOR UPDATE", intent_id
+            )
+            if row is None:
+                raise NotFound(f"Intent {intent_id} not found")
+            if row[0] != expected_version:
+                raise VersionConflict(row[0])
+            current = row[1]
+            check_transition(current, status)
+            version = expected_version + 1
+            await tx.execute(
+                "UPDATE intents SET status = $1, version = $2, updated_at = $3 WHERE id = $4",
+                status,
+                version,
+                tx.moment,
+                intent_id,
+            )
+            payload: dict[str, Any] = {
+                "status": status,
+                "old_status": current,
+                "new_status": status,
+                "version": version,
+            }
+            if reason:
+                payload["reason"] = reason
+            await tx.emit(intent_id, "status_changed", actor, payload)
+            for hook in tx.hooks.status_changed:
+                await hook(tx, intent_id, current, status, actor)
+            return await fetch_intent(tx, intent_id)
+
+        return await self._write(op)
+
+    async def assign_agent(
+        self, intent_id: str, agent_id: str, role: str, actor: str | None
+    ) -> AgentAssignment:
+        async def op(tx: Tx) -> AgentAssignment:
+            await require_intent(tx, intent_id)
+            row = await tx.fetchrow(
+                "SELECT id, role, assigned_at FROM intent_agents"
+                " WHERE intent_id = $1 AND agent_id = $2",
+                intent_id,
+                agent_id,
+            )
+            if row is not None:
+                return AgentAssignment(
+                    id=row[0],
+                    intent_id=intent_id,
+                    agent_id=agent_id,
+                    role=row[1],
+                    assigned_at=iso(row[2]),
+                )
+            assignment = AgentAssignment(
+                id=new_uid(), intent_id=intent_id, agent_id=agent_id, role=role, assigned_at=tx.now
+            )
+            await tx.execute(
+                "INSERT INTO intent_agents (id, intent_id, agent_id, role, assigned_at)"
+                " VALUES ($1,$2,$3,$4,$5)",
+                assignment.id,
+                intent_id,
+                agent_id,
+                role,
+                tx.moment,
+            )
+            await tx.emit(intent_id, "agent_assigned", actor, {"agent_id": agent_id, "role": role})
+            return assignment
+
+        return await self._write(op)
+
+    async def list_agents(self, intent_id: str) -> list[AgentAssignment]:
+        async def read(conn: asyncpg.Connection) -> list[AgentAssignment]:
+            await require_intent(conn, intent_id)
+            rows = await conn.fetch(
+                "SELECT id, agent_id, role, assigned_at FROM intent_agents WHERE intent_id = $1"
+                " ORDER BY assigned_at",
+                intent_id,
+            )
+            return [
+                AgentAssignment(
+                    id=r[0], intent_id=intent_id, agent_id=r[1], role=r[2], assigned_at=iso(r[3])
+                )
+                for r in rows
+            ]
+
+        return await self._read(read)
+
+    async def unassign_agent(self, intent_id: str, agent_id: str, actor: str | None) -> None:
+        async def op(tx: Tx) -> None:
+            await require_intent(tx, intent_id)
+            gone = await tx.fetchval(
+                "DELETE FROM intent_agents WHERE intent_id = $1 AND agent_id = $2 RETURNING 1",
+                intent_id,
+                agent_id,
+            )
+            if gone is None:
+                raise NotFound(f"Agent {agent_id} is not assigned to intent {intent_id}")
+            await tx.emit(intent_id, "agent_unassigned", actor, {"agent_id": agent_id})
+
+        await self._write(op)

@@ -1,0 +1,43 @@
+"""`PostgresStore`: the resource mixins assembled into the full `Store` contract."""
+
+from __future__ import annotations
+
+from ..base import Store
+from .attachments import PostgresAttachments
+from .costs import PostgresCosts
+from .events import PostgresEvents
+from .governance import PostgresGovernance
+from .intents import PostgresIntents
+from .leases import PostgresLeases, lease_guard
+from .not_yet import PostgresFederationNotYet
+from .portfolios import PostgresPortfolios, complete_portfolios_of
+from .retries import PostgresRetries
+from .subscriptions import PostgresSubscriptions, WebhookOutbox
+
+
+class PostgresStore(
+    PostgresIntents,
+    PostgresEvents,
+    PostgresLeases,
+    PostgresGovernance,
+    PostgresSubscriptions,
+    PostgresAttachments,
+    PostgresCosts,
+    PostgresRetries,
+    PostgresPortfolios,
+    PostgresFederationNotYet,
+    Store,
+):
+    """As `SqliteStore`: a resource is a mixin listed here; a rule it must run inside
+    another resource's transaction is registered below."""
+
+    def __init__(self, dsn: str, *, readers: int = 2) -> None:
+        super().__init__(dsn, readers=readers)
+        self.webhook_outbox = WebhookOutbox()
+        # RFC-0003: a patch into a scope another agent holds a lease on is refused.
+        self.hooks.state_patching.append(lease_guard)
+        # RFC-0007: a member's status change may complete its portfolios.
+        self.hooks.status_changed.append(complete_portfolios_of)
+        # Webhook deliveries are written in their event's transaction (the outbox).
+        self.hooks.event_appended.append(self.webhook_outbox.enqueue)
+        self.hooks.rolled_back.append(self.webhook_outbox.forget)
