@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
+from tests.pg_support import URL_VARIABLE, drop_schema, fresh_schema_url, throwaway_cluster
 from tests.support import LiveServer, run_server
 
 
@@ -20,3 +23,33 @@ def api(server: LiveServer) -> Iterator[httpx.Client]:
     """An httpx client for `server`, authenticated, acting as agent `tester`."""
     with server.client() as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server for this run (tests/pg_support.py), or a skip that
+    says why there is none."""
+    url = os.environ.get(URL_VARIABLE)
+    if url:
+        yield url
+        return
+    try:
+        cluster = throwaway_cluster()
+        url = cluster.__enter__()
+    except (LookupError, OSError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        pytest.skip(f"PostgreSQL tests skipped: {exc} {detail.decode(errors='replace')[-300:]}")
+    try:
+        yield url
+    finally:
+        cluster.__exit__(None, None, None)
+
+
+@pytest.fixture
+async def postgres_url(postgres_server: str) -> AsyncIterator[str]:
+    """A fresh, empty schema on the test server, as a URL; dropped afterwards."""
+    url, schema = await fresh_schema_url(postgres_server)
+    try:
+        yield url
+    finally:
+        await drop_schema(postgres_server, schema)

@@ -1,37 +1,43 @@
-"""The Store contract for intents and the event log, written against `Store` only, so a
-second backend (Postgres) can be added to `BACKENDS` and must pass the same tests.
-The SQLite-specific promises (group commit, WAL/FULL, migrations, immutability) follow."""
+"""The Store contract for intents and the event log, written against `Store` only: every
+test runs on each backend in `BACKENDS` (PostgreSQL through the `postgres_url` fixture,
+skipped with the reason when no server can be had). The SQLite-specific promises (group
+commit, WAL/FULL, migrations, immutability) follow; PostgreSQL's are in
+test_postgres_store.py."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from backend.domain.errors import InvalidInput, NotFound, VersionConflict
 from backend.store import Store
 from backend.store.intents import IntentFilter
+from backend.store.postgres import PostgresStore
 from backend.store.sqlite import SqliteStore
 from backend.store.sqlite.schema import migration_files
 from backend.wire.events import EventCreate
 from backend.wire.intents import IntentCreate
 from backend.wire.subscriptions import SubscriptionCreate
 
-BACKENDS = ["sqlite"]
-
-
-def make_store(kind: str, tmp_path) -> Store:
-    if kind == "sqlite":
-        return SqliteStore(tmp_path / "contract.db", readers=2)
-    raise ValueError(kind)
+BACKENDS = ["sqlite", "postgres"]
 
 
 @pytest.fixture(params=BACKENDS)
-async def store(request, tmp_path) -> AsyncIterator[Store]:
-    store = make_store(request.param, tmp_path)
+def make_store(request, tmp_path) -> Callable[[], Store]:
+    """Makes a store on this test's database: another call opens the same data again."""
+    if request.param == "sqlite":
+        return lambda: SqliteStore(tmp_path / "contract.db", readers=2)
+    url = request.getfixturevalue("postgres_url")
+    return lambda: PostgresStore(url, readers=2)
+
+
+@pytest.fixture
+async def store(make_store) -> AsyncIterator[Store]:
+    store = make_store()
     await store.open()
     try:
         yield store
@@ -125,11 +131,11 @@ async def test_commit_listeners_see_committed_events_in_order(store):
     assert seen == list(range(1, 22))  # the refused patch emitted nothing
 
 
-async def test_data_survives_close_and_reopen(store, tmp_path):
+async def test_data_survives_close_and_reopen(store, make_store):
     intent = await new(store, state={"kept": True})
     await store.patch_state(intent.id, 1, [("set", "/more", 1)], "x")
     await store.close()
-    reopened = make_store("sqlite", tmp_path)
+    reopened = make_store()
     await reopened.open()
     try:
         again = await reopened.get_intent(intent.id)
