@@ -61,12 +61,21 @@ FEATURES: list[ModuleType] = [
     federation,
 ]
 
+def open_store(settings: Settings) -> Store:
+    """The store the `db` setting names: PostgreSQL for a postgresql:// URL, else SQLite."""
+    if settings.postgres_url:
+        from .store.postgres import PostgresStore  # asyncpg is loaded only when used
+
+        return PostgresStore(settings.postgres_url, readers=settings.reader_connections)
+    return SqliteStore(settings.db_path, readers=settings.reader_connections)
+
+
 API_PREFIX = "/api/v1"
 ALIAS_PREFIX = "/v1"  # the seed RFC tables' paths
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Litestar:
-    store = store or SqliteStore(settings.db_path, readers=settings.reader_connections)
+    store = store or open_store(settings)
     federation_runtime = Federation.from_settings(settings)  # None when disabled
 
     def provide_store() -> Store:

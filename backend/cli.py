@@ -23,7 +23,11 @@ from .settings import Settings, data_dir, ensure_api_key, load_settings, private
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to bind (default 127.0.0.1: loopback only)")
     parser.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
-    parser.add_argument("--db", help="SQLite file (default: in the platform data dir)")
+    parser.add_argument(
+        "--db",
+        help="SQLite file (default: in the platform data dir), or a PostgreSQL URL"
+        " postgresql://user@host:port/dbname",
+    )
     parser.add_argument(
         "--api-key",
         dest="api_keys",
@@ -78,29 +82,33 @@ def serve(settings: Settings, *, announce=print) -> None:
     lifespan drains the writer queue and closes the database."""
     from .app import create_app
 
-    # Before anything else touches the database: a second server on it would write beside
-    # the first while each one's live streams saw only its own writes.
-    try:
-        lock = ServerLock(settings.db_path.absolute()).acquire()
-    except ServerRunning as exc:
-        sys.exit(f"openintent-tui serve: {exc}")
-    if settings.db_path.absolute().parent == data_dir().absolute():
-        private_data_dir()
+    # Before anything else touches a SQLite database: a second server on it would write
+    # beside the first while each one's live streams saw only its own writes. (Several
+    # servers on one PostgreSQL database share the global sequence: no file lock there.)
+    lock = None
+    if settings.postgres_url is None:
+        try:
+            lock = ServerLock(settings.db_path.absolute()).acquire()
+        except ServerRunning as exc:
+            sys.exit(f"openintent-tui serve: {exc}")
+        if settings.db_path.absolute().parent == data_dir().absolute():
+            private_data_dir()
     settings, key_file = ensure_api_key(settings)
     if key_file is not None:
         announce(f"API key: generated and stored in {key_file} (mode 0600)")
-    announce(f"database: {settings.db_path}")
+    announce(f"database: {settings.db_display}")
     # Bound here, not by the HTTP server: with port 0 the app and the announcement must know
     # the port really served.
     sock = _bind(settings.host, settings.port)
     settings = msgspec.structs.replace(settings, port=sock.getsockname()[1])
-    lock.write(
-        ServerRecord(
-            pid=os.getpid(),
-            url=_local_url(settings.host, settings.port),
-            db=str(settings.db_path.absolute()),
+    if lock is not None:
+        lock.write(
+            ServerRecord(
+                pid=os.getpid(),
+                url=_local_url(settings.host, settings.port),
+                db=str(settings.db_path.absolute()),
+            )
         )
-    )
     app = create_app(settings)
     app.on_startup.append(_freeze_startup_objects)
     announce(f"serving the OpenIntent API on {settings.base_url}/api/v1")

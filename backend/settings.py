@@ -8,6 +8,7 @@ import secrets
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 import platformdirs
@@ -42,7 +43,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     port: int = 8000
     db: str = ""
     """SQLite file; empty means `<data dir>/openintent.db`. A `sqlite:///path` URL is taken
-    as that path; any other URL scheme is refused (see `database_path`)."""
+    as that path; `postgresql://user@host:port/dbname` (or `postgres://`) selects the
+    PostgreSQL store; any other URL scheme is refused (see `database_path`)."""
     api_keys: list[str] = msgspec.field(default_factory=list)
     """Plain keys accepted in X-API-Key. Hashed on load, never stored in data."""
     api_key_hashes: list[str] = msgspec.field(default_factory=list)
@@ -111,7 +113,13 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """HTTP server for `serve`: uvicorn (uvloop + httptools) or granian (embedded, same loop)."""
 
     def __post_init__(self) -> None:
-        database_path(self.db)  # an unsupported URL is refused when the settings load
+        if postgres_url(self.db) is None:
+            database_path(self.db)  # an unsupported URL is refused when the settings load
+        elif self.federation_enabled:
+            raise ValueError(
+                "federation is not available on the PostgreSQL store yet; serve a SQLite"
+                " database to federate"
+            )
         for name in (
             "http_idle_timeout_seconds",
             "http_header_timeout_seconds",
@@ -123,7 +131,17 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     @property
     def db_path(self) -> Path:
+        """The SQLite file (ValueError for a PostgreSQL URL: check `postgres_url` first)."""
         return database_path(self.db)
+
+    @property
+    def postgres_url(self) -> str | None:
+        return postgres_url(self.db)
+
+    @property
+    def db_display(self) -> str:
+        """The database as it may be shown or logged: a URL's password is masked."""
+        return redact_password(self.db) if self.postgres_url else str(self.db_path)
 
     @property
     def base_url(self) -> str:
@@ -136,7 +154,22 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 SQLITE_URL_PREFIX = "sqlite:///"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def postgres_url(db: str) -> str | None:
+    """`db` when it names a PostgreSQL database (postgresql:// or postgres://)."""
+    scheme = _URL_SCHEME.match(db)
+    return db if scheme and scheme.group(1).lower() in POSTGRES_SCHEMES else None
+
+
+def redact_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def database_path(db: str) -> Path:
@@ -151,17 +184,16 @@ def database_path(db: str) -> Path:
         if not path or path.startswith(":memory:") or "?" in path:
             raise ValueError(f"db: {db!r} is not a SQLite file URL (sqlite:///path/to/file.db)")
         return Path(path)
+    if postgres_url(db):
+        raise ValueError(
+            "db: a PostgreSQL URL names no SQLite file (the console's bundled server runs on"
+            " SQLite: start `openintent-tui serve --db postgresql://...` and connect to it)"
+        )
     scheme = _URL_SCHEME.match(db)
     if scheme:
-        name = scheme.group(1).lower()
-        later = (
-            " PostgreSQL support is planned but not available yet."
-            if name.startswith("postgres")
-            else ""
-        )
         raise ValueError(
-            f"db: unsupported database URL scheme {name!r}. Supported: a SQLite file path,"
-            f" or sqlite:///path.{later}"
+            f"db: unsupported database URL scheme {scheme.group(1).lower()!r}. Supported: a"
+            " SQLite file path, sqlite:///path, or postgresql://user@host:port/dbname"
         )
     return Path(db)
 

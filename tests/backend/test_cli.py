@@ -117,16 +117,12 @@ def test_one_server_per_database_until_it_dies(tmp_path, env):
         assert third.stop() == 0
 
 
-@pytest.mark.parametrize(
-    "url", ["postgresql://u:p@db.example/oi", "postgres://x/y", "mysql://h/db", "sqlite://rel.db"]
-)
+@pytest.mark.parametrize("url", ["mysql://h/db", "sqlite://rel.db"])
 def test_an_unsupported_database_url_is_refused_at_start(tmp_path, env, url):
     done = refused_start(url, env, cwd=tmp_path)
     assert done.returncode != 0
     assert "unsupported database URL scheme" in done.stderr, done.stderr
-    assert "SQLite file path" in done.stderr
-    if url.startswith("postgres"):
-        assert "PostgreSQL support is planned" in done.stderr
+    assert "SQLite file path" in done.stderr and "postgresql://" in done.stderr
     assert list(tmp_path.iterdir()) == []  # no directory named after the scheme
 
 
