@@ -61,6 +61,7 @@ FEATURES: list[ModuleType] = [
     federation,
 ]
 
+
 def open_store(settings: Settings) -> Store:
     """The store the `db` setting names: PostgreSQL for a postgresql:// URL, else SQLite."""
     if settings.postgres_url:

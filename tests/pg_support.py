@@ -51,9 +51,7 @@ def throwaway_cluster() -> Iterator[str]:
     synchronous_commit): nothing here has to survive a crash of the machine."""
     bindir = _binaries()
     if bindir is None:
-        raise LookupError(
-            f"no PostgreSQL binaries (initdb) found and {URL_VARIABLE} is not set"
-        )
+        raise LookupError(f"no PostgreSQL binaries (initdb) found and {URL_VARIABLE} is not set")
     home = Path(tempfile.mkdtemp(prefix="openintent-pg-"))
     if os.geteuid() == 0:
         shutil.chown(home, "postgres")

@@ -354,7 +354,7 @@ class PostgresCore:
             self._writer = None
             try:
                 await self.pool.release(conn)
-            except Exception:  # noqa: BLE001 - a dead connection may refuse even that
+            except Exception:  # a dead connection may refuse even that
                 pass
         self._writer = await self.pool.acquire()
         return self._writer

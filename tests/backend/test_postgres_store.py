@@ -1,0 +1,195 @@
+"""The PostgreSQL store's own promises, beyond the shared contract (test_store_contract.py):
+versioned migrations that refuse a newer database, an append-only log, one failing write in
+a batch failing alone, and, with two store instances on one database standing in for two
+servers, a global sequence that stays gapless and commit-ordered under concurrent writers,
+one lease holder at a time, and caches that follow the other instance's changes."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from backend.domain.errors import Conflict, VersionConflict
+from backend.store.postgres import PostgresStore
+from backend.store.postgres.schema import DatabaseTooNew, migration_files
+from backend.wire.events import EventCreate
+from backend.wire.intents import IntentCreate
+from backend.wire.subscriptions import SubscriptionCreate
+
+
+@pytest.fixture
+async def pair(postgres_url) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
+    """Two stores on one database: what two server instances are to it."""
+    first, second = PostgresStore(postgres_url), PostgresStore(postgres_url)
+    await asyncio.gather(first.open(), second.open())  # both migrate at once: one does it
+    try:
+        yield first, second
+    finally:
+        await asyncio.gather(first.close(), second.close())
+
+
+async def new(store: PostgresStore, title: str = "T") -> str:
+    return (await store.create_intent(IntentCreate(title=title), "a")).id
+
+
+async def test_migrations_are_versioned_and_a_newer_database_is_refused(postgres_url):
+    store = PostgresStore(postgres_url)
+    await store.open()
+    await store.close()
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        applied = [r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")]
+        assert applied == [n for n, _, _ in migration_files()]
+        await conn.execute("INSERT INTO schema_migrations (version, name) VALUES (9999, 'x')")
+    finally:
+        await conn.close()
+    with pytest.raises(DatabaseTooNew, match="9999"):
+        await PostgresStore(postgres_url).open()
+
+
+async def test_events_are_append_only(pair):
+    store, _ = pair
+    intent = await new(store)
+
+    async def tamper(tx):
+        await tx.execute("UPDATE events SET actor = 'mallory' WHERE intent_id = $1", intent)
+
+    async def erase(tx):
+        await tx.execute("DELETE FROM events WHERE intent_id = $1", intent)
+
+    for attempt in (tamper, erase):
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            await store._write(attempt)
+    log = (await store.list_events(intent)).events
+    assert len(log) == 1 and log[0].actor == "a"
+
+
+async def test_an_op_failing_after_it_wrote_fails_alone_and_leaves_no_gap(pair):
+    store, _ = pair
+    intent = await new(store)
+
+    async def wrote_then_failed(tx):
+        await tx.emit(intent, "comment", "x", {"doomed": True})
+        raise RuntimeError("failed after writing")
+
+    def comment(n: int):
+        return store.append_event(intent, EventCreate(event_type="comment", payload={"n": n}), "x")
+
+    results = await asyncio.gather(
+        comment(1),
+        store._write(wrote_then_failed),
+        store.patch_state(intent, 9, [("set", "/x", 1)], "x"),  # a stale version
+        comment(2),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], RuntimeError) and isinstance(results[2], VersionConflict)
+    log = await store.events_after(0)
+    assert [e.global_sequence for e in log] == [1, 2, 3]  # the failed op's number is reused
+    assert [e.sequence for e in log] == [1, 2, 3]
+    assert [e.payload for e in log[1:]] == [{"n": 1}, {"n": 2}]
+
+
+async def test_global_sequence_is_gapless_and_commit_ordered_across_instances(pair):
+    """Writers on both instances at once (some of their writes refused), and a reader that
+    follows the log by "events after my cursor": every read continues exactly where the
+    last one ended (a later-committed lower id would show up as a gap or a repeat), and in
+    the end it has seen every event once, in order."""
+    stores = pair
+    intents = [await new(stores[n % 2], f"I{n}") for n in range(4)]
+    writers, per_writer = 8, 25
+    done = asyncio.Event()
+
+    async def writer(w: int) -> int:
+        rng = random.Random(w)
+        written = 0
+        for n in range(per_writer):
+            store, intent = stores[(w + n) % 2], rng.choice(intents)
+            if n % 5 == 4:
+                with pytest.raises(VersionConflict):  # rolled back: must leave no gap
+                    await store.patch_state(intent, 10**6, [("set", "/x", n)], f"w{w}")
+                continue
+            await store.append_event(intent, EventCreate(event_type="comment"), f"w{w}")
+            written += 1
+        return written
+
+    seen: list[int] = []
+
+    async def reader() -> None:
+        cursor = 0
+        while True:
+            finished = done.is_set()  # read once more after the writers are done
+            batch = await stores[1].events_after(cursor, limit=7)
+            ids = [e.global_sequence for e in batch]
+            assert ids == list(range(cursor + 1, cursor + 1 + len(ids))), (cursor, ids)
+            seen.extend(ids)
+            if ids:
+                cursor = ids[-1]
+            elif finished:
+                return
+
+    follow = asyncio.create_task(reader())
+    counts = await asyncio.gather(*(writer(w) for w in range(writers)))
+    done.set()
+    await follow
+    total = len(intents) + sum(counts)
+    assert seen == list(range(1, total + 1))
+    assert await stores[0].latest_global_sequence() == total
+    for intent in intents:  # the per-intent sequences are gapless too
+        log = (await stores[0].list_events(intent, limit=1000)).events
+        assert [e.sequence for e in log] == list(range(1, len(log) + 1))
+
+
+async def test_one_lease_holder_at_a_time_across_instances(pair):
+    """20 agents race for one scope through alternating instances, each releasing what it
+    gets; replaying the log, the scope never has two holders."""
+    stores = pair
+    intent = await new(stores[0])
+
+    async def agent(n: int) -> int:
+        held = 0
+        for attempt in range(5):
+            store = stores[(n + attempt) % 2]
+            try:
+                lease = await store.acquire_lease(intent, "work", f"agent-{n}", 60)
+            except Conflict:
+                await asyncio.sleep(0)
+                continue
+            held += 1
+            await stores[(n + attempt + 1) % 2].release_lease(intent, lease.id, f"agent-{n}")
+        return held
+
+    grants = sum(await asyncio.gather(*(agent(n) for n in range(20))))
+    assert grants >= 1
+    holder = None
+    log = (await stores[1].list_events(intent, limit=1000)).events
+    for event in log:
+        if event.event_type == "lease_acquired":
+            assert holder is None, f"{event.payload['agent_id']} acquired while {holder} held"
+            holder = event.payload["agent_id"]
+        elif event.event_type == "lease_released":
+            assert holder == event.payload["agent_id"]
+            holder = None
+    assert sum(e.event_type == "lease_acquired" for e in log) == grants
+
+
+async def test_webhook_index_follows_subscriptions_made_on_the_other_instance(pair):
+    first, second = pair
+    intent = await new(first)
+    await second.append_event(intent, EventCreate(event_type="comment"), "x")  # caches none
+    made = await first.create_subscription(
+        SubscriptionCreate(intent_id=intent, webhook_url="http://127.0.0.1:9/h"), "x", "whsec"
+    )
+    event = await second.append_event(intent, EventCreate(event_type="comment"), "x")
+    deliveries = (await first.list_deliveries(made.id)).deliveries
+    assert [d.global_sequence for d in deliveries] == [event.global_sequence]
+    await second.delete_subscription(made.id)
+    await first.append_event(intent, EventCreate(event_type="comment"), "x")
+    conn = await asyncpg.connect(first.dsn)
+    try:
+        assert await conn.fetchval("SELECT COUNT(*) FROM webhook_deliveries") == 0
+    finally:
+        await conn.close()
