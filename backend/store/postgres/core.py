@@ -22,15 +22,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from ...domain.clock import iso, utc_now
 from ...domain.errors import NotFound
 from ...wire.events import Event
 from ..events import CommitListener
-from ..sqlite.core import dumps, loads, new_uid, rows_within
+from ..sqlite.core import RowSize, dumps, loads, new_uid, rows_within, text_size
 from .schema import migrate
 
 T = TypeVar("T")
@@ -48,6 +49,14 @@ _EVENT_CAPPED_FIELDS_BYTES = 1024  # ids, type, actor, times: each capped on the
 def event_row_size(row: Any) -> int:
     """As the SQLite store's: the payload and a bound for the capped fields."""
     return _EVENT_CAPPED_FIELDS_BYTES + len(row[_EVENT_PAYLOAD] or "")
+
+
+def within(
+    rows: list[asyncpg.Record], limit: int, max_bytes: int | None, size: RowSize = text_size
+) -> tuple[list[asyncpg.Record], bool]:
+    """The SQLite store's `rows_within` (one definition of the response budget) over
+    asyncpg records, which are sequences without saying so to the type checker."""
+    return rows_within(cast(list[Any], rows), limit, max_bytes, size)
 
 
 def iso_or_none(moment: datetime | None) -> str | None:
@@ -219,7 +228,7 @@ class PostgresCore:
         self.dsn = dsn
         self._reader_count = max(1, readers)
         self._pool: asyncpg.Pool | None = None
-        self._writer: asyncpg.pool.PoolConnectionProxy | None = None
+        self._writer: PoolConnectionProxy | None = None
         self._queue: asyncio.Queue = asyncio.Queue()
         self._writer_task: asyncio.Task | None = None
         self._listeners: list[CommitListener] = []
@@ -232,7 +241,7 @@ class PostgresCore:
         )
         try:
             async with pool.acquire() as conn:
-                await migrate(conn)
+                await migrate(cast(asyncpg.Connection, conn))
             self._writer = await pool.acquire()
         except BaseException:
             await pool.close()
@@ -269,7 +278,7 @@ class PostgresCore:
         if self._pool is None:
             raise RuntimeError("store is not open")
         async with self._pool.acquire() as conn:
-            return await fn(conn)
+            return await fn(cast(asyncpg.Connection, conn))  # a proxy of one
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -318,11 +327,11 @@ class PostgresCore:
         conn = await self._writer_connection()
         outcomes: list[tuple[bool, Any, list[Event]]] = []
         async with conn.transaction():
-            head_row = await conn.fetchrow(
-                "SELECT last_id, cache_version FROM event_head FOR UPDATE"
+            head, cache_version = cast(
+                asyncpg.Record,
+                await conn.fetchrow("SELECT last_id, cache_version FROM event_head FOR UPDATE"),
             )
-            head = start = head_row[0]
-            cache_version = head_row[1]
+            start = head
             for op in ops:
                 tx = Tx(conn, self.hooks, head, cache_version)
                 try:
@@ -344,12 +353,12 @@ class PostgresCore:
         for hook in self.hooks.rolled_back:
             hook()
 
-    async def _writer_connection(self) -> asyncpg.Connection:
+    async def _writer_connection(self) -> asyncpg.Connection:  # a proxy of one
         """The writer's connection; after a lost one, a fresh one from the pool (the
         database may be back; if not, this batch fails as the last one did)."""
         conn = self._writer
         if conn is not None and not conn.is_closed():
-            return conn
+            return cast(asyncpg.Connection, conn)
         if conn is not None:
             self._writer = None
             try:
@@ -357,7 +366,7 @@ class PostgresCore:
             except Exception:  # a dead connection may refuse even that
                 pass
         self._writer = await self.pool.acquire()
-        return self._writer
+        return cast(asyncpg.Connection, self._writer)
 
 
 async def read_page(
@@ -375,5 +384,4 @@ async def read_page(
     rows = await conn.fetch(f"{sql} LIMIT ${n + 1} OFFSET ${n + 2}", *params, limit, offset)
     if max_bytes is None or not rows:
         return rows
-    taken, _ = rows_within(rows, len(rows), max_bytes)
-    return taken
+    return within(rows, len(rows), max_bytes)[0]

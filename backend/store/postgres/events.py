@@ -10,9 +10,8 @@ from ...domain.clock import parse_iso
 from ...domain.errors import InvalidInput
 from ...wire.events import Event, EventCreate, EventPage
 from ..events import EventStore
-from ..sqlite.core import rows_within
 from ..sqlite.events import check_event_type
-from .core import EVENT_COLUMNS, PostgresCore, Tx, event_from_row, event_row_size
+from .core import EVENT_COLUMNS, PostgresCore, Tx, event_from_row, event_row_size, within
 from .intents import require_intent
 
 
@@ -68,7 +67,7 @@ class PostgresEvents(PostgresCore, EventStore):
                 f" ORDER BY seq LIMIT ${len(params)}",
                 *params,
             )
-            rows, more = rows_within(found, limit, max_bytes, event_row_size)
+            rows, more = within(found, limit, max_bytes, event_row_size)
             events = [event_from_row(r) for r in rows]
             return EventPage(events=events, next_cursor=events[-1].sequence if more else None)
 
@@ -82,5 +81,5 @@ class PostgresEvents(PostgresCore, EventStore):
             global_sequence,
             limit,
         )
-        rows, _ = rows_within(found, limit, max_bytes, event_row_size)
+        rows, _ = within(found, limit, max_bytes, event_row_size)
         return [event_from_row(r) for r in rows]

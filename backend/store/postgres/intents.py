@@ -13,8 +13,8 @@ from ...domain.lifecycle import INITIAL_STATUSES, check_transition
 from ...domain.patches import apply_patches
 from ...wire.intents import AgentAssignment, Intent, IntentCreate, IntentList
 from ..intents import IntentFilter, IntentStore
-from ..sqlite.core import dumps, loads, new_uid, rows_within
-from .core import PostgresCore, Tx, iso_or_none
+from ..sqlite.core import dumps, loads, new_uid
+from .core import PostgresCore, Tx, iso_or_none, within
 
 INTENT_COLUMNS = (
     "i.id, i.title, i.description, i.created_by, i.status, i.constraints, i.state, i.version,"
@@ -144,7 +144,7 @@ class PostgresIntents(PostgresCore, IntentStore):
         return await self._write(op)
 
     async def get_intent(self, intent_id: str) -> Intent:
-        return await fetch_intent(self.pool, intent_id)  # type: ignore[arg-type]
+        return await self._read(lambda conn: fetch_intent(conn, intent_id))
 
     async def list_intents(self, filters: IntentFilter) -> IntentList:
         where: list[str] = []
@@ -172,7 +172,7 @@ class PostgresIntents(PostgresCore, IntentStore):
                 f" OFFSET {arg(filters.offset)}",
                 *params,
             )
-            rows, _ = rows_within(found, filters.limit, filters.max_bytes)
+            rows, _ = within(found, filters.limit, filters.max_bytes)
             end = filters.offset + len(rows)
             return IntentList(
                 intents=[intent_from_row(r) for r in rows],

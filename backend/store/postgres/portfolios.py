@@ -29,8 +29,8 @@ from ...wire.portfolios import (
     PortfolioIntents,
 )
 from ..portfolios import PortfolioStore
-from ..sqlite.core import dumps, loads, new_uid, rows_within
-from .core import PostgresCore, Tx, read_page
+from ..sqlite.core import dumps, loads, new_uid
+from .core import PostgresCore, Tx, read_page, within
 from .intents import INTENT_COLUMNS, Queryable, intent_from_row, require_intent
 
 PORTFOLIO_COLUMNS = (
@@ -102,7 +102,7 @@ async def _members(
         MAX_PAGE + 1,
         offset,
     )
-    rows, more = rows_within(found, MAX_PAGE, max_bytes)
+    rows, more = within(found, MAX_PAGE, max_bytes)
     shared = portfolio.governance_policy.get("shared_constraints")
     memberships, intents = [], []
     for row in rows:

@@ -193,12 +193,14 @@ class PostgresRetries(PostgresCore, RetryStore):
         async def op(tx: Tx) -> Failure:
             await require_intent(tx, intent_id)
             policy = await _policy_row(tx, intent_id)
-            previous, earlier, fallback_done = await tx.fetchrow(
+            counts = await tx.fetchrow(
                 "SELECT COALESCE(MAX(attempt_number), 0), COUNT(*),"
                 " COUNT(*) FILTER (WHERE fallback_agent_id IS NOT NULL)"
                 " FROM failures WHERE intent_id = $1",
                 intent_id,
             )
+            assert counts is not None  # an aggregate always has its row
+            previous, earlier, fallback_done = counts
             failure_count = earlier + 1
             attempt = data.attempt_number or previous + 1
             delay, exhausted, fallback = None, False, None

@@ -24,10 +24,10 @@ from ...wire.subscriptions import (
     Subscription,
     SubscriptionCreate,
 )
-from ..sqlite.core import dumps, loads, new_uid, rows_within
+from ..sqlite.core import dumps, loads, new_uid
 from ..sqlite.subscriptions import _WebhookTarget
 from ..subscriptions import AttemptOutcome, DueDelivery, SubscriptionStore
-from .core import EVENT_COLUMNS, PostgresCore, Tx, event_from_row, iso_or_none
+from .core import EVENT_COLUMNS, PostgresCore, Tx, event_from_row, iso_or_none, within
 from .intents import Queryable, require_intent
 
 SUBSCRIPTION_COLUMNS = (
@@ -210,7 +210,7 @@ class PostgresSubscriptions(PostgresCore, SubscriptionStore):
             limit,
             offset,
         )
-        page, _ = rows_within(rows, len(rows), max_bytes)
+        page, _ = within(rows, len(rows), max_bytes)
         now = time.time()
         return [subscription_from_row(r, now) for r in page]
 
