@@ -11,10 +11,16 @@ from tests.pg_support import URL_VARIABLE, drop_schema, fresh_schema_url, throwa
 from tests.support import LiveServer, run_server
 
 
-@pytest.fixture
-def server(tmp_path) -> Iterator[LiveServer]:
-    """A real server on a loopback port with its own SQLite file."""
-    with run_server(tmp_path / "oi.db") as live:
+# The stores the `server` fixture runs each test on: SQLite alone by default (CI's time
+# budget); OPENINTENT_TEST_STORES=sqlite,postgres runs every API test on both.
+SERVER_STORES = os.environ.get("OPENINTENT_TEST_STORES", "sqlite").split(",")
+
+
+@pytest.fixture(params=SERVER_STORES)
+def server(request, tmp_path) -> Iterator[LiveServer]:
+    """A real server on a loopback port with its own SQLite file (or PostgreSQL schema)."""
+    db = tmp_path / "oi.db" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    with run_server(db) as live:
         yield live
 
 

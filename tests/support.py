@@ -50,9 +50,10 @@ def loopback_socket(port: int = 0) -> socket.socket:
 
 @contextmanager
 def run_server(
-    db_path: Path, port: int = 0, *, send_buffer_bytes: int | None = None, **overrides: Any
+    db_path: Path | str, port: int = 0, *, send_buffer_bytes: int | None = None, **overrides: Any
 ) -> Iterator[LiveServer]:
     """Serve a fresh app on 127.0.0.1 until the block ends; `port` lets a test restart in place.
+    `db_path` is a SQLite file or a PostgreSQL URL.
 
     `send_buffer_bytes` fixes the kernel send buffer of every accepted connection (Linux
     otherwise grows it to 4 MB), so a client that stops reading backs the server up quickly.

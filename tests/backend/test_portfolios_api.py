@@ -241,15 +241,15 @@ def test_bad_memberships_are_400(api, body):
 def test_member_ids_for_streams(server, api):
     import asyncio
 
+    from backend.app import open_store
     from backend.domain.errors import NotFound
-    from backend.store.sqlite import SqliteStore
 
     portfolio = new_portfolio(api)
     intent = new_intent(api)
     add(api, portfolio["id"], intent["id"])
 
     async def read() -> list[str]:
-        store = SqliteStore(server.settings.db_path)
+        store = open_store(server.settings)
         await store.open()
         try:
             with pytest.raises(NotFound):
