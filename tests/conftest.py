@@ -10,7 +10,6 @@ import pytest
 from tests.pg_support import URL_VARIABLE, drop_schema, fresh_schema_url, throwaway_cluster
 from tests.support import LiveServer, run_server
 
-
 # The stores the `server` fixture runs each test on: SQLite alone by default (CI's time
 # budget); OPENINTENT_TEST_STORES=sqlite,postgres runs every API test on both.
 SERVER_STORES = os.environ.get("OPENINTENT_TEST_STORES", "sqlite").split(",")
@@ -19,7 +18,8 @@ SERVER_STORES = os.environ.get("OPENINTENT_TEST_STORES", "sqlite").split(",")
 @pytest.fixture(params=SERVER_STORES)
 def server(request, tmp_path) -> Iterator[LiveServer]:
     """A real server on a loopback port with its own SQLite file (or PostgreSQL schema)."""
-    db = tmp_path / "oi.db" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    sqlite = request.param == "sqlite"
+    db = tmp_path / "oi.db" if sqlite else request.getfixturevalue("postgres_url")
     with run_server(db) as live:
         yield live
 
@@ -44,7 +44,10 @@ def postgres_server() -> Iterator[str]:
         url = cluster.__enter__()
     except (LookupError, OSError, subprocess.CalledProcessError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
-        pytest.skip(f"PostgreSQL tests skipped: {exc} {detail.decode(errors='replace')[-300:]}")
+        reason = f"no PostgreSQL: {exc} {detail.decode(errors='replace')[-300:]}"
+        if os.environ.get("OPENINTENT_REQUIRE_POSTGRES"):  # CI: these tests are mandatory
+            pytest.fail(reason)
+        pytest.skip(f"PostgreSQL tests skipped: {reason}")
     try:
         yield url
     finally:
