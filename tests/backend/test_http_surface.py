@@ -124,6 +124,8 @@ def test_api_key_never_reaches_stored_data(server, agent_id):
     assert len(log) == 6
     assert {e["actor"] for e in log} == {agent_id}
     assert server.api_key not in str(log) + str(everything)
+    if server.settings.postgres_url:
+        pytest.skip("the rest reads the SQLite file's bytes")
     db = server.settings.db_path
     stored = b"".join(p.read_bytes() for p in (db, db.with_name(db.name + "-wal")) if p.exists())
     assert len(stored) > 0 and b"Child" in stored  # we are looking at the right bytes

@@ -193,3 +193,30 @@ async def test_webhook_index_follows_subscriptions_made_on_the_other_instance(pa
         assert await conn.fetchval("SELECT COUNT(*) FROM webhook_deliveries") == 0
     finally:
         await conn.close()
+
+
+async def test_commit_listeners_get_every_instances_events_once_in_order(pair):
+    """LISTEN/NOTIFY wakes an instance for what others committed; the events come from the
+    log, so the listener of one instance sees the whole server's log in order."""
+    first, second = pair
+    seen: list[int] = []
+    intents = [await new(first, "A"), await new(second, "B")]
+    expected = 2 + 2 * 4 * 10
+    complete = asyncio.Event()
+
+    def listen(events):
+        seen.extend(e.global_sequence for e in events)
+        if len(seen) >= expected - 2:
+            complete.set()
+
+    second.add_commit_listener(listen)
+
+    async def writer(store: PostgresStore, intent: str) -> None:
+        for _ in range(10):
+            await store.append_event(intent, EventCreate(event_type="comment"), "w")
+
+    await asyncio.gather(
+        *(writer(store, intent) for store in pair for intent in intents for _ in range(2))
+    )
+    await asyncio.wait_for(complete.wait(), 10)
+    assert seen == list(range(3, expected + 1))

@@ -32,6 +32,7 @@ from ...domain.errors import NotFound
 from ...wire.events import Event
 from ..events import CommitListener
 from ..sqlite.core import RowSize, dumps, loads, new_uid, rows_within, text_size
+from .live import CHANNEL, CommitFeed
 from .schema import migrate
 
 T = TypeVar("T")
@@ -232,6 +233,7 @@ class PostgresCore:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._writer_task: asyncio.Task | None = None
         self._listeners: list[CommitListener] = []
+        self._feed = CommitFeed(self._listeners)
         self.hooks = WriteHooks()
 
     async def open(self) -> None:
@@ -242,11 +244,14 @@ class PostgresCore:
         try:
             async with pool.acquire() as conn:
                 await migrate(cast(asyncpg.Connection, conn))
+                head = await conn.fetchval("SELECT last_id FROM event_head")
             self._writer = await pool.acquire()
+            self._pool = pool
+            await self._feed.start(self.dsn, head, self._events_after)
         except BaseException:
+            self._pool = self._writer = None
             await pool.close()
             raise
-        self._pool = pool
         self._queue = asyncio.Queue()
         self._writer_task = asyncio.create_task(self._writer_loop(), name="postgres-writer")
 
@@ -255,6 +260,7 @@ class PostgresCore:
             self._queue.put_nowait(_STOP)
             await self._writer_task
             self._writer_task = None
+        await self._feed.stop()
         if self._pool is not None:
             if self._writer is not None:
                 await self._pool.release(self._writer)
@@ -279,6 +285,16 @@ class PostgresCore:
             raise RuntimeError("store is not open")
         async with self._pool.acquire() as conn:
             return await fn(cast(asyncpg.Connection, conn))  # a proxy of one
+
+    async def _event_rows_after(self, global_sequence: int, limit: int) -> list[asyncpg.Record]:
+        return await self.pool.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+            global_sequence,
+            limit,
+        )
+
+    async def _events_after(self, global_sequence: int, limit: int) -> list[Event]:
+        return [event_from_row(r) for r in await self._event_rows_after(global_sequence, limit)]
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -313,8 +329,7 @@ class PostgresCore:
             return
         committed = [event for ok, _, events in outcomes if ok for event in events]
         if committed:
-            for listener in self._listeners:
-                listener(committed)
+            await self._feed.own(committed)
         for (_, future), (ok, value, _) in zip(batch, outcomes, strict=True):
             if future.done():  # the caller went away; the write stands regardless
                 continue
@@ -347,6 +362,8 @@ class PostgresCore:
                     outcomes.append((True, value, tx.events))
             if head != start:
                 await conn.execute("UPDATE event_head SET last_id = $1", head)
+                # Delivered at COMMIT, in commit order, to every instance (live.py).
+                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(head))
         return outcomes
 
     def _rolled_back(self) -> None:

@@ -76,10 +76,6 @@ class PostgresEvents(PostgresCore, EventStore):
     async def events_after(
         self, global_sequence: int, limit: int = 1000, max_bytes: int | None = None
     ) -> list[Event]:
-        found = await self.pool.fetch(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 ORDER BY id LIMIT $2",
-            global_sequence,
-            limit,
-        )
+        found = await self._event_rows_after(global_sequence, limit)
         rows, _ = within(found, limit, max_bytes, event_row_size)
         return [event_from_row(r) for r in rows]

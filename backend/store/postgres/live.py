@@ -1,0 +1,103 @@
+"""Commit listeners on every instance: the events committed through any server on the
+database reach this one's listeners (live SSE streams, the webhook worker's wake-up) once
+each, in global order.
+
+Each write transaction that appended events ends with `pg_notify(CHANNEL, <new head>)`;
+PostgreSQL delivers notifications after COMMIT, in commit order. The notification only says
+"the log now reaches N": the events themselves are read from the log (the source of truth),
+from the last one handed out here. So a lost or merged notification loses nothing (the next
+one, or the next local commit, catches up), and a local commit's events are handed out
+straight from memory once everything before them has been.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from ...wire.events import Event
+from ..events import CommitListener
+
+CHANNEL = "openintent_events"
+PAGE = 1000
+
+log = logging.getLogger(__name__)
+
+ReadAfter = Callable[[int, int], Awaitable[list[Event]]]
+"""`read_after(global_sequence, limit)`: the log's events after that id, in order."""
+
+
+class CommitFeed:
+    def __init__(self, listeners: list[CommitListener]) -> None:
+        self._listeners = listeners
+        self._lock = asyncio.Lock()
+        self._published = 0
+        self._latest = 0
+        self._wake = asyncio.Event()
+        self._conn: asyncpg.Connection | None = None
+        self._follower: asyncio.Task | None = None
+        self._read_after: ReadAfter | None = None
+
+    async def start(self, dsn: str, head: int, read_after: ReadAfter) -> None:
+        """Listen from `head` (the committed head when the store opened) on."""
+        self._published = self._latest = head
+        self._read_after = read_after
+        self._conn = await asyncpg.connect(dsn)
+        await self._conn.add_listener(CHANNEL, self._notified)
+        self._follower = asyncio.create_task(self._follow(), name="postgres-commit-feed")
+
+    async def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        self._latest = max(self._latest, int(str(payload)))
+        self._wake.set()
+
+    async def _follow(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                async with self._lock:
+                    await self._catch_up(self._latest)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # The log keeps them: the next notification or local commit catches up.
+                log.warning("reading other instances' events failed: %s", exc)
+
+    async def own(self, events: list[Event]) -> None:
+        """This instance's committed events (contiguous ids: core.py), after whatever other
+        instances committed before them."""
+        async with self._lock:
+            await self._catch_up(events[0].global_sequence - 1)
+            self._hand_out(events)
+
+    async def _catch_up(self, upto: int) -> None:
+        assert self._read_after is not None
+        while self._published < upto:
+            events = [
+                e
+                for e in await self._read_after(self._published, min(PAGE, upto - self._published))
+                if e.global_sequence <= upto
+            ]
+            if not events:  # not visible yet on this connection's snapshot: next wake-up
+                return
+            self._hand_out(events)
+
+    def _hand_out(self, events: list[Event]) -> None:
+        fresh = [e for e in events if e.global_sequence > self._published]
+        if not fresh:
+            return
+        self._published = fresh[-1].global_sequence
+        for listener in self._listeners:
+            listener(fresh)
