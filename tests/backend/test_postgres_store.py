@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -220,3 +221,26 @@ async def test_commit_listeners_get_every_instances_events_once_in_order(pair):
     )
     await asyncio.wait_for(complete.wait(), 10)
     assert seen == list(range(3, expected + 1))
+
+
+async def test_deliveries_are_sent_by_one_instance_and_taken_over_when_it_goes(postgres_url):
+    first, second = PostgresStore(postgres_url), PostgresStore(postgres_url)
+    await first.open()
+    await second.open()
+    try:
+        intent = await new(first)
+        made = await first.create_subscription(
+            SubscriptionCreate(intent_id=intent, webhook_url="http://127.0.0.1:9/h"), "x", "s"
+        )
+        event = await second.append_event(intent, EventCreate(event_type="comment"), "x")
+        later = time.time() + 3600  # everything pending is due by then
+        sender = await first.due_deliveries(later, 10)
+        assert [d.event.global_sequence for d in sender] == [event.global_sequence]
+        assert await second.due_deliveries(later, 10) == []
+        assert await second.next_delivery_due() is None
+        await first.close()  # the sender goes away: its lock goes with its connection
+        taken_over = await second.due_deliveries(later, 10)
+        assert [d.subscription_id for d in taken_over] == [made.id]
+    finally:
+        await first.close()
+        await second.close()

@@ -8,6 +8,7 @@ from .costs import PostgresCosts
 from .events import PostgresEvents
 from .governance import PostgresGovernance
 from .intents import PostgresIntents
+from .leadership import Leadership
 from .leases import PostgresLeases, lease_guard
 from .not_yet import PostgresFederationNotYet
 from .portfolios import PostgresPortfolios, complete_portfolios_of
@@ -38,6 +39,8 @@ class PostgresStore(
         self.hooks.state_patching.append(lease_guard)
         # RFC-0007: a member's status change may complete its portfolios.
         self.hooks.status_changed.append(complete_portfolios_of)
-        # Webhook deliveries are written in their event's transaction (the outbox).
+        # Webhook deliveries are written in their event's transaction (the outbox), and
+        # sent by one instance at a time.
+        self.delivery_leadership = Leadership(dsn)
         self.hooks.event_appended.append(self.webhook_outbox.enqueue)
         self.hooks.rolled_back.append(self.webhook_outbox.forget)

@@ -29,6 +29,7 @@ from ..sqlite.subscriptions import _WebhookTarget
 from ..subscriptions import AttemptOutcome, DueDelivery, SubscriptionStore
 from .core import EVENT_COLUMNS, PostgresCore, Tx, event_from_row, iso_or_none, within
 from .intents import Queryable, require_intent
+from .leadership import Leadership
 
 SUBSCRIPTION_COLUMNS = (
     "id, intent_id, portfolio_id, subscriber_id, event_types, webhook_url, expires_at, created_at"
@@ -153,9 +154,11 @@ async def _fetch_subscription(conn: Queryable, subscription_id: str) -> Subscrip
 
 class PostgresSubscriptions(PostgresCore, SubscriptionStore):
     webhook_outbox: WebhookOutbox  # PostgresStore.__init__
+    delivery_leadership: Leadership  # PostgresStore.__init__
 
     async def close(self) -> None:
         await super().close()
+        await self.delivery_leadership.release()
         self.webhook_outbox.forget()
 
     async def create_subscription(
@@ -283,6 +286,8 @@ class PostgresSubscriptions(PostgresCore, SubscriptionStore):
         return await self._read(read)
 
     async def due_deliveries(self, now: float, limit: int) -> list[DueDelivery]:
+        if not await self.delivery_leadership.held():
+            return []  # another instance sends them (leadership.py)
         columns = ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
         rows = await self.pool.fetch(
             "SELECT d.id, d.subscription_id, s.webhook_url, s.secret, d.attempts,"
@@ -307,6 +312,8 @@ class PostgresSubscriptions(PostgresCore, SubscriptionStore):
         ]
 
     async def next_delivery_due(self) -> float | None:
+        if not await self.delivery_leadership.held():
+            return None  # the worker polls again within a second, ready to take over
         return await self.pool.fetchval(
             "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'"
         )
