@@ -57,7 +57,7 @@ def pinned(cpu: int, command: list[str]) -> list[str]:
     return command
 
 
-def start_server(db: Path, port: int) -> subprocess.Popen:
+def start_server(db: Path | str, port: int) -> subprocess.Popen:
     command = [sys.executable, "-m", "backend", "--db", str(db), "--port", str(port)]
     proc = subprocess.Popen(
         pinned(0, [*command, "--api-key", KEY]),
@@ -172,6 +172,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--only", nargs="*", choices=sorted(SCENARIOS), help="scenarios to run")
     parser.add_argument("--json", action="store_true", help="print results as JSON too")
+    parser.add_argument(
+        "--db",
+        help="database to serve (default: a fresh SQLite file); a postgresql:// URL must name"
+        " an empty database",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is required: apt-get install -y wrk")
@@ -179,7 +184,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="oi-bench-") as tmp:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        server = start_server(Path(tmp) / "bench.db", port)
+        server = start_server(args.db or Path(tmp) / "bench.db", port)
         try:
             ids = prepare(url, args.connections)
             results = {}

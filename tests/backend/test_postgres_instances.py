@@ -3,7 +3,9 @@ receives, live and in global order, the events written through A and B at once."
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import threading
 
 import httpx
@@ -11,7 +13,7 @@ import pytest
 
 from backend.settings import load_settings
 from tests.backend.test_streams import comment, new_intent, read_events, stream
-from tests.e2e.test_crash import server_process
+from tests.e2e.test_crash import KEY, Ledger, server_process, verify, write_load
 from tests.support import run_server
 
 
@@ -77,3 +79,28 @@ def test_serve_on_postgresql_as_operators_start_it(postgres_url, tmp_path):
         assert seen.status_code == 200 and seen.json()["title"] == "on A"
         assert "database: postgresql://" in a.output()
         assert a.stop() == 0 and b.stop() == 0
+
+
+@pytest.mark.slow
+def test_kill_9_of_one_instance_under_write_load(postgres_url, tmp_path):
+    """Writes go through A until it is killed mid-load; B keeps serving: every write A
+    acknowledged is there with gapless sequences, and B's live stream goes on."""
+    ledger = Ledger()
+    with (
+        server_process(postgres_url, log_dir=tmp_path) as a,
+        server_process(postgres_url, log_dir=tmp_path) as b,
+    ):
+        asyncio.run(write_load(a.url, ledger, 300, lambda: os.kill(a.proc.pid, signal.SIGKILL)))
+        assert a.proc.wait(10) == -signal.SIGKILL
+        assert ledger.count >= 300
+        verify(b.url, ledger)
+        headers = {"X-API-Key": KEY, "X-Agent-ID": "after"}
+        with httpx.Client(base_url=b.url, headers=headers, timeout=10) as on_b:
+            head = on_b.get("/api/v1/events", params={"after": 0, "limit": 1}).json()
+            intent = new_intent(on_b, "after the kill")
+            with stream(on_b, f"/api/v1/intents/{intent}/subscribe?since=0") as response:
+                comment(on_b, intent, 1)
+                events = read_events(response, 2)
+        assert [e["event"] for e in events] == ["intent_created", "comment"]
+        assert head["events"], "B reads what A wrote"
+        assert b.stop() == 0
