@@ -244,3 +244,22 @@ async def test_deliveries_are_sent_by_one_instance_and_taken_over_when_it_goes(p
     finally:
         await first.close()
         await second.close()
+
+
+async def test_the_commit_feed_survives_losing_its_listen_connection(pair):
+    first, second = pair
+    seen: list[str] = []
+    second.add_commit_listener(lambda events: seen.extend(e.intent_id or "" for e in events))
+    conn = await asyncpg.connect(first.dsn)
+    try:
+        listening = second._feed._conn
+        assert listening is not None
+        await conn.execute("SELECT pg_terminate_backend($1)", listening.get_server_pid())
+    finally:
+        await conn.close()
+    intent = await new(first, "while B was not listening")
+    deadline = time.monotonic() + 15
+    while intent not in seen:
+        assert time.monotonic() < deadline, "B never heard of the intent"
+        await asyncio.sleep(0.05)
+    assert seen == [intent]

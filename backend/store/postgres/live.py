@@ -24,6 +24,8 @@ from ..events import CommitListener
 
 CHANNEL = "openintent_events"
 PAGE = 1000
+RECHECK_SECONDS = 5.0
+"""How often the follower checks its connection even when nothing woke it."""
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +43,14 @@ class CommitFeed:
         self._conn: asyncpg.Connection | None = None
         self._follower: asyncio.Task | None = None
         self._read_after: ReadAfter | None = None
+        self._dsn = ""
 
     async def start(self, dsn: str, head: int, read_after: ReadAfter) -> None:
         """Listen from `head` (the committed head when the store opened) on."""
         self._published = self._latest = head
         self._read_after = read_after
-        self._conn = await asyncpg.connect(dsn)
-        await self._conn.add_listener(CHANNEL, self._notified)
+        self._dsn = dsn
+        await self._listen()
         self._follower = asyncio.create_task(self._follow(), name="postgres-commit-feed")
 
     async def stop(self) -> None:
@@ -60,15 +63,28 @@ class CommitFeed:
             await self._conn.close()
             self._conn = None
 
+    async def _listen(self) -> asyncpg.Connection:
+        conn = self._conn = await asyncpg.connect(self._dsn)
+        await conn.add_listener(CHANNEL, self._notified)
+        conn.add_termination_listener(lambda _conn: self._wake.set())
+        return conn
+
     def _notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         self._latest = max(self._latest, int(str(payload)))
         self._wake.set()
 
     async def _follow(self) -> None:
         while True:
-            await self._wake.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), RECHECK_SECONDS)
             self._wake.clear()
             try:
+                if self._conn is None or self._conn.is_closed():
+                    # Lost (a restart, a network cut): listen again, and ask the log's head
+                    # for whatever was notified meanwhile.
+                    conn = await self._listen()
+                    head = await conn.fetchval("SELECT last_id FROM event_head")
+                    self._latest = max(self._latest, head)
                 async with self._lock:
                     await self._catch_up(self._latest)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
