@@ -70,6 +70,10 @@ async def test_events_are_append_only(pair):
 
 
 async def test_an_op_failing_after_it_wrote_fails_alone_and_leaves_no_gap(pair):
+    """Ops run without a savepoint each until one fails after writing or on a failed
+    statement: then the batch is rolled back and run again with savepoints. What callers get
+    is what committed; the webhook index built inside the abandoned attempt is not trusted;
+    the failed ops' numbers are reused."""
     store, _ = pair
     intent = await new(store)
 
@@ -77,21 +81,33 @@ async def test_an_op_failing_after_it_wrote_fails_alone_and_leaves_no_gap(pair):
         await tx.emit(intent, "comment", "x", {"doomed": True})
         raise RuntimeError("failed after writing")
 
+    async def failed_statement(tx):
+        await tx.fetchval("SELECT 1 / 0")
+
     def comment(n: int):
         return store.append_event(intent, EventCreate(event_type="comment", payload={"n": n}), "x")
 
+    subscription = SubscriptionCreate(intent_id=intent, webhook_url="http://127.0.0.1:9/h")
     results = await asyncio.gather(
-        comment(1),
-        store._write(wrote_then_failed),
-        store.patch_state(intent, 9, [("set", "/x", 1)], "x"),  # a stale version
+        store.create_subscription(subscription, "x", "whsec_x"),
+        comment(1),  # builds the webhook index with the new subscription, then all is
+        store._write(wrote_then_failed),  # rolled back: the next run's subscription differs
         comment(2),
+        store.patch_state(intent, 9, [("set", "/x", 1)], "x"),  # a stale version
+        store._write(failed_statement),
+        comment(3),
         return_exceptions=True,
     )
-    assert isinstance(results[1], RuntimeError) and isinstance(results[2], VersionConflict)
+    created, first, doomed, second, stale, division, third = results
+    assert isinstance(doomed, RuntimeError) and isinstance(stale, VersionConflict)
+    assert isinstance(division, asyncpg.DivisionByZeroError)
     log = await store.events_after(0)
-    assert [e.global_sequence for e in log] == [1, 2, 3]  # the failed op's number is reused
-    assert [e.sequence for e in log] == [1, 2, 3]
-    assert [e.payload for e in log[1:]] == [{"n": 1}, {"n": 2}]
+    assert [e.global_sequence for e in log] == [1, 2, 3, 4]  # no number lost to a failure
+    assert [e.sequence for e in log] == [1, 2, 3, 4]
+    assert [e.payload for e in log[1:]] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert log[1:] == [first, second, third]  # returned as committed
+    deliveries = (await store.list_deliveries(created.id)).deliveries
+    assert [d.global_sequence for d in deliveries] == [2, 3, 4]
 
 
 async def test_global_sequence_is_gapless_and_commit_ordered_across_instances(pair):

@@ -2,9 +2,9 @@
 commits queued writes in batches, and the transaction handle `Tx`.
 
 A write is an async function `op(tx)`. The writer runs a batch of queued ops in one
-transaction, each inside its own SAVEPOINT: an op that raises is undone alone and fails only
-its caller; a failed COMMIT fails the whole batch. One transaction per batch is PostgreSQL's
-group commit done by hand: one WAL flush for many writes.
+transaction; an op that raises fails only its caller (with a SAVEPOINT per op only when one
+must be undone: `_run_batch`); a failed COMMIT fails the whole batch. One transaction per
+batch is PostgreSQL's group commit done by hand: one WAL flush for many writes.
 
 The global event sequence (issue 12: gapless and commit-ordered across instances): every
 write transaction first locks the single `event_head` row (`SELECT ... FOR UPDATE`) and
@@ -93,6 +93,16 @@ def event_from_row(row: Any) -> Event:
     )
 
 
+_EVENT_VALUES = "$1, $2, $3, $4, {seq}, $5, $6, $7, $8, $9, $10"
+_INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({_EVENT_VALUES.format(seq='NULL')})"
+_INSERT_INTENT_EVENT = (
+    "WITH head AS (UPDATE intents SET last_event_seq = last_event_seq + 1,"
+    " last_activity_at = CASE WHEN $11 THEN $8 ELSE last_activity_at END"
+    " WHERE id = $3 RETURNING last_event_seq)"
+    f" INSERT INTO events ({EVENT_COLUMNS})"
+    f" SELECT {_EVENT_VALUES.format(seq='head.last_event_seq')} FROM head RETURNING seq"
+)
+
 StateGuard = Callable[["Tx", str, list[str], str | None], Awaitable[None]]
 StatusHook = Callable[["Tx", str, str, str, str | None], Awaitable[None]]
 EventHook = Callable[["Tx", Event], Awaitable[None]]
@@ -114,9 +124,13 @@ class WriteHooks:
 class Tx:
     """What an op sees: the writer connection inside the batch's transaction (the query
     methods are asyncpg's, so a helper takes a Tx or a pool connection alike), `emit`, the
-    store's write hooks, and the last global event id handed out."""
+    store's write hooks, and the last global event id handed out. It notes whether the op
+    may have written (any statement but a SELECT) and whether a statement failed: the writer
+    needs a savepoint to undo an op only then (`PostgresCore._run_batch`)."""
 
-    __slots__ = ("cache_version", "conn", "events", "head", "hooks", "moment", "now")
+    __slots__ = (
+        "cache_version", "conn", "events", "failed", "head", "hooks", "moment", "now", "wrote",
+    )  # fmt: skip
 
     def __init__(
         self, conn: asyncpg.Connection, hooks: WriteHooks, head: int, cache_version: int
@@ -131,24 +145,35 @@ class Tx:
         data that in-process caches hold (webhook subscriptions) raises it, so a cache
         built at another version is stale."""
         self.events: list[Event] = []
+        self.wrote = False
+        self.failed = False
 
     async def caches_changed(self) -> None:
         """Tell every instance's caches (see `cache_version`) that their data changed."""
-        self.cache_version = await self.conn.fetchval(
+        self.cache_version = await self.fetchval(
             "UPDATE event_head SET cache_version = cache_version + 1 RETURNING cache_version"
         )
 
     async def execute(self, sql: str, *args: Any) -> str:
-        return await self.conn.execute(sql, *args)
+        return await self._run(self.conn.execute, sql, args)
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        return await self.conn.fetch(sql, *args)
+        return await self._run(self.conn.fetch, sql, args)
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        return await self.conn.fetchrow(sql, *args)
+        return await self._run(self.conn.fetchrow, sql, args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await self.conn.fetchval(sql, *args)
+        return await self._run(self.conn.fetchval, sql, args)
+
+    async def _run(self, method: Callable[..., Awaitable[T]], sql: str, args: tuple) -> T:
+        if sql.lstrip()[:6].upper() != "SELECT":
+            self.wrote = True
+        try:
+            return await method(sql, *args)
+        except asyncpg.PostgresError:
+            self.failed = True  # PostgreSQL aborted the transaction (or the savepoint)
+            raise
 
     async def emit(
         self,
@@ -164,34 +189,21 @@ class Tx:
     ) -> Event:
         """Append an event in this transaction, numbered from the locked `event_head`.
         `touch=False`: the caller already set the intent's `last_activity_at`."""
-        seq = None
-        if intent_id is not None:
-            seq = await self.conn.fetchval(
-                "UPDATE intents SET last_event_seq = last_event_seq + 1,"
-                " last_activity_at = CASE WHEN $2 THEN $3 ELSE last_activity_at END"
-                " WHERE id = $1 RETURNING last_event_seq",
-                intent_id,
-                touch,
-                self.moment,
-            )
-            if seq is None:
-                raise NotFound(f"Intent {intent_id} not found")
         global_id = self.head + 1
         uid = new_uid()
-        await self.conn.execute(
-            f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
-            global_id,
-            uid,
-            intent_id,
-            portfolio_id,
-            seq,
-            event_type,
-            actor,
-            dumps(payload),
-            self.moment,
-            trace_id,
-            parent_event_id,
-        )
+        values = (
+            global_id, uid, intent_id, portfolio_id, event_type, actor, dumps(payload),
+            self.moment, trace_id, parent_event_id,
+        )  # fmt: skip
+        if intent_id is None:
+            seq = None
+            await self.execute(_INSERT_EVENT, *values)
+        else:
+            # One round trip: the intent's sequence head moves and the event takes it; no
+            # row is inserted for a missing intent.
+            seq = await self.fetchval(_INSERT_INTENT_EVENT, *values, touch)
+            if seq is None:
+                raise NotFound(f"Intent {intent_id} not found")
         self.head = global_id
         event = Event(
             id=uid,
@@ -213,6 +225,12 @@ class Tx:
 
 
 Op = Callable[[Tx], Awaitable[Any]]
+Outcome = tuple[bool, Any, list[Event]]
+"""(succeeded, value or exception, events appended)"""
+
+
+class _NeedsSavepoints(Exception):
+    """An op failed after writing, or a statement failed: only savepoints undo one op."""
 
 
 class _Stop:
@@ -273,7 +291,8 @@ class PostgresCore:
 
     async def _write(self, op: Callable[[Tx], Awaitable[T]]) -> T:
         """Queue `op` for the next batch and wait until its transaction has committed.
-        `op` must change nothing but the database (its savepoint may be rolled back)."""
+        `op` may run twice (`_run_batch`): it must change nothing but the database and not
+        modify its inputs, so a second run after a rollback does what one would."""
         if self._writer_task is None:
             raise RuntimeError("store is not open")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -338,9 +357,24 @@ class PostgresCore:
             else:
                 future.set_exception(value)
 
-    async def _run_batch(self, ops: list[Op]) -> list[tuple[bool, Any, list[Event]]]:
+    async def _run_batch(self, ops: list[Op]) -> list[Outcome]:
+        """Run `ops` in one transaction; each op's failure is its own.
+
+        Most ops that fail do so before they write (a stale version, a conflict, a missing
+        row) and without a failed statement, which leaves the transaction as it was. So ops
+        first run without a SAVEPOINT each (two round trips saved per op); only if one
+        fails after writing, or on a failed statement (PostgreSQL then aborts the whole
+        transaction), is everything rolled back and the batch run again with a savepoint
+        per op. Ops may therefore run twice (`_write`)."""
+        try:
+            return await self._in_transaction(ops, guarded=False)
+        except _NeedsSavepoints:
+            self._rolled_back()
+            return await self._in_transaction(ops, guarded=True)
+
+    async def _in_transaction(self, ops: list[Op], *, guarded: bool) -> list[Outcome]:
         conn = await self._writer_connection()
-        outcomes: list[tuple[bool, Any, list[Event]]] = []
+        outcomes: list[Outcome] = []
         async with conn.transaction():
             head, cache_version = cast(
                 asyncpg.Record,
@@ -350,12 +384,18 @@ class PostgresCore:
             for op in ops:
                 tx = Tx(conn, self.hooks, head, cache_version)
                 try:
-                    async with conn.transaction():  # a SAVEPOINT: this op alone is undone
+                    if guarded:
+                        async with conn.transaction():  # a SAVEPOINT: this op alone is undone
+                            value = await op(tx)
+                    else:
                         value = await op(tx)
                 except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
                     raise  # the connection is gone: the whole batch fails
                 except Exception as exc:
-                    self._rolled_back()
+                    if not guarded and (tx.wrote or tx.failed):
+                        raise _NeedsSavepoints from exc
+                    if guarded:
+                        self._rolled_back()
                     outcomes.append((False, exc, []))
                 else:
                     head, cache_version = tx.head, tx.cache_version

@@ -139,7 +139,25 @@ class PostgresIntents(PostgresCore, IntentStore):
                 payload["governance_policy"] = data.governance_policy
             # The actor is who acted (X-Agent-ID first), as on SQLite.
             await tx.emit(intent_id, "intent_created", actor or created_by, payload)
-            return await fetch_intent(tx, intent_id)
+            # The row as just written (not read back: a round trip saved per create).
+            return Intent(
+                id=intent_id,
+                title=data.title,
+                description=data.description or "",
+                created_by=created_by,
+                status=data.status,
+                constraints=data.constraints,
+                state=data.state,
+                version=1,
+                parent_intent_id=parent,
+                depends_on=depends_on,
+                created_at=tx.now,
+                updated_at=tx.now,
+                confidence=data.confidence,
+                governance_policy=data.governance_policy,
+                agents=[],
+                last_activity_at=tx.now,
+            )
 
         return await self._write(op)
 
