@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncpg
 
-# pg_advisory_lock key: a constant the application uses for nothing else ("OIWH").
+# pg_advisory_lock's first key: a constant the application uses for nothing else ("OIWH");
+# the second is the schema's, so stores in different schemas of one database (the tests')
+# do not take each other's turn. (Advisory locks are per database already.)
 DELIVERY_LOCK = 0x4F495748
 
 
@@ -30,7 +32,9 @@ class Leadership:
         if self._conn is None or self._conn.is_closed():
             self._conn = await asyncpg.connect(self.dsn)
         self._held = bool(
-            await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", DELIVERY_LOCK)
+            await self._conn.fetchval(
+                "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))", DELIVERY_LOCK
+            )
         )
         return self._held
 

@@ -14,7 +14,8 @@ from importlib import resources
 import asyncpg
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-# pg_advisory_lock key: any constant the application uses for nothing else ("OIMG").
+# pg_advisory_lock's keys: a constant the application uses for nothing else ("OIMG"), and
+# the schema's (as leadership.py).
 MIGRATION_LOCK = 0x4F494D47
 
 
@@ -38,7 +39,7 @@ def migration_files() -> list[tuple[int, str, str]]:
 
 async def migrate(conn: asyncpg.Connection) -> int:
     """Apply what is missing; returns the database's version afterwards."""
-    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    await conn.execute("SELECT pg_advisory_lock($1, hashtext(current_schema()))", MIGRATION_LOCK)
     try:
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
@@ -63,4 +64,6 @@ async def migrate(conn: asyncpg.Connection) -> int:
             current = number
         return current
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+        await conn.execute(
+            "SELECT pg_advisory_unlock($1, hashtext(current_schema()))", MIGRATION_LOCK
+        )
