@@ -44,16 +44,19 @@ class CommitFeed:
         self._follower: asyncio.Task | None = None
         self._read_after: ReadAfter | None = None
         self._dsn = ""
+        self._stopping = False
 
     async def start(self, dsn: str, head: int, read_after: ReadAfter) -> None:
         """Listen from `head` (the committed head when the store opened) on."""
         self._published = self._latest = head
         self._read_after = read_after
         self._dsn = dsn
+        self._stopping = False
         await self._listen()
         self._follower = asyncio.create_task(self._follow(), name="postgres-commit-feed")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._follower is not None:
             self._follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -74,10 +77,15 @@ class CommitFeed:
         self._wake.set()
 
     async def _follow(self) -> None:
-        while True:
+        while not self._stopping:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancellation
+            # that stop() sends when the wake-up lands at the same moment (seen here).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), RECHECK_SECONDS)
+                async with asyncio.timeout(RECHECK_SECONDS):
+                    await self._wake.wait()
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 if self._conn is None or self._conn.is_closed():
                     # Lost (a restart, a network cut): listen again, and ask the log's head
