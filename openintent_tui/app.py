@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
@@ -25,6 +25,7 @@ from .client.api import ServerAPI
 from .client.connect import detect
 from .commands import ConsoleCommands
 from .contexts import ConnectionInfo
+from .key_gate import POLL_SECONDS, KeyGate
 from .messages import ConnectionChanged, EventsReceived, Resynced
 from .screens.activity import AuditEntry
 from .screens.base import ConsoleScreen
@@ -107,6 +108,7 @@ class OpenIntentApp(App):
         """Intents opened or granted on this session, newest last: what the console can
         still show on a server that cannot list them (the reference)."""
         self._followed: weakref.WeakSet[Screen] = weakref.WeakSet()
+        self.key_gate = KeyGate(self, super().on_event)
         if keymap:
             self.set_keymap(keymap)
 
@@ -204,7 +206,18 @@ class OpenIntentApp(App):
 
     # ---- lifecycle ----------------------------------------------------------------------
 
+    async def on_event(self, event: events.Event) -> None:
+        """Keys from the terminal pass the key gate (`key_gate.py`): none is lost or reaches
+        a screen that is not ready for it."""
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self.key_gate.admit(event):
+                await super().on_event(event)
+                self.key_gate.routed()
+            return
+        await super().on_event(event)
+
     def on_mount(self) -> None:
+        self.set_interval(POLL_SECONDS, self.key_gate.tick)
         self.push_screen(IntentsScreen())
         self.set_interval(FLUSH_SECONDS, self._flush_events)
         if not self.use_stream:
