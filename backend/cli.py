@@ -18,7 +18,14 @@ import msgspec
 
 from .server_record import ConsolesGone, ServerLock, ServerRecord, ServerRunning
 from .serving.shutdown import exit_without_closing
-from .settings import Settings, data_dir, ensure_api_key, load_settings, private_data_dir
+from .settings import (
+    Settings,
+    data_dir,
+    ensure_api_key,
+    generated_key_path,
+    load_settings,
+    private_data_dir,
+)
 
 UNUSED_POLL_SECONDS = 1.0
 
@@ -95,9 +102,11 @@ def serve(settings: Settings, *, announce=print, stop_when_unused: bool = False)
         sys.exit(f"openintent-tui serve: {exc}")
     if settings.db_path.absolute().parent == data_dir().absolute():
         private_data_dir()
+    existed = generated_key_path().exists()
     settings, key_file = ensure_api_key(settings)
     if key_file is not None:
-        announce(f"API key: generated and stored in {key_file} (mode 0600)")
+        done = "read from" if existed else "generated and stored in"
+        announce(f"API key: {done} {key_file} (mode 0600)")
     announce(f"database: {settings.db_path}")
     # Bound here, not by the HTTP server: with port 0 the app and the announcement must know
     # the port really served.

@@ -23,6 +23,7 @@ from backend.wire.intents import Intent
 from .client import ConnectionState, EventStream, OpenIntentClient
 from .client.api import ServerAPI
 from .client.connect import detect
+from .client.errors import ClientError
 from .commands import ConsoleCommands
 from .contexts import ConnectionInfo
 from .key_gate import POLL_SECONDS, KeyGate
@@ -31,8 +32,9 @@ from .screens.activity import AuditEntry
 from .screens.base import ConsoleScreen
 from .screens.help import HelpScreen
 from .screens.intents import IntentsScreen
-from .verbs import find
+from .verbs import VERBS, find, mistake
 from .widgets.command_line import CommandLine
+from .widgets.filter_line import FilterLine
 from .widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
@@ -321,8 +323,18 @@ class OpenIntentApp(App):
             self.push_screen(HelpScreen(self.screen))
 
     async def action_back(self) -> None:
+        """esc: clear the screen's applied `/` filter first (as esc in the filter line does),
+        then go back."""
+        for line in self.screen.query(FilterLine):
+            if line.value:
+                line.action_clear_filter()
+                return
         if len(self.screen_stack) > 2:
             self.pop_screen()
+
+    def action_help_quit(self) -> None:
+        """ctrl+c: Textual's hint, in plain text (our toasts never parse markup)."""
+        self.notify("ctrl+c does not quit: press ctrl+q, or :q", title="Do you want to quit?")
 
     def action_back_or_quit(self) -> None:
         if len(self.screen_stack) > 2:
@@ -354,6 +366,51 @@ class OpenIntentApp(App):
         root = self.screen_stack[1] if len(self.screen_stack) > 1 else None
         if new and isinstance(root, IntentsScreen) and root.unavailable:
             root.reload()  # a server that cannot list: the list shows the intents opened
+
+    def matching_intents(self, ref: str) -> list[str]:
+        """Ids this console knows (listed, or opened this session) that `ref` names: the id
+        itself, else every id it begins or ends (the short id shown is the tail)."""
+        root = self.screen_stack[1] if len(self.screen_stack) > 1 else None
+        listed = root.intents if isinstance(root, IntentsScreen) else {}
+        ids = dict.fromkeys([*listed, *self.known_intents])
+        ref = ref.strip().lower()
+        if ref in ids:
+            return [ref]
+        return [i for i in ids if i.lower().startswith(ref) or i.lower().endswith(ref)]
+
+    def open_intent_ref(self, ref: str) -> None:
+        """`:open REF`: open the one intent `ref` names; refuse (with why) when none or
+        several do, never opening a screen for an id that does not exist."""
+        from .screens.format import short_id
+
+        matches = self.matching_intents(ref)
+        if len(matches) == 1:
+            self.open_intent(matches[0])
+        elif matches:
+            shown = ", ".join(short_id(i) for i in matches[:5])
+            more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+            self.notify(
+                f"{len(matches)} intents match {ref!r} ({shown}{more}): type more of the id",
+                severity="warning",
+            )
+        else:
+            self.key_gate.hold()  # keys typed meanwhile go to the intent, if it opens
+            self._open_if_found(ref)
+
+    @work(group="open", exit_on_error=False)
+    async def _open_if_found(self, ref: str) -> None:
+        """An id the console has not seen: ask the server before opening anything."""
+        try:
+            client = await self.connected()
+            try:
+                intent = await client.get_intent(ref)
+            except Exception as exc:
+                why = exc.message if isinstance(exc, ClientError) else type(exc).__name__
+                self.notify(f"No intent {ref!r}: {why}", severity="warning")
+                return
+            self.open_intent(intent.id)
+        finally:
+            self.key_gate.unhold()
 
     def open_intent(self, intent_id: str) -> None:
         from .screens.intent_detail import IntentDetailScreen
@@ -393,7 +450,10 @@ class OpenIntentApp(App):
         """`:` verbs and palette commands, from `verbs.VERBS`."""
         verb, call = find(text)
         if verb is None:
-            self.notify(f"Unknown command: {text}", severity="warning")
+            known = ", ".join(f":{v.name}" for v in VERBS if v.hint or v.listed)
+            self.notify(f"Unknown command: {text} (try {known}, or ? for help)", severity="warning")
+        elif (wrong := mistake(verb, call)) is not None:
+            self.notify(wrong, severity="warning")
         else:
             verb.run(self, call)
 
@@ -402,6 +462,9 @@ class OpenIntentApp(App):
         root = self._to_root()
         root.apply_status(status)
         if text is not None:
+            line = root.query_one(FilterLine)  # shown and cleared by esc like a typed filter
+            line.value = text
+            line.set_class(bool(text), "-open")
             root.table.set_filter(text)
 
     def listed_intents(self, limit: int = 2000) -> list[Intent]:

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from textual import events
+from textual.dom import DOMNode
 from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import Input
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 DATA_WAIT = 5.0
 """Longest a key waits for a screen's data; then it goes to the screen as it is."""
+HOLD_WAIT = 10.0
+"""Longest a key waits for a request under `hold` (a server that never answers)."""
 MAX_ROUNDS = 20
 """Settling rounds before a key is let through anyway (a widget that never stops posting)."""
 POLL_SECONDS = 0.01
@@ -54,6 +57,9 @@ class KeyGate:
         self.ticks = time.monotonic  # real time even where a test freezes the app's clock
         self.held: deque[tuple[events.Key, float]] = deque()
         self.settling = False
+        self.pending = 0
+        self._pending_since = 0.0
+        """Requests whose answer changes screens (`hold`): keys wait for them."""
         self._rounds = 0
 
     # ---- entry points -----------------------------------------------------------------------
@@ -73,6 +79,20 @@ class KeyGate:
         self._rounds = 0
         self._start_round()
 
+    def hold(self) -> None:
+        """Before a request whose answer pushes or pops a screen (`:open` checking an id, a
+        decision being recorded): keys typed meanwhile wait and go to the screen it leads to.
+        Taken when the request is started, not when its worker runs: the next key may
+        already be queued by then. Every `hold` is ended by one `unhold`."""
+        if not self.pending:
+            self._pending_since = self.ticks()
+        self.pending += 1
+
+    def unhold(self) -> None:
+        self.pending = max(self.pending - 1, 0)
+        if not self.pending and self.held and not self.settling:
+            self.routed()  # settle what the answer started, then release
+
     async def tick(self) -> None:
         """Let held keys through once the screen is ready (mounted, loaded, or waited on
         long enough)."""
@@ -82,6 +102,8 @@ class KeyGate:
 
     def _ready_for(self, key: str, held_since: float) -> bool:
         screen = self.app.screen
+        if self.pending and self.ticks() - self._pending_since < HOLD_WAIT:
+            return False
         if not screen.is_mounted:
             return False
         if self._screen_ready(screen) or self._is_app_key(key):
@@ -116,8 +138,8 @@ class KeyGate:
 
     def _start_round(self) -> None:
         self._rounds += 1
-        start: MessagePump = self.app.focused or self.app.screen
-        path = list(start.ancestors_with_self)
+        start: DOMNode = self.app.focused or self.app.screen
+        path: list[MessagePump] = list(start.ancestors_with_self)
         self._visit(path, 0, True, self.app.screen)
 
     def _visit(self, path: list[MessagePump], index: int, clean: bool, top: Screen) -> None:
