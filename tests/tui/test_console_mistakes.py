@@ -181,7 +181,7 @@ async def test_command_line_mistakes_say_what_is_allowed(server):
         assert app.screen.status_filter is None
 
 
-# ---- bug 11: sort arrow, lease duration, toasts and the : line --------------------------------------
+# ---- bug 11: sort arrow, lease duration, toasts and the : line ----------------------------------
 
 
 async def test_sort_by_activity_shows_its_arrow(server):
