@@ -219,7 +219,7 @@ class OpenIntentApp(App):
         await super().on_event(event)
 
     def on_mount(self) -> None:
-        self.set_interval(POLL_SECONDS, self.key_gate.tick)
+        self.key_gate.timer = self.set_interval(POLL_SECONDS, self.key_gate.tick, pause=True)
         self.push_screen(IntentsScreen())
         self.set_interval(FLUSH_SECONDS, self._flush_events)
         if not self.use_stream:

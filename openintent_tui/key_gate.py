@@ -31,6 +31,7 @@ from textual import events
 from textual.dom import DOMNode
 from textual.message_pump import MessagePump
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Input
 
 if TYPE_CHECKING:
@@ -58,9 +59,11 @@ class KeyGate:
         self.held: deque[tuple[events.Key, float]] = deque()
         self.settling = False
         self.pending = 0
-        self._pending_since = 0.0
         """Requests whose answer changes screens (`hold`): keys wait for them."""
+        self._pending_since = 0.0
         self._rounds = 0
+        self.timer: Timer | None = None
+        """The App's poll of `tick`, running only while keys are held."""
 
     # ---- entry points -----------------------------------------------------------------------
 
@@ -70,6 +73,8 @@ class KeyGate:
             return True
         if self.held or self.settling or not self._ready_for(event.key, self.ticks()):
             self.held.append((event, self.ticks()))
+            if self.timer is not None:
+                self.timer.resume()  # polls readiness only while keys wait
             return False
         return True
 
@@ -133,6 +138,8 @@ class KeyGate:
             self.held.popleft()
             await self.dispatch(event)
             self.routed()
+        if not self.held and self.timer is not None:
+            self.timer.pause()
 
     # ---- settling -------------------------------------------------------------------------------
 
