@@ -8,6 +8,9 @@ the second console stayed "reconnecting" for good (the first test fails on that 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import time
 
 import httpx
 import pytest
@@ -81,3 +84,36 @@ async def test_second_console_quits_first_then_the_owner_stops_it_at_once(tmp_pa
     await asyncio.to_thread(first.stop)
     assert not first.alive()  # stopped on the spot, not a second later
     assert running_server(db, wait_for_url=0) is None
+
+
+def test_killed_owner_console_leaves_the_server_to_the_other(tmp_path):
+    """The console that started the server is killed (kill -9, or its terminal closed): the
+    server, in a session of its own, keeps serving the other console and stops by itself
+    once that one leaves too. (Before: it kept running after every console had gone.)"""
+    db = tmp_path / "shared.db"
+    owner_code = (
+        "import sys, time\n"
+        "from openintent_tui.embedded import EmbeddedServer\n"
+        "server = EmbeddedServer(sys.argv[1]).start()\n"
+        "print(server.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    owner = subprocess.Popen(
+        [sys.executable, "-c", owner_code, str(db)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert owner.stdout is not None
+        server_pid = int(owner.stdout.readline())
+        other = EmbeddedServer(db).start()
+        assert other.reused and other.pid == server_pid
+        owner.kill()
+        owner.wait(10)
+        create_intent(other, "after the owner was killed")
+        other.stop()
+        deadline = time.monotonic() + 15
+        while running_server(db, wait_for_url=0) is not None:
+            assert time.monotonic() < deadline, "the server outlived its last console"
+            time.sleep(0.1)
+    finally:
+        owner.kill()
+        owner.wait(10)
