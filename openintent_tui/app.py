@@ -372,11 +372,11 @@ class OpenIntentApp(App):
         itself, else every id it begins or ends (the short id shown is the tail)."""
         root = self.screen_stack[1] if len(self.screen_stack) > 1 else None
         listed = root.intents if isinstance(root, IntentsScreen) else {}
-        ids = dict.fromkeys([*listed, *self.known_intents])
+        ids = {i.lower(): i for i in [*listed, *self.known_intents]}
         ref = ref.strip().lower()
         if ref in ids:
-            return [ref]
-        return [i for i in ids if i.lower().startswith(ref) or i.lower().endswith(ref)]
+            return [ids[ref]]
+        return [i for low, i in ids.items() if low.startswith(ref) or low.endswith(ref)]
 
     def open_intent_ref(self, ref: str) -> None:
         """`:open REF`: open the one intent `ref` names; refuse (with why) when none or
