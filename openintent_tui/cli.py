@@ -16,7 +16,14 @@ from pathlib import Path
 
 import msgspec
 
-from .contexts import ConfigError, ConnectionInfo, connections, load_config, resolve
+from .contexts import (
+    ConfigError,
+    ConnectionInfo,
+    connections,
+    load_config,
+    resolve,
+    server_base_url,
+)
 
 API_KEY_ENV = "OPENINTENT_API_KEY"
 
@@ -99,9 +106,13 @@ def run(args: argparse.Namespace) -> int:
 def _connection(args: argparse.Namespace, config) -> Iterator[ConnectionInfo]:
     """The connection to open, with whatever must run beside it (server, demo agents)."""
     if args.server:
+        if not args.server.strip().startswith(("http://", "https://")):
+            raise ConfigError(
+                f"--server {args.server}: give the server's URL, e.g. http://127.0.0.1:8000"
+            )
         yield ConnectionInfo(
             name="cli",
-            url=args.server.rstrip("/"),
+            url=server_base_url(args.server),
             api_key=args.api_key or os.environ.get(API_KEY_ENV),
             operator=args.operator or "operator",
             read_only=args.read_only,

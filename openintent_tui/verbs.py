@@ -68,6 +68,8 @@ class Verb(msgspec.Struct, frozen=True):
     palette: tuple[PaletteEntry, ...] = ()
     suggest: Callable[[OpenIntentApp], list[PaletteEntry]] | None = None
     """Palette entries from the session: contexts, intents."""
+    options: tuple[str, ...] = ()
+    """The `name=value` options it takes; any other is refused with this list."""
     hint: bool = True
     """Shown in the `:` line's placeholder."""
     listed: bool = True
@@ -89,17 +91,28 @@ def _quit(app: OpenIntentApp, _: Invocation) -> None:
 
 
 def _intents(app: OpenIntentApp, call: Invocation) -> None:
+    status = call.options.get("status")
+    if status is not None and status not in STATUSES:
+        app.notify(
+            f"Unknown status {status!r} in :intents (allowed: {', '.join(STATUSES)})",
+            severity="warning",
+        )
+        return
     text = None
     if "q" in call.options or call.args:
         text = call.options.get("q") or " ".join(call.args)
-    app.show_intents(call.options.get("status"), text)
+    app.show_intents(status, text)
 
 
 def _open(app: OpenIntentApp, call: Invocation) -> None:
     if not call.args:
-        app.notify(":open needs an intent id", severity="warning")
+        app.notify(
+            ":open needs an intent id: the full id, its first characters, or the short id"
+            " shown on screen",
+            severity="warning",
+        )
     else:
-        app.open_intent(call.args[0])
+        app.open_intent_ref(call.args[0])
 
 
 def _leases(app: OpenIntentApp, _: Invocation) -> None:
@@ -127,7 +140,11 @@ def _activity(app: OpenIntentApp, _: Invocation) -> None:
 
 
 def _context(app: OpenIntentApp, call: Invocation) -> None:
-    app.switch_context(call.args[0] if call.args else "")
+    if not call.args:
+        known = ", ".join(sorted(app.contexts)) or "none configured"
+        app.notify(f":ctx needs a context name (known: {known})", severity="warning")
+        return
+    app.switch_context(call.args[0])
 
 
 def _help(app: OpenIntentApp, _: Invocation) -> None:
@@ -155,6 +172,7 @@ VERBS: tuple[Verb, ...] = (
         _intents,
         aliases=("intent", "i"),
         usage="[status=S] [q=TEXT]",
+        options=("status", "q"),
         binding="app.view_intents",
         palette=(
             ("Intents: all", "intents"),
@@ -232,6 +250,18 @@ BY_NAME: dict[str, Verb] = {name: verb for verb in VERBS for name in verb.names}
 def find(text: str) -> tuple[Verb | None, Invocation]:
     name, args, options = parse_verb(text)
     return BY_NAME.get(name), Invocation(name, args, options, text)
+
+
+def mistake(verb: Verb, call: Invocation) -> str | None:
+    """What is wrong with `call`'s options, saying what is allowed; None when nothing is."""
+    unknown = [key for key in call.options if key not in verb.options]
+    if not unknown:
+        return None
+    names = ", ".join(f"{key}=" for key in unknown)
+    if not verb.options:
+        return f":{verb.name} takes no options (got {names})"
+    allowed = ", ".join(f"{key}=" for key in verb.options)
+    return f":{verb.name} has no option {names} (allowed: {allowed})"
 
 
 def placeholder(prefix: str = ":") -> str:

@@ -249,21 +249,28 @@ class CaseScreen(ConsoleScreen):
     def action_open_intent(self) -> None:
         self.console.open_intent(self.case.intent_id)
 
-    @work(exclusive=True, group="case-decide", exit_on_error=False)
-    async def record(self) -> None:
-        assert self.picked is not None
-        outcome = self.options[self.picked - 1]
-        result = await self.mutate(
-            "Record decision",
-            lambda: self.client.record_decision(
-                self.case.intent_id,
-                decision_type="arbitration",
-                outcome=outcome,
-                rationale=self.rationale,
-                arbitration_id=self.case.id,
-            ),
-            done=f"Decision recorded: {outcome} (by {self.console.operator})",
-        )
-        if result is not None:
-            self.decided = True
-            self.dismiss(True)
+    def record(self) -> None:
+        self.console.key_gate.hold()  # keys typed from now belong to the queue it returns to
+        self._record()
+
+    @work(group="case-decide", exit_on_error=False)
+    async def _record(self) -> None:
+        try:
+            assert self.picked is not None
+            outcome = self.options[self.picked - 1]
+            result = await self.mutate(
+                "Record decision",
+                lambda: self.client.record_decision(
+                    self.case.intent_id,
+                    decision_type="arbitration",
+                    outcome=outcome,
+                    rationale=self.rationale,
+                    arbitration_id=self.case.id,
+                ),
+                done=f"Decision recorded: {outcome} (by {self.console.operator})",
+            )
+            if result is not None:
+                self.decided = True
+                self.dismiss(True)
+        finally:
+            self.console.key_gate.unhold()

@@ -3,6 +3,7 @@ read-only gating of mutating actions, and one way to run a request and report it
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
@@ -69,6 +70,13 @@ class ConsoleScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action in self.MUTATING_ACTIONS and self.console.read_only)
+
+    @property
+    def ready_for_keys(self) -> bool:
+        """False while the first load runs: the key gate (`key_gate.py`) holds the keys that
+        act on this screen's data until then. Screens with a `loaded` flag or event use it."""
+        loaded = getattr(self, "loaded", True)
+        return loaded.is_set() if isinstance(loaded, asyncio.Event) else bool(loaded)
 
     dirty = False
     """Something shown changed on the server; the next tick re-reads it."""

@@ -56,6 +56,7 @@ class IntentDetailScreen(IntentActionsScreen):
         self.crumb = f"Intent {short_id(intent_id)}"
         self.sections: dict[str, Any] = {}
         self.loaded = asyncio.Event()
+        self.load_failed = False
         self.own_stream_state: str | None = None
         """This intent's own stream, followed only where the server has no global one."""
 
@@ -71,6 +72,10 @@ class IntentDetailScreen(IntentActionsScreen):
                 tail = EventTail(id="tail")
                 tail.border_title = "events"
                 yield tail
+
+    @property
+    def ready_for_keys(self) -> bool:
+        return self.loaded.is_set() or self.load_failed
 
     def on_mount(self) -> None:
         self.query_one(EventTail).focus()
@@ -99,6 +104,7 @@ class IntentDetailScreen(IntentActionsScreen):
             self.query_one("#meta", Static).update(
                 Text(f"Cannot load intent {self.intent_id}: {message}", style="bold red")
             )
+            self.load_failed = True
             return
         self.intent = intent
         self.set_crumb(f"Intent: {intent.title[:30]}")

@@ -89,6 +89,10 @@ class IntentsScreen(IntentActionsScreen):
     def table(self) -> VirtualTable:
         return self.query_one("#intents-table", VirtualTable)
 
+    @property
+    def ready_for_keys(self) -> bool:
+        return self.loaded or self.unavailable is not None  # a failed load is an answer too
+
     def _ago(self, value: Any) -> str:
         return ago(value, self.now()) if value else "-"
 

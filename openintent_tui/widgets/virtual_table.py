@@ -345,24 +345,36 @@ class VirtualTable(ScrollView, can_focus=True):
             style = self._rich_styles[spec] = Style.parse(spec)
         return style
 
+    def empty_message(self) -> str:
+        """Why no row shows: the screen's own text, unless rows exist and a filter hides
+        them all (then "none match" is the truth, not "there are none")."""
+        if self._rows and self.filter_text:
+            return f"Nothing matches /{self.filter_text} ({len(self._rows)} hidden; esc clears)"
+        return self.empty_text
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         base = self.rich_style
         if y == 0:
             header = self.get_component_rich_style("virtual-table--header")
             labels = []
+            widths = self._widths(width)
             for i, column in enumerate(self.columns):
-                mark = ""
+                label = column.label
                 if self.sort_column == i:
+                    # The arrow must show even when the label fills its column.
                     mark = " ▼" if self.sort_reverse else " ▲"
-                labels.append(column.label + mark)
-            segments = self._line(labels, self._widths(width), header)
+                    room = max(widths[i] - len(mark), 0) if i < len(widths) else len(label)
+                    label = label if len(label) <= room else label[: max(room - 1, 0)] + "…"
+                    label += mark
+                labels.append(label)
+            segments = self._line(labels, widths, header)
             return Strip(segments).adjust_cell_length(width, header)
         index = round(self.scroll_y) + y - 1
         if index >= len(self._view):
             if index == 0 and not self._view:
                 empty = self.get_component_rich_style("virtual-table--empty")
-                return Strip([Segment(" " + self.empty_text, empty)]).adjust_cell_length(
+                return Strip([Segment(" " + self.empty_message(), empty)]).adjust_cell_length(
                     width, base
                 )
             return Strip.blank(width, base)
