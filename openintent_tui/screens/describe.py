@@ -8,10 +8,10 @@ from typing import Any
 
 import msgspec
 import yaml
-from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.highlight import highlight
 from textual.widgets import Static
 
 from .base import ConsoleScreen
@@ -70,16 +70,7 @@ class DescribeScreen(ConsoleScreen):
         except (TypeError, ValueError, yaml.YAMLError) as exc:  # never crash on odd data
             body.update(f"cannot show this {self.kind}: {exc}")
             return
-        body.update(
-            Syntax(
-                text,
-                self.format,
-                theme="ansi_dark",
-                word_wrap=True,
-                background_color="default",
-                line_numbers=False,
-            )
-        )
+        body.update(highlight(text, language=self.format))
 
     def _other(self) -> str:
         return "YAML" if self.format == "json" else "JSON"

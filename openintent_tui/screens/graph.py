@@ -124,14 +124,14 @@ class GraphScreen(ConsoleScreen):
         group = node.add(Text(f"depends on ({len(dependencies or [])})", style="dim"))
         group.allow_expand = bool(dependencies)
         for dep in dependencies or []:
-            self._add_intent(group, dep, dep.id, "◆")
+            self._add_intent(group, dep, dep.id, "")
         if problem and not dependencies:
             group.add_leaf(Text(problem, style="italic yellow"))
         children, problem = await optional(client.children(intent.id))
         group = node.add(Text(f"children ({len(children or [])})", style="dim"))
         group.allow_expand = bool(children)
         for child in children or []:
-            self._add_intent(group, child, child.id, "▼")
+            self._add_intent(group, child, child.id, "")
         if problem:
             group.add_leaf(Text(problem, style="italic yellow"))
 

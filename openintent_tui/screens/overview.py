@@ -12,7 +12,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from backend.domain.clock import parse_iso_or_none
@@ -83,16 +83,16 @@ class OverviewScreen(ConsoleScreen):
         with Horizontal(id="pulse-cards"):
             for key, title in CARDS:
                 yield PulseCard(title, id=f"card-{key}")
-        with Grid(id="overview-panels"):
-            for key, title in (
-                ("leases", "leases expiring soon"),
-                ("arbitrations", "pending arbitrations"),
-                ("budgets", "budgets near their limit"),
-                ("failures", "latest failures"),
-            ):
-                with VerticalScroll(id=f"panel-{key}", classes="overview-panel") as panel:
-                    panel.border_title = title
-                    yield Static("…", id=f"body-{key}")
+        rows = (
+            (("leases", "leases expiring soon"), ("arbitrations", "pending arbitrations")),
+            (("budgets", "budgets near their limit"), ("failures", "latest failures")),
+        )
+        for row in rows:
+            with Horizontal(classes="overview-row"):
+                for key, title in row:
+                    with VerticalScroll(id=f"panel-{key}", classes="overview-panel") as panel:
+                        panel.border_title = title
+                        yield Static("…", id=f"body-{key}")
 
     def on_mount(self) -> None:
         self.reload()

@@ -100,8 +100,8 @@ class VirtualTable(ScrollView, can_focus=True):
         Binding("pagedown,ctrl+d", "page_down", "Page down", show=False, id="table.page_down"),
         Binding("pageup,ctrl+u", "page_up", "Page up", show=False, id="table.page_up"),
         Binding("enter", "select", "Open", id="table.open"),
-        Binding("s", "pick_sort", "Sort", id="table.sort"),
-        Binding("C", "pick_columns", "Columns", id="table.columns"),
+        Binding("s", "pick_sort", "Sort", show=False, id="table.sort"),
+        Binding("C", "pick_columns", "Columns", show=False, id="table.columns"),
     ]
 
     COMPONENT_CLASSES = {
