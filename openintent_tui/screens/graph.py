@@ -77,6 +77,7 @@ class GraphScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
         tree = IntentTree(Text(f"intent {short_id(self.intent_id)}"), id="graph")
         tree.auto_expand = False  # enter opens; space and → expand
+        tree.border_title = "enter opens · → or space expands · ← collapses · d describes"
         yield tree
 
     @property
@@ -108,32 +109,44 @@ class GraphScreen(ConsoleScreen):
         if intent.parent_intent_id:
             parent, _ = await optional(client.get_intent(intent.parent_intent_id))
             self._add_intent(root, parent, intent.parent_intent_id, "▲ parent")
-        await self._fill(client, root, intent)
-        root.expand_all()
+        await self._fill(client, root, intent, keep_empty=True)
+        root.expand()
+        for group in root.children:
+            if group.data is None:
+                group.expand()
         self.loaded = True
 
-    async def _fill(self, client: ServerAPI, node: TreeNode[Link], intent: Intent) -> None:
-        """Add `intent`'s dependencies and children under `node`."""
+    async def _fill(
+        self, client: ServerAPI, node: TreeNode[Link], intent: Intent, keep_empty: bool = False
+    ) -> None:
+        """Add `intent`'s dependencies and children under `node`; empty groups only on the
+        root (`keep_empty`), and a node with neither cannot be expanded any more."""
         dependencies, problem = await optional(client.dependencies(intent.id))
         if dependencies is None and intent.depends_on:  # unreadable: the ids it names
             dependencies = []
             for dep_id in intent.depends_on:
-                found, _ = await optional(client.get_intent(dep_id))
-                if found is not None:
-                    dependencies.append(found)
-        group = node.add(Text(f"depends on ({len(dependencies or [])})", style="dim"))
-        group.allow_expand = bool(dependencies)
-        for dep in dependencies or []:
-            self._add_intent(group, dep, dep.id, "")
-        if problem and not dependencies:
-            group.add_leaf(Text(problem, style="italic yellow"))
-        children, problem = await optional(client.children(intent.id))
-        group = node.add(Text(f"children ({len(children or [])})", style="dim"))
-        group.allow_expand = bool(children)
-        for child in children or []:
-            self._add_intent(group, child, child.id, "")
-        if problem:
-            group.add_leaf(Text(problem, style="italic yellow"))
+                one, _ = await optional(client.get_intent(dep_id))
+                if one is not None:
+                    dependencies.append(one)
+        children, children_problem = await optional(client.children(intent.id))
+        added = False
+        for name, found, why in (
+            ("depends on", dependencies, problem),
+            ("children", children, children_problem),
+        ):
+            if not (found or why or keep_empty):
+                continue
+            added = True
+            group = node.add(Text(f"{name} ({len(found or [])})", style="dim"))
+            group.allow_expand = bool(found or why)
+            for related in found or []:
+                self._add_intent(group, related, related.id, "")
+            if why:
+                group.add_leaf(Text(why, style="italic yellow"))
+            if node is not self.intent_tree.root:
+                group.expand()
+        if not added:
+            node.allow_expand = False
 
     def _add_intent(
         self, parent: TreeNode[Link], intent: Intent | None, intent_id: str, role: str

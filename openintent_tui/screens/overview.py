@@ -315,4 +315,11 @@ class OverviewScreen(ConsoleScreen):
 
 
 def _figure(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, int | float) else str(value)
+    """1650000 -> "1,650,000"; 12.5 -> "12.5" (never exponent notation)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return str(value)

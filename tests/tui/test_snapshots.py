@@ -242,6 +242,9 @@ def test_graph(frozen, snap_compare):
 
     async def run_before(pilot) -> None:
         await reach(pilot, GraphScreen, "colon", *f"graph {launch}", "enter")
+        await pilot.press("j", "j", "j", "j", "l")  # expand "Book the launch venue"
+        await wait_until(pilot, lambda: pilot.app.screen.intent_tree.cursor_node.children)
+        await pilot.pause(0.2)
 
     assert snap_compare(app_for(live), terminal_size=LARGE, run_before=run_before)
 

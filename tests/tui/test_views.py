@@ -159,8 +159,14 @@ async def test_graph_and_detail_link_parent_children_dependencies(server):
         grandchild = groups["children"].children[0]
         assert "Proofread the changelog" in str(grandchild.label)
 
-        tree.move_cursor(tree.root.children[0])  # the parent: enter opens it
-        await pilot.press("enter")
+        parent_node = tree.root.children[0]
+        tree.move_cursor(parent_node)
+        await pilot.press("right")  # its own relations are read when first expanded
+        await wait_until(pilot, lambda: parent_node.children, what="the parent's relations")
+        assert [str(n.label) for n in parent_node.children] == ["children (1)"]
+        assert "Write the changelog" in str(parent_node.children[0].children[0].label)
+
+        await pilot.press("enter")  # on the parent: opens it
         await wait_until(
             pilot,
             lambda: isinstance(app.screen, IntentDetailScreen) and app.screen.intent_id == parent,
