@@ -50,7 +50,7 @@ class IntentDetailScreen(IntentActionsScreen):
         Binding("t", "focus_tail", "Events", id="detail.tail"),
         Binding("s", "focus_state", "State tree", id="detail.state"),
         Binding("x", "graph", "Graph", id="detail.graph"),
-        Binding("e", "events", "Full events", id="detail.events"),
+        Binding("e,enter", "events", "Full events", id="detail.events"),
         Binding("y", "copy_id", "Copy id", show=False, id="detail.copy_id"),
     ]
     MUTATING_ACTIONS = frozenset({"grant", "change_status", "assign", "unassign"})

@@ -148,6 +148,13 @@ async def test_graph_and_detail_link_parent_children_dependencies(server):
         assert "Draft the Q3" not in text_of(detail.query_one("#sec-arbitrations"))
         assert seeded  # the other intents' arbitrations stay off this screen
 
+        await pilot.press("enter")  # on the tail: this intent's log, payloads in full
+        await wait_until(pilot, screen_is(app, EventsScreen), what="the intent's events")
+        log = app.screen
+        assert log.events and {e.intent_id for e in log.events.values()} == {child}
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is detail)
+
         await pilot.press("x")
         await wait_until(pilot, screen_is(app, GraphScreen), what="graph")
         graph = app.screen
@@ -196,7 +203,7 @@ async def test_overview_counts_rates_and_what_needs_attention(server):
         counts = text_of(overview.query_one("#counts"))
         assert "7 intents" in counts and "active 4" in counts and "blocked 1" in counts
         budgets = text_of(overview.query_one("#body-budgets"))
-        assert "alert" in budgets and "600/1000 tokens Budgeted research" in budgets
+        assert "alert" in budgets and "600/1,000 tokens Budgeted research" in budgets
         assert "2 waiting" in text_of(overview.query_one("#body-arbitrations"))
         leases = text_of(overview.query_one("#body-leases"))
         assert "0 of 2 active expire" in leases  # both were granted for an hour
