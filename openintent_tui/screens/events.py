@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import msgspec
@@ -218,9 +219,8 @@ class EventsScreen(ConsoleScreen):
         for event in fresh:
             self.events[event.id] = event
         self.table.upsert((self.row(event) for event in fresh), defer=defer)
-        if len(self.events) > MAX_ROWS:  # the oldest go: a bounded view of a live log
-            oldest = sorted(self.events.values(), key=lambda e: e.global_sequence)
-            drop = [e.id for e in oldest[: len(self.events) - MAX_ROWS]]
+        if len(self.events) > MAX_ROWS:  # the first read go: a bounded view of a live log
+            drop = list(itertools.islice(self.events, len(self.events) - MAX_ROWS))
             for key in drop:
                 del self.events[key]
             self.table.remove(drop)

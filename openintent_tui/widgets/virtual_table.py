@@ -157,17 +157,6 @@ class VirtualTable(ScrollView, can_focus=True):
         def control(self) -> VirtualTable:
             return self.table
 
-    class Sorted(Message):
-        """The sort column or direction changed (a key, the header, the sort picker)."""
-
-        def __init__(self, table: VirtualTable) -> None:
-            super().__init__()
-            self.table = table
-
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
-
     def __init__(
         self,
         columns: Sequence[Column],
@@ -283,7 +272,6 @@ class VirtualTable(ScrollView, can_focus=True):
         keep = self.cursor_key
         self.sort_column, self.sort_reverse = index, reverse
         self._rebuild(keep)
-        self.post_message(self.Sorted(self))
 
     @property
     def sort_key(self) -> str | None:
