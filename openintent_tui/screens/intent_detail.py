@@ -118,6 +118,9 @@ class IntentDetailScreen(IntentActionsScreen):
         self.query_one(JsonTree).show(intent.state)
         i = self.intent_id
         retry_read = asyncio.ensure_future(optional(client.get_retry_policy(i)))
+        arbitrations_read = asyncio.ensure_future(
+            optional(client.intent_arbitrations(i, status="pending"))
+        )
         fetched = await asyncio.gather(
             optional(client.list_agents(i)),
             optional(client.intent_leases(i)),
@@ -129,16 +132,21 @@ class IntentDetailScreen(IntentActionsScreen):
         agents, leases, decisions, attachments, costs, failures = fetched
         retry = await retry_read
         self.sections = dict(zip((*SECTIONS, "retry"), (*fetched, retry), strict=True))
-        await self._show_related(intent)
-        arbitrations = await optional(client.intent_arbitrations(i, status="pending"))
-        self.sections["arbitrations"] = arbitrations
-        self._show("arbitrations", arbitrations, self._arbitrations)
         self._show("agents", agents, self._agents)
         self._show("leases", leases, self._leases)
         self._show("decisions", decisions, self._decisions)
         self._show("attachments", attachments, self._attachments)
         self._show("costs", costs, self._costs)
         self._show("failures", failures, lambda v: self._failures(v, retry))
+        arbitrations = await arbitrations_read
+        self.sections["arbitrations"] = arbitrations
+        self._show("arbitrations", arbitrations, self._arbitrations)
+        try:
+            await self._show_related(intent)
+        except Exception as exc:  # an odd answer from some server: say so, keep the rest
+            self.query_one("#sec-related", Static).update(
+                Text(f"cannot show: {self.problem(exc)}", style="italic yellow")
+            )
         self.loaded.set()
 
     def _show(self, section: str, fetched: tuple[Any, str | None], render: Any) -> None:
