@@ -25,6 +25,7 @@ from openintent_tui.screens.intent_detail import IntentDetailScreen
 from openintent_tui.screens.leases import LeasesScreen
 from openintent_tui.screens.overview import OverviewScreen
 from openintent_tui.screens.portfolios import PortfolioScreen, PortfoliosScreen
+from openintent_tui.widgets.event_tail import EventTail
 from tests.support import LiveServer, run_server
 from tests.tui.tui_support import Seeded, connection, create_intent, seed, wait_until
 
@@ -197,6 +198,8 @@ def test_intent_detail_fits(frozen, snap_compare, size):
     async def run_before(pilot) -> None:
         await reach(pilot, IntentDetailScreen, "colon", *f"open {launch}", "enter")
         await wait_until(pilot, pilot.app.screen.loaded.is_set)
+        tail = pilot.app.screen.query_one(EventTail)
+        await wait_until(pilot, lambda: len(tail.lines) >= 6, what="the tail's backfill")
         await pilot.pause(0.3)
 
     assert snap_compare(app_for(live), terminal_size=size, run_before=run_before)
