@@ -66,6 +66,10 @@ async def test_describe_shows_the_whole_object_as_json_or_yaml_and_copies(server
         assert json.loads(app.clipboard) == data
         await pilot.press("escape")
         assert app.screen is root
+        await pilot.press("x")  # the graph of the selected intent
+        await wait_until(pilot, screen_is(app, GraphScreen), what="graph")
+        assert app.screen.intent_id == launch
+        await pilot.press("escape")
 
         await pilot.press("2")  # leases: `d` describes the lease under the cursor
         await wait_until(pilot, lambda: getattr(app.screen, "loaded", False))
