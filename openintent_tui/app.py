@@ -28,6 +28,7 @@ from .commands import ConsoleCommands
 from .contexts import ConnectionInfo
 from .key_gate import POLL_SECONDS, KeyGate
 from .messages import ConnectionChanged, EventsReceived, Resynced
+from .pulse import Pulse
 from .screens.activity import AuditEntry
 from .screens.base import ConsoleScreen
 from .screens.help import HelpScreen
@@ -69,6 +70,8 @@ class OpenIntentApp(App):
         Binding("3", "view('arb')", "Arbitration", show=False, id="app.view_arbitration"),
         Binding("4", "view('portfolios')", "Portfolios", show=False, id="app.view_portfolios"),
         Binding("at", "view('activity')", "Activity", show=False, id="app.view_activity"),
+        Binding("5", "view('overview')", "Overview", show=False, id="app.view_overview"),
+        Binding("6", "view('events')", "Events", show=False, id="app.view_events"),
         Binding("R", "reconnect", "Reconnect", show=False, id="app.reconnect"),
     ]
 
@@ -105,6 +108,8 @@ class OpenIntentApp(App):
         self.audit_log: deque[AuditEntry] = deque(maxlen=AUDIT_SIZE)
         self.toasts: deque[tuple[str, str]] = deque(maxlen=AUDIT_SIZE)
         self.events_seen = 0
+        self.pulse = Pulse()
+        """The last minutes of the stream, for the overview's sparklines."""
         self.last_global_sequence = 0
         self.known_intents: dict[str, None] = {}
         """Intents opened or granted on this session, newest last: what the console can
@@ -301,6 +306,7 @@ class OpenIntentApp(App):
             self.last_global_sequence, max(e.global_sequence for e in batch)
         )
         self._arrivals.append((self.ticks(), len(batch)))
+        self.pulse.record(batch, self.clock().timestamp())
         for screen in self.screen_stack:
             if isinstance(screen, ConsoleScreen):
                 screen.post_message(EventsReceived(batch))
@@ -339,8 +345,14 @@ class OpenIntentApp(App):
     def action_back_or_quit(self) -> None:
         if len(self.screen_stack) > 2:
             self.pop_screen()
-        else:
-            self.exit()
+        else:  # on the root, a stray `q` must not end the session: ask (`:q` does not)
+            from .modals.confirm import ConfirmModal
+
+            def answered(quit_now: bool | None) -> None:
+                if quit_now:
+                    self.exit()
+
+            self.push_screen(ConfirmModal("Quit openintent?", yes="Quit"), answered)
 
     def action_view(self, name: str) -> None:
         self.run_verb(name)
@@ -466,6 +478,16 @@ class OpenIntentApp(App):
             line.value = text
             line.set_class(bool(text), "-open")
             root.table.set_filter(text)
+
+    def current_intent_id(self) -> str | None:
+        """The intent the current screen is about, or has selected (for `:graph`)."""
+        screen = self.screen
+        intent_id = getattr(screen, "intent_id", None)
+        if isinstance(intent_id, str):
+            return intent_id
+        if isinstance(screen, IntentsScreen):
+            return screen.table.cursor_key
+        return None
 
     def listed_intents(self, limit: int = 2000) -> list[Intent]:
         """The intents the list holds now (for the palette's "Open intent" entries)."""

@@ -139,6 +139,36 @@ def _activity(app: OpenIntentApp, _: Invocation) -> None:
     app.show_view(ActivityScreen())
 
 
+def _overview(app: OpenIntentApp, _: Invocation) -> None:
+    from .screens.overview import OverviewScreen
+
+    app.show_view(OverviewScreen())
+
+
+def _events(app: OpenIntentApp, call: Invocation) -> None:
+    from .screens.events import FILTER_FIELDS, EventFilter, EventsScreen
+
+    unknown = sorted(set(call.options) - set(FILTER_FIELDS))
+    if unknown or call.args:
+        wrong = ", ".join([*unknown, *call.args])
+        app.notify(
+            f":events does not take {wrong} (it takes type=, actor= and intent=)",
+            severity="warning",
+        )
+        return
+    app.show_view(EventsScreen(EventFilter(**call.options)))
+
+
+def _graph(app: OpenIntentApp, call: Invocation) -> None:
+    from .screens.graph import GraphScreen
+
+    intent_id = call.args[0] if call.args else app.current_intent_id()
+    if not intent_id:
+        app.notify(":graph needs an intent id (or an intent selected)", severity="warning")
+        return
+    app.push_screen(GraphScreen(intent_id))
+
+
 def _context(app: OpenIntentApp, call: Invocation) -> None:
     if not call.args:
         known = ", ".join(sorted(app.contexts)) or "none configured"
@@ -212,6 +242,32 @@ VERBS: tuple[Verb, ...] = (
         aliases=("log",),
         binding="app.view_activity",
         palette=(("Activity: what I did here", "activity"),),
+        hint=False,
+    ),
+    Verb(
+        "overview",
+        "the fleet at a glance: counts, events/s, failures, expiring leases, budgets",
+        _overview,
+        aliases=("pulses", "pulse", "ov"),
+        binding="app.view_overview",
+        palette=(("Overview: counts, rates, what needs attention", "overview"),),
+    ),
+    Verb(
+        "events",
+        "the server's event log, live",
+        _events,
+        aliases=("ev",),
+        usage="[type=T] [actor=A] [intent=ID]",
+        binding="app.view_events",
+        needs=lambda can: can.global_stream,
+        palette=(("Events: the live log of the whole server", "events"),),
+    ),
+    Verb(
+        "graph",
+        "an intent's parent, dependencies and children as a tree",
+        _graph,
+        aliases=("xray", "tree"),
+        usage="[ID]",
         hint=False,
     ),
     Verb(

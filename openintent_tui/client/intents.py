@@ -14,6 +14,7 @@ from backend.wire.intents import (
     AgentAssignmentList,
     ChildIntents,
     Intent,
+    IntentCounts,
     IntentCreate,
     IntentDependencies,
     IntentList,
@@ -65,6 +66,12 @@ class IntentsAPI(BaseClient):
             "offset": offset,
         }
         return await self.fetch("GET", f"{API}/intents", IntentList, params=params)
+
+    async def intent_counts(self) -> IntentCounts:
+        """How many intents there are, by status, without listing them (`GET
+        /intents/counts`). A server without it raises a `ClientError`; callers fall back to
+        the `total` of filtered list calls."""
+        return await self.fetch("GET", f"{API}/intents/counts", IntentCounts)
 
     async def list_all_intents(self, page_size: int = MAX_PAGE, **filters: Any) -> list[Intent]:
         """Every intent, paging by offset; de-duplicated by id (pages shift while intents

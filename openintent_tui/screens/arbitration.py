@@ -61,10 +61,10 @@ class ArbitrationScreen(ConsoleScreen):
         yield VirtualTable(
             [
                 Column("age", "WAITING", 12, fmt=self._ago),
-                Column("intent", "INTENT", 28),
-                Column("requester", "REQUESTED BY", 16),
-                Column("options", "OPTIONS", 7),
-                Column("reason", "REASON", 40),
+                Column("intent", "INTENT", 20, flex=True),
+                Column("requester", "REQUESTED BY", 14, priority=2),
+                Column("options", "OPTIONS", 7, priority=3),
+                Column("reason", "REASON", 20, flex=True),
             ],
             empty_text="Loading the arbitration queue…",
             id="arb-table",
@@ -144,6 +144,10 @@ class ArbitrationScreen(ConsoleScreen):
     def _case_closed(self, decided: bool | None) -> None:
         if decided:
             self.load()
+
+    def describe_target(self) -> tuple[str, object, str | None] | None:
+        case = self.cases.get(self.table.cursor_key or "")
+        return ("arbitration", case, case.id) if case is not None else None
 
 
 class CaseScreen(ConsoleScreen):

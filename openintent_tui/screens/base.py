@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
 
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -35,6 +36,7 @@ UNAVAILABLE = "unavailable on this server"
 
 class ConsoleScreen(Screen):
     crumb: str = ""
+    BINDINGS = [Binding("d", "describe", "Describe", id="screen.describe")]
     MUTATING_ACTIONS: ClassVar[frozenset[str]] = frozenset()
     """Actions hidden in read-only mode (k9s drops its 'dangerous' keys the same way)."""
 
@@ -69,6 +71,8 @@ class ConsoleScreen(Screen):
             crumbs.refresh()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "describe" and type(self).describe_target is ConsoleScreen.describe_target:
+            return False  # nothing to describe on this screen: no `d` in its footer
         return not (action in self.MUTATING_ACTIONS and self.console.read_only)
 
     @property
@@ -188,6 +192,20 @@ class ConsoleScreen(Screen):
 
     def now(self) -> datetime:
         return self.console.clock()
+
+    def describe_target(self) -> tuple[str, object, str | None] | None:
+        """(kind, object, id) of what `d` shows in full here: the selected row by default."""
+        return None
+
+    def action_describe(self) -> None:
+        from .describe import DescribeScreen
+
+        target = self.describe_target()
+        if target is None:
+            self.notify("Nothing selected to describe", severity="warning")
+            return
+        kind, obj, object_id = target
+        self.app.push_screen(DescribeScreen(kind, obj, object_id))
 
 
 async def optional(call: Awaitable[T]) -> tuple[T | None, str | None]:

@@ -12,11 +12,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.widgets import Static
 
 from backend.wire.attachments import Attachment
 from backend.wire.costs import CostList
-from backend.wire.governance import Decision
+from backend.wire.governance import Arbitration, Decision
 from backend.wire.intents import AgentAssignment, Intent
 from backend.wire.leases import Lease
 from backend.wire.retries import Failure, RetryPolicy
@@ -35,6 +36,8 @@ from .lifecycle import IntentActionsScreen, quoted
 TAIL_BACKFILL_PAGES = 10
 TAIL_PAGE = 1000
 SECTIONS = ("agents", "leases", "decisions", "attachments", "costs", "failures")
+RELATED_SHOWN = 12
+"""Children and dependencies listed on the screen; `x` (the graph) shows them all."""
 
 
 class IntentDetailScreen(IntentActionsScreen):
@@ -46,6 +49,9 @@ class IntentDetailScreen(IntentActionsScreen):
         Binding("n", "grant", "Grant", id="detail.grant"),
         Binding("t", "focus_tail", "Events", id="detail.tail"),
         Binding("s", "focus_state", "State tree", id="detail.state"),
+        Binding("x", "graph", "Graph", id="detail.graph"),
+        Binding("e,enter", "events", "Full events", id="detail.events"),
+        Binding("y", "copy_id", "Copy id", show=False, id="detail.copy_id"),
     ]
     MUTATING_ACTIONS = frozenset({"grant", "change_status", "assign", "unassign"})
 
@@ -55,6 +61,8 @@ class IntentDetailScreen(IntentActionsScreen):
         self.intent: Intent | None = None
         self.crumb = f"Intent {short_id(intent_id)}"
         self.sections: dict[str, Any] = {}
+        self.related: dict[str, list[Intent]] = {}
+        """Parent, dependencies and children as last loaded."""
         self.loaded = asyncio.Event()
         self.load_failed = False
         self.own_stream_state: str | None = None
@@ -64,6 +72,10 @@ class IntentDetailScreen(IntentActionsScreen):
         with Horizontal():
             with VerticalScroll(id="detail-left"):
                 yield Static("Loading…", id="meta", classes="panel")
+                yield Static("Related", classes="section-title")
+                yield Static("…", id="sec-related", classes="panel")
+                yield Static("Pending arbitrations", classes="section-title")
+                yield Static("…", id="sec-arbitrations", classes="panel")
                 for section in SECTIONS:
                     yield Static(section.capitalize(), classes="section-title")
                     yield Static("…", id=f"sec-{section}", classes="panel")
@@ -112,6 +124,9 @@ class IntentDetailScreen(IntentActionsScreen):
         self.query_one(JsonTree).show(intent.state)
         i = self.intent_id
         retry_read = asyncio.ensure_future(optional(client.get_retry_policy(i)))
+        arbitrations_read = asyncio.ensure_future(
+            optional(client.intent_arbitrations(i, status="pending"))
+        )
         fetched = await asyncio.gather(
             optional(client.list_agents(i)),
             optional(client.intent_leases(i)),
@@ -129,6 +144,15 @@ class IntentDetailScreen(IntentActionsScreen):
         self._show("attachments", attachments, self._attachments)
         self._show("costs", costs, self._costs)
         self._show("failures", failures, lambda v: self._failures(v, retry))
+        arbitrations = await arbitrations_read
+        self.sections["arbitrations"] = arbitrations
+        self._show("arbitrations", arbitrations, self._arbitrations)
+        try:
+            await self._show_related(intent)
+        except Exception as exc:  # an odd answer from some server: say so, keep the rest
+            self.query_one("#sec-related", Static).update(
+                Text(f"cannot show: {self.problem(exc)}", style="italic yellow")
+            )
         self.loaded.set()
 
     def _show(self, section: str, fetched: tuple[Any, str | None], render: Any) -> None:
@@ -154,10 +178,6 @@ class IntentDetailScreen(IntentActionsScreen):
         table.add_row("created by", intent.created_by or "-")
         table.add_row("created", f"{intent.created_at[:19]}  ({ago(intent.created_at, now)})")
         table.add_row("updated", f"{intent.updated_at[:19]}  ({ago(intent.updated_at, now)})")
-        if intent.parent_intent_id:
-            table.add_row("parent", intent.parent_intent_id)
-        if intent.depends_on:
-            table.add_row("depends on", ", ".join(intent.depends_on))
         if intent.description:
             table.add_row("description", intent.description)
         if intent.constraints:
@@ -165,6 +185,88 @@ class IntentDetailScreen(IntentActionsScreen):
                 "constraints", ", ".join(f"{k}={v}" for k, v in intent.constraints.items())
             )
         return table
+
+    async def _show_related(self, intent: Intent) -> None:
+        """Parent, dependencies and children by title, each a link that opens it."""
+        client = self.client
+        parent = None
+        if intent.parent_intent_id:
+            parent, _ = await optional(client.get_intent(intent.parent_intent_id))
+        dependencies, _ = await optional(client.dependencies(intent.id))
+        if dependencies is None:
+            dependencies = []
+        children, children_problem = await optional(client.children(intent.id))
+        self.related = {
+            "parent": [parent] if parent is not None else [],
+            "depends on": dependencies,
+            "children": children or [],
+        }
+        lines = []
+        if intent.parent_intent_id:
+            lines.append("[b]parent[/b]      " + self._link(parent, intent.parent_intent_id))
+        known = {dep.id for dep in dependencies}
+        missing = [dep_id for dep_id in intent.depends_on if dep_id not in known]
+        deps = [self._link(dep, dep.id) for dep in dependencies[:RELATED_SHOWN]]
+        deps += [self._link(None, dep_id) for dep_id in missing]
+        if deps:
+            lines.append("[b]depends on[/b]  " + ", ".join(deps))
+        if children:
+            shown = ", ".join(self._link(c, c.id) for c in children[:RELATED_SHOWN])
+            more = len(children) - RELATED_SHOWN
+            extra = f" [dim]… {more} more (x)[/dim]" if more > 0 else ""
+            lines.append(f"[b]children[/b]    {shown}{extra}")
+        elif children_problem:
+            lines.append(f"[b]children[/b]    [i]{escape(children_problem)}[/i]")
+        if not lines:
+            lines.append("[dim]no parent, children or dependencies[/dim]")
+        else:
+            lines.append("[dim]click one to open it; x shows them as a tree[/dim]")
+        self.query_one("#sec-related", Static).update("\n".join(lines))
+
+    @staticmethod
+    def _link(intent: Intent | None, intent_id: str) -> str:
+        """Content markup: the title and short id, clicking opens that intent."""
+        label = f"{escape(intent.title)} " if intent is not None else ""
+        action = f"screen.open_related('{intent_id}')"
+        return f"[@click={action}]{label}[dim]{short_id(intent_id)}[/dim][/]"
+
+    def action_open_related(self, intent_id: str) -> None:
+        self.console.open_intent(intent_id)
+
+    def _arbitrations(self, cases: list[Arbitration] | None) -> Text:
+        pending = [case for case in cases or [] if case.status == "pending"]
+        if not pending:
+            return Text("none pending", style="dim")
+        now = self.now()
+        text = Text()
+        for case in pending:
+            text.append(f"waiting {ago(case.created_at, now)}  ", style="yellow")
+            text.append(case.reason, style="bold")
+            labels = [option.label for option in case.options]
+            if labels:
+                text.append(f"  ({' / '.join(labels)})", style="dim")
+            text.append("\n")
+        text.append("3 opens the arbitration queue", style="dim")
+        return text
+
+    def action_graph(self) -> None:
+        from .graph import GraphScreen
+
+        self.app.push_screen(GraphScreen(self.intent_id))
+
+    def action_events(self) -> None:
+        """This intent's events with their full payloads (the tail cuts them)."""
+        from .events import EventFilter, EventsScreen
+
+        self.app.push_screen(EventsScreen(EventFilter(intent=self.intent_id)))
+
+    def action_copy_id(self) -> None:
+        self.copy_id(self.intent_id)
+
+    def describe_target(self) -> tuple[str, object, str | None] | None:
+        if self.intent is None:
+            return None
+        return ("intent", self.intent, self.intent.id)
 
     def _agents(self, agents: list[AgentAssignment] | None) -> Text:
         if not agents:

@@ -21,6 +21,7 @@ from ..widgets.filter_line import FilterLine
 from ..widgets.virtual_table import Column, Row, VirtualTable
 from .base import UNAVAILABLE
 from .data import per_known_intent
+from .first_run import first_run_text, sdk_snippet
 from .format import STATUS_STYLES, ago
 from .lifecycle import IntentActionsScreen
 
@@ -53,6 +54,7 @@ class IntentsScreen(IntentActionsScreen):
         Binding("c", "change_status", "Status", id="intents.status"),
         Binding("r", "reload", "Reload", id="intents.reload"),
         Binding("y", "copy_id", "Copy id", show=False, id="intents.copy_id"),
+        Binding("x", "graph", "Graph", show=False, id="intents.graph"),
     ]
     MUTATING_ACTIONS = frozenset({"change_status"})
 
@@ -73,12 +75,12 @@ class IntentsScreen(IntentActionsScreen):
         yield VirtualTable(
             [
                 Column("status", "STATUS", 10),
-                Column("title", "TITLE", 34),
-                Column("version", "VER", 5),
-                Column("agents", "AGENTS", 18),
-                Column("leases", "LEASES", 6),
-                Column("activity", "LAST ACTIVITY", 14, fmt=self._ago),
-                Column("id", "ID", 36),
+                Column("title", "TITLE", 24, flex=True),
+                Column("version", "VER", 5, priority=3),
+                Column("agents", "AGENTS", 14, priority=2),
+                Column("leases", "LEASES", 6, priority=3),
+                Column("activity", "LAST ACTIVITY", 14, fmt=self._ago, priority=2),
+                Column("id", "ID", 36, priority=4),
             ],
             empty_text="Loading intents…",
             status_styles=STATUS_STYLES,
@@ -133,7 +135,7 @@ class IntentsScreen(IntentActionsScreen):
         self.lease_counts = await self._lease_counts(client)
         self.intents = {intent.id: intent for intent in intents}
         if intents or not self.unavailable:
-            self.table.empty_text = "No intents match." if intents else "No intents yet."
+            self.table.empty_text = "No intents match." if intents else self._first_run()
         self.table.set_rows(self.row(intent) for intent in intents)
         self.loaded = True
         self._update_counts()
@@ -279,8 +281,22 @@ class IntentsScreen(IntentActionsScreen):
     def action_sort(self, column: str) -> None:
         self.table.sort_by(column)
 
+    def action_graph(self) -> None:
+        self.console.run_verb("graph")
+
+    def _first_run(self) -> str:
+        return first_run_text(self.console.status_view()["server"])
+
     def action_copy_id(self) -> None:
+        if self.loaded and not self.intents and not self.unavailable:  # the first-run snippet
+            self.app.copy_to_clipboard(sdk_snippet(self.console.status_view()["server"]))
+            self.notify("Copied the SDK snippet")
+            return
         self.copy_id(self.table.cursor_key)
+
+    def describe_target(self) -> tuple[str, object, str | None] | None:
+        intent = self.intents.get(self.table.cursor_key or "")
+        return ("intent", intent, intent.id) if intent is not None else None
 
     def action_change_status(self) -> None:
         intent = self.intents.get(self.table.cursor_key or "")

@@ -27,9 +27,44 @@ class Column(NamedTuple):
     key: str
     label: str
     width: int
-    """Cells wider than this are cut; the last column takes what is left."""
+    """The least this column needs; cells wider than their column are cut with "…"."""
     fmt: Callable[[Any], str] | None = None
     """Draw from the row's sort value at render time (e.g. "3m ago", which must tick)."""
+    priority: int = 1
+    """1 = always shown; on a narrow terminal the highest numbers are dropped first, so a
+    column is hidden whole rather than clipped to nothing."""
+    flex: bool = False
+    """Takes the width left over (a title grows on a wide terminal). Without any flex
+    column the last one takes it."""
+
+
+def fit_columns(columns: Sequence[Column], total: int, hidden: frozenset[str]) -> list[int]:
+    """Each column's width for `total` cells (0 = not drawn): hidden columns are left out,
+    then the lowest-priority ones while the rest do not fit, then spare width goes to the
+    flex columns (or the last one)."""
+    shown = [i for i, c in enumerate(columns) if c.key not in hidden]
+    if not shown:  # every column toggled off: show the first rather than nothing
+        shown = [0]
+
+    def needed(indices: list[int]) -> int:
+        return sum(columns[i].width for i in indices) + max(len(indices) - 1, 0)
+
+    while needed(shown) > total and len(shown) > 1:
+        droppable = [i for i in shown if columns[i].priority > 1]
+        if not droppable:
+            break
+        # The least important goes first; among equals, the rightmost.
+        shown.remove(max(droppable, key=lambda i: (columns[i].priority, i)))
+    widths = [0] * len(columns)
+    for i in shown:
+        widths[i] = columns[i].width
+    spare = total - needed(shown)
+    if spare > 0:
+        growing = [i for i in shown if columns[i].flex] or [shown[-1]]
+        share, extra = divmod(spare, len(growing))
+        for n, i in enumerate(growing):
+            widths[i] += share + (1 if n < extra else 0)
+    return widths
 
 
 class Row(msgspec.Struct, gc=False):
@@ -65,6 +100,8 @@ class VirtualTable(ScrollView, can_focus=True):
         Binding("pagedown,ctrl+d", "page_down", "Page down", show=False, id="table.page_down"),
         Binding("pageup,ctrl+u", "page_up", "Page up", show=False, id="table.page_up"),
         Binding("enter", "select", "Open", id="table.open"),
+        Binding("s", "pick_sort", "Sort", show=False, id="table.sort"),
+        Binding("C", "pick_columns", "Columns", show=False, id="table.columns"),
     ]
 
     COMPONENT_CLASSES = {
@@ -145,6 +182,8 @@ class VirtualTable(ScrollView, can_focus=True):
         self._rebuild_timer: Timer | None = None
         self._rich_styles: dict[str, Style] = {}
         self._status_styles = status_styles or {}
+        self.hidden_columns: frozenset[str] = frozenset()
+        """Columns the user toggled off (`C`)."""
 
     # ---- model -------------------------------------------------------------------------
 
@@ -234,6 +273,65 @@ class VirtualTable(ScrollView, can_focus=True):
         self.sort_column, self.sort_reverse = index, reverse
         self._rebuild(keep)
 
+    @property
+    def sort_key(self) -> str | None:
+        return self.columns[self.sort_column].key if self.sort_column is not None else None
+
+    def toggle_column(self, column_key: str) -> None:
+        """Show or hide a column (`C`); the others share the width it frees."""
+        self.hidden_columns = self.hidden_columns ^ {column_key}
+        self.refresh()
+
+    def column_widths(self, total: int | None = None) -> list[int]:
+        """Each column's drawn width now (0 = dropped or hidden)."""
+        width = self.scrollable_content_region.width if total is None else total
+        return fit_columns(self.columns, width, self.hidden_columns)
+
+    def column_at(self, x: int) -> str | None:
+        """The key of the column drawn at cell `x` (for a click on the header)."""
+        start = 0
+        for column, width in zip(self.columns, self.column_widths(), strict=True):
+            if width and start <= x < start + width + 1:
+                return column.key
+            start += width + 1 if width else 0
+        return None
+
+    def action_pick_sort(self) -> None:
+        from ..modals.pick import Choice, PickModal
+
+        choices = []
+        for i, column in enumerate(self.columns):
+            note = ""
+            if self.sort_column == i:
+                note = "▼ now (pick again for ▲)" if self.sort_reverse else "▲ now (pick again: ▼)"
+            choices.append(Choice(column.key, column.label.title(), note=note))
+
+        def picked(key: str | None) -> None:
+            if key is not None:
+                self.sort_by(key)
+
+        self.app.push_screen(PickModal("Sort by", choices), picked)
+
+    def action_pick_columns(self) -> None:
+        from ..modals.pick import Choice, PickModal
+
+        widths = self.column_widths()
+        choices = []
+        for column, width in zip(self.columns, widths, strict=True):
+            if column.key in self.hidden_columns:
+                note = "hidden (pick to show)"
+            elif not width:
+                note = "no room at this width"
+            else:
+                note = "shown (pick to hide)"
+            choices.append(Choice(column.key, column.label.title(), note=note))
+
+        def picked(key: str | None) -> None:
+            if key is not None:
+                self.toggle_column(key)
+
+        self.app.push_screen(PickModal("Show or hide a column", choices), picked)
+
     def move_to(self, key: str) -> bool:
         index = self._key_index().get(key)
         if index is None:
@@ -312,6 +410,10 @@ class VirtualTable(ScrollView, can_focus=True):
             self.post_message(self.Selected(self, key))
 
     def on_click(self, event: Any) -> None:
+        if event.y == 0:  # the header: sort by that column (again: flip the direction)
+            if (key := self.column_at(event.x)) is not None:
+                self.sort_by(key)
+            return
         row = round(self.scroll_y) + event.y - 1
         if 0 <= row < len(self._view):
             if row == self.cursor and event.chain > 1:
@@ -320,23 +422,21 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # ---- rendering -----------------------------------------------------------------------
 
-    def _widths(self, total: int) -> list[int]:
-        widths = [c.width for c in self.columns]
-        used = sum(widths[:-1]) + len(widths) - 1
-        widths[-1] = max(total - used, widths[-1] if total <= 0 else 1)
-        return widths
-
     def _line(self, cells: Sequence[str], widths: list[int], style: Style) -> list[Segment]:
         segments: list[Segment] = []
+        first = True
         for i, (text, width) in enumerate(zip(cells, widths, strict=False)):
+            if not width:
+                continue
+            if not first:
+                segments.append(Segment(" ", style))
+            first = False
             if len(text) > width:
                 text = text[: max(width - 1, 0)] + "…" if width > 1 else text[:width]
             cell_style = style
             if i == 0 and self._status_styles and text.strip() in self._status_styles:
                 cell_style = style + self._cached_style(self._status_styles[text.strip()])
             segments.append(Segment(text.ljust(width), cell_style))
-            if i < len(widths) - 1:
-                segments.append(Segment(" ", style))
         return segments
 
     def _cached_style(self, spec: str) -> Style:
@@ -357,8 +457,8 @@ class VirtualTable(ScrollView, can_focus=True):
         base = self.rich_style
         if y == 0:
             header = self.get_component_rich_style("virtual-table--header")
+            widths = self.column_widths(width)
             labels = []
-            widths = self._widths(width)
             for i, column in enumerate(self.columns):
                 label = column.label
                 if self.sort_column == i:
@@ -372,11 +472,10 @@ class VirtualTable(ScrollView, can_focus=True):
             return Strip(segments).adjust_cell_length(width, header)
         index = round(self.scroll_y) + y - 1
         if index >= len(self._view):
-            if index == 0 and not self._view:
+            lines = self.empty_message().split("\n") if not self._view else []
+            if index < len(lines):  # the empty text may span lines (first-run guidance)
                 empty = self.get_component_rich_style("virtual-table--empty")
-                return Strip([Segment(" " + self.empty_message(), empty)]).adjust_cell_length(
-                    width, base
-                )
+                return Strip([Segment(" " + lines[index], empty)]).adjust_cell_length(width, base)
             return Strip.blank(width, base)
         row = self._view[index]
         cells = row.cells
@@ -392,4 +491,5 @@ class VirtualTable(ScrollView, can_focus=True):
             style = style + Style(dim=True)
         if index == self.cursor:
             style = style + self.get_component_rich_style("virtual-table--cursor")
-        return Strip(self._line(cells, self._widths(width), style)).adjust_cell_length(width, style)
+        widths = self.column_widths(width)
+        return Strip(self._line(cells, widths, style)).adjust_cell_length(width, style)

@@ -21,6 +21,7 @@ from backend.wire.governance import (
 from backend.wire.intents import (
     AgentAssignmentList,
     ChildIntents,
+    IntentCounts,
     IntentDependencies,
     IntentList,
 )
@@ -105,6 +106,10 @@ class ReferenceClient(OpenIntentClient):
 
     def reshape(self, raw: Any, kind: type[T]) -> T:
         return adapters.convert(raw, kind, secret=self.api_key)
+
+    async def intent_counts(self) -> IntentCounts:
+        # It has no such endpoint (`/intents/counts` would read as an intent id) nor a list.
+        raise Unavailable(404, "This server cannot count intents", None)
 
     # -- events and streams ------------------------------------------------------------------
     async def log_event(
