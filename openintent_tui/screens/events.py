@@ -30,7 +30,6 @@ from .format import short_id
 BACKFILL = 500
 """Events read from the log when the view opens; the stream adds the rest."""
 MAX_ROWS = 5000
-FILTER_FIELDS = ("type", "actor", "intent")
 ID_LENGTH = 36
 INTENT_PAGE = 1000
 INTENT_PAGES = 5
