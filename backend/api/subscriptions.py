@@ -140,7 +140,9 @@ async def webhook_lifespan(app: Litestar) -> AsyncIterator[None]:
     settings = app.state.settings
     store: Store = app.state.store
     egress = EgressPolicy(settings.egress_cidrs)
-    async with outbound_client(settings.webhook_timeout_seconds) as client:
+    async with outbound_client(
+        settings.webhook_timeout_seconds, settings.webhook_concurrency
+    ) as client:
         worker = WebhookWorker(
             store,
             client,

@@ -29,9 +29,15 @@ ENDPOINTS = {
 
 class Federation:
     def __init__(
-        self, config: FederationConfig, identity: Identity, egress_cidrs: Sequence[str] = ()
+        self,
+        config: FederationConfig,
+        identity: Identity,
+        egress_cidrs: Sequence[str] = (),
+        connections: int = 16,
     ) -> None:
         self.config = config
+        self.connections = connections
+        """The outbound worker's slots: federation sends never use more connections."""
         self.identity = identity
         self.egress = EgressPolicy(egress_cidrs)
         self.client: httpx.AsyncClient | None = None
@@ -42,7 +48,7 @@ class Federation:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """The outbound client and what uses it, for the app's lifetime."""
-        self.client = outbound_client(FETCH_TIMEOUT_SECONDS)
+        self.client = outbound_client(FETCH_TIMEOUT_SECONDS, self.connections + 4)
         self.client.headers["User-Agent"] = "openintent-tui-federation"
         self.resolver = KeyResolver(self.config, self.client, self.egress)
         self.receiver = Receiver(self.config, self.resolver, self.egress, self.identity.public_keys)
@@ -63,7 +69,8 @@ class Federation:
         if not settings.federation_enabled:
             return None
         config = load_federation_config(settings)
-        return cls(config, load_identity(config.key_file, config.server_did), settings.egress_cidrs)
+        identity = load_identity(config.key_file, config.server_did)
+        return cls(config, identity, settings.egress_cidrs, settings.webhook_concurrency)
 
     @property
     def did(self) -> str:

@@ -12,6 +12,7 @@ as extra `OutboxLane`s: one loop, one concurrency limit, one wake-up on commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from typing import Any, Protocol
@@ -156,6 +157,12 @@ class WebhookWorker:
             self._wake.set()
 
     async def _sleep(self) -> None:
+        if len(self._in_flight) >= self.concurrency:
+            # Every slot is busy: only a finished attempt can let more start, and it wakes
+            # us; when anything is due does not matter yet (saves two reads a wake-up).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            return
         timeout = POLL_SECONDS
         next_due = await self.store.next_delivery_due()
         for lane in self.lanes:

@@ -92,6 +92,13 @@ class EgressPolicy:
     async def resolve(self, url: httpx.URL) -> IPAddress:
         """The address to connect to. Every address the name has must be allowed: a name
         that also points somewhere private is refused whichever address we would pick."""
+        literal = _ip_literal(url.host)
+        if literal is not None:  # nothing to resolve: no hop to the resolver's thread
+            if not self.address_allowed(literal):
+                raise EgressRefused(
+                    f"{url.host!r} is not a public address (allow it with egress_allow_cidrs)"
+                )
+            return literal
         port = url.port or (443 if url.scheme == "https" else 80)
         try:
             async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
@@ -116,6 +123,13 @@ class EgressPolicy:
     async def check(self, url: str) -> None:
         """For creation time: raises EgressRefused with a reason."""
         await self.resolve(self.check_url(url))
+
+
+def _ip_literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
 
 
 def _public(address: IPAddress) -> bool:
@@ -161,13 +175,19 @@ async def guarded_post(
         await response.aclose()
 
 
-def outbound_client(timeout_seconds: float) -> httpx.AsyncClient:
+def outbound_client(timeout_seconds: float, connections: int = 16) -> httpx.AsyncClient:
     """The shared client for webhooks: no proxies from the environment (they would bypass
-    the address check), no redirects, short timeouts."""
+    the address check), no redirects, short timeouts.
+
+    As many connections as the worker has slots, all kept alive: httpcore closes an idle
+    connection whenever the pool holds more than `max_keepalive_connections` (it counts all
+    of them, not the idle ones), so a larger `max_connections` meant new TCP connections
+    under load. Every request also scans the pool's idle connections (a poll() each), so
+    the pool is no larger than the worker can use."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 5.0)),
         follow_redirects=False,
         trust_env=False,
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         headers={"User-Agent": "openintent-tui-webhooks"},
     )
