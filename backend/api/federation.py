@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -11,7 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from ..domain.errors import InvalidInput, NotFound
+from ..domain.errors import DomainError, InvalidInput, NotFound
 from ..federation.callbacks import receive_callback
 from ..federation.dispatch import create_dispatch
 from ..federation.outbox import FederationLane
@@ -40,6 +41,7 @@ CAPABILITIES: list[str] = []  # "federation" is added by the app only when it is
 NOT_ENABLED = "Federation not enabled"
 RETRY_BASE_SECONDS = 1.0  # 1, 2, 4, 8 s (with jitter) between tries
 RETRY_MAX_SECONDS = 8.0
+log = logging.getLogger("openintent.federation")
 
 
 def federation_of(request: Request) -> Federation | None:
@@ -224,7 +226,13 @@ async def receive(request: Request, store: NamedDependency[Store]) -> ReceiveAns
     presented = request.headers.get(API_KEY.name)
     key_accepted = request.app.state.keyring.accepts(presented)
     assert federation.receiver is not None  # set while the app runs (Federation.running)
-    answer = await federation.receiver.receive(store, body, key_accepted)
+    try:
+        answer = await federation.receiver.receive(store, body, key_accepted)
+    except DomainError as exc:
+        if exc.status_code in (401, 403):  # nothing is recorded: the log is the trace
+            source = request.client.host if request.client else "?"
+            log.warning("federation receive from %s refused (%s): %s", source, exc.status_code, exc)
+        raise
     return ReceiveAnswer(**answer)
 
 
