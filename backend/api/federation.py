@@ -36,6 +36,7 @@ from ..wire.headers import API_KEY
 from .body import check_json_body
 from .openapi import errors, json_body_operation
 from .params import Limit, Offset
+from .workflows import WorkflowController, workflow_runner
 
 CAPABILITIES: list[str] = []  # "federation" is added by the app only when it is enabled
 NOT_ENABLED = "Federation not enabled"
@@ -295,5 +296,7 @@ async def federation_running(app: Litestar) -> AsyncIterator[None]:
 
 
 PUBLIC_HANDLERS = [manifest, did_document, receive, callback]
-LIFESPANS = [federation_running]
-CONTROLLERS = [FederationController]
+# Workflows (spec/federation.md §7) are registered with federation: their `dispatch_to`
+# phases are its dispatches, and the runner needs the federation lane (so it comes after).
+LIFESPANS = [federation_running, workflow_runner]
+CONTROLLERS = [FederationController, WorkflowController]
