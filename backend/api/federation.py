@@ -278,12 +278,12 @@ async def federation_running(app: Litestar) -> AsyncIterator[None]:
         return
     async with federation.running():
         settings = app.state.settings
-        assert federation.client is not None  # set by running()
+        assert federation.posts is not None  # set by running()
         lane = FederationLane(
             app.state.store,
             federation.config,
             federation.identity,
-            federation.client,
+            federation.posts,
             federation.egress,
             RetryPolicy(
                 max_attempts=settings.federation_max_attempts,

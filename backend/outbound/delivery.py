@@ -26,6 +26,7 @@ from ..store.subscriptions import AttemptOutcome, AttemptResult, DueDelivery
 from ..wire.events import Event
 from ..wire.subscriptions import WebhookBody
 from .egress import EgressPolicy, EgressRefused, guarded_post
+from .http1 import PostClient
 from .signing import signed_headers
 
 POLL_SECONDS = 1.0
@@ -69,7 +70,7 @@ class WebhookWorker:
     def __init__(
         self,
         store: Store,
-        client: httpx.AsyncClient,
+        client: PostClient,
         egress: EgressPolicy,
         retry: RetryPolicy,
         *,
