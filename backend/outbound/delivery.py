@@ -126,7 +126,9 @@ class WebhookWorker:
         if free <= 0:
             return
         self._settled_during_read.clear()
-        due = await self.store.due_deliveries(time.time(), free + len(self._in_flight))
+        due = []
+        if self.has_targets:  # no subscription with a URL: no webhook delivery can be due
+            due = await self.store.due_deliveries(time.time(), free + len(self._in_flight))
         for delivery in due:
             if free <= 0:
                 break
@@ -165,7 +167,7 @@ class WebhookWorker:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
             return
         timeout = POLL_SECONDS
-        next_due = await self.store.next_delivery_due()
+        next_due = await self.store.next_delivery_due() if self.has_targets else None
         for lane in self.lanes:
             lane_due = await lane.next_due()
             if lane_due is not None:
