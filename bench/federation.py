@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -115,6 +116,16 @@ async def watch_callbacks(url: str, callbacks: Callbacks, ready: asyncio.Event) 
             payload = json.loads(line[6:]).get("payload", {})
             if payload.get("state_delta") == {"status": "accepted"}:
                 callbacks.arrived(payload["dispatch_id"])
+
+
+def failed_attempts(db: Path) -> dict[str, int]:
+    """Federation sends that needed another try, by error (a lost answer, a timeout...)."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT substr(error, 1, 60), COUNT(*) FROM federation_attempts"
+            " WHERE error IS NOT NULL GROUP BY 1"
+        ).fetchall()
+    return dict(rows)
 
 
 def summary(latencies: list[float]) -> dict:
@@ -235,6 +246,9 @@ def main() -> None:
                 spies.append(subprocess.Popen(spy, stdout=subprocess.DEVNULL))
         try:
             result = asyncio.run(run(args, a_url, b_url, [a.pid, b.pid]))
+            result["failed_attempts"] = {
+                name: failed_attempts(root / f"{name}.db") for name in ("a", "b")
+            }
         finally:
             for spy in spies:
                 spy.send_signal(2)  # SIGINT: py-spy writes its flame graph and exits
