@@ -47,7 +47,8 @@ class WorkflowDocument(msgspec.Struct, kw_only=True):
     knows and the server does not act on (agents, governance, federation, ...) are
     tolerated."""
 
-    openintent: str | float | int
+    openintent: str | float
+    """The format version (YAML may write it as a number)."""
     info: WorkflowInfo
     workflow: Annotated[
         dict[Name, WorkflowPhase], msgspec.Meta(min_length=1, max_length=MAX_PHASES)
