@@ -101,6 +101,11 @@ async def test_chunked_and_capped_answers():
         assert await post(client, server, max_bytes=3) == (500, b"012")
         assert await post(client, server) == (500, b"0123456789")
     assert server.connections == 2
+    until_close = b"HTTP/1.0 200 OK\r\n\r\nhello world"
+    async with RawServer(fixed(until_close), close_after=1) as server, PostClient(5) as client:
+        assert await post(client, server) == (200, b"hello world")
+        assert await post(client, server, max_bytes=5) == (200, b"hello")
+    assert server.connections == 2
 
 
 async def test_connection_close_and_a_dropped_idle_connection_are_handled():
