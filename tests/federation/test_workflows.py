@@ -13,7 +13,7 @@ from openintent.workflow import WorkflowSpec
 
 from tests.support import run_server
 
-from .helpers import wait_for
+from .helpers import free_port, wait_for, write_config
 
 PIPELINE = """\
 openintent: "1.0"
@@ -181,3 +181,31 @@ def test_the_workflow_command_sends_the_file_and_lists_the_phases(tmp_path, caps
         with pytest.raises(SystemExit) as failed:
             main(["workflow", "run", str(path), "--server", live.url, "--api-key", live.api_key])
         assert "HTTP 400" in str(failed.value.code)
+
+
+def test_a_dispatched_phase_is_sent_once_across_a_restart(tmp_path):
+    a_port = free_port()
+    a_url = f"http://127.0.0.1:{a_port}"
+    b_config = write_config(tmp_path / "b.yaml", f'federation:\n  peers: ["{a_url}"]\n')
+
+    def remote_only(b_url: str, name: str) -> dict:
+        text = f"openintent: '1.0'\ninfo: {{name: {name}}}\nworkflow:\n"
+        text += f"  away: {{assign: analyst, dispatch_to: '{b_url}'}}\n"
+        return yaml.safe_load(text)
+
+    def dispatches_of(live, intent_id: str) -> list[dict]:
+        with live.client() as api:
+            rows = api.get("/api/v1/federation/dispatches", params={"limit": 100}).json()
+        return [d for d in rows["dispatches"] if d["intent_id"] == intent_id]
+
+    with run_server(tmp_path / "b.db", federation_enabled=True, federation_config=b_config) as b:
+        with run_server(tmp_path / "a.db", a_port, federation_enabled=True) as a:
+            first = run_workflow(a, remote_only(b.url, "first")).json()
+            (away,) = first["phases"]
+            assert wait_for(lambda: dispatches_of(a, away["intent_id"]))  # no dependencies
+        with run_server(tmp_path / "a.db", a_port, federation_enabled=True) as a:
+            # The restarted runner has done a full pass once the next workflow is sent.
+            second = run_workflow(a, remote_only(b.url, "second")).json()
+            assert wait_for(lambda: dispatches_of(a, second["phases"][0]["intent_id"]))
+            assert len(dispatches_of(a, away["intent_id"])) == 1
+            assert workflow(a, first["workflow_id"])["phases"][0]["dispatch_id"]
