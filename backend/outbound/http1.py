@@ -208,10 +208,10 @@ async def _exchange(
         if size <= max_bytes:
             return status, await reader.readexactly(size), keep
         return status, await reader.readexactly(max_bytes), False  # the rest is not read
-    body = bytearray()  # neither length nor chunks: the body ends when the server closes
-    while len(body) < max_bytes and (chunk := await reader.read(max_bytes - len(body))):
-        body += chunk
-    return status, bytes(body), False
+    received = bytearray()  # neither length nor chunks: the body ends when the server closes
+    while len(received) < max_bytes and (chunk := await reader.read(max_bytes - len(received))):
+        received += chunk
+    return status, bytes(received), False
 
 
 def _parse_head(head: bytes) -> tuple[str, int, dict[str, str]]:
