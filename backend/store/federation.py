@@ -161,9 +161,9 @@ class FederationWorkflows(ABC):
     async def ready_workflow_phases(self) -> list[ReadyPhase]: ...
 
     @abstractmethod
-    async def start_workflow_phase(self, intent_id: str) -> None:
-        """`blocked` -> `active`; a local phase stops waiting (a `dispatch_to` phase stops
-        waiting when its dispatch is recorded)."""
+    async def start_workflow_phase(self, intent_id: str) -> bool:
+        """`blocked` -> `active`. True when it is a `dispatch_to` phase to dispatch now (it
+        stops waiting when its dispatch is recorded); any other phase stops waiting here."""
 
     @abstractmethod
     async def fail_workflow_phase(self, intent_id: str, reason: str) -> None:

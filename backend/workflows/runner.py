@@ -66,9 +66,11 @@ class WorkflowRunner:
 
     async def step(self) -> None:
         for phase in await self.store.ready_workflow_phases():
-            await self.store.start_workflow_phase(phase.intent_id)
-            if phase.dispatch_to is not None:
-                await self._dispatch(phase)
+            try:
+                if await self.store.start_workflow_phase(phase.intent_id):
+                    await self._dispatch(phase)
+            except DomainError as exc:  # e.g. its intent changed under us: not this pass
+                log.warning("workflow phase %s not started: %s", phase.intent_id, exc)
 
     async def _dispatch(self, phase: ReadyPhase) -> None:
         if self.federation is None:

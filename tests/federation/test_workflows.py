@@ -209,3 +209,28 @@ def test_a_dispatched_phase_is_sent_once_across_a_restart(tmp_path):
             assert wait_for(lambda: dispatches_of(a, second["phases"][0]["intent_id"]))
             assert len(dispatches_of(a, away["intent_id"])) == 1
             assert workflow(a, first["workflow_id"])["phases"][0]["dispatch_id"]
+
+
+def test_a_phase_abandoned_while_it_waits_is_not_dispatched(pair):
+    a, b = pair
+    text = f"""\
+openintent: '1.0'
+info: {{name: called-off}}
+workflow:
+  first: {{assign: one}}
+  away: {{assign: analyst, depends_on: [first], dispatch_to: '{b.url}'}}
+"""
+    steps = phases(run_workflow(a, yaml.safe_load(text)).json())
+    operator = sdk(a)
+    away = operator.get_intent(steps["away"]["intent_id"])
+    operator.set_status(away.id, away.version, IntentStatus.ABANDONED, reason="not needed")
+    first = operator.get_intent(steps["first"]["intent_id"])
+    operator.set_status(first.id, first.version, IntentStatus.COMPLETED)
+    # The runner has passed over `away` once a later workflow's phase has been dispatched.
+    later = text.replace("called-off", "later").replace("depends_on: [first], ", "")
+    later_id = run_workflow(a, yaml.safe_load(later)).json()["workflow_id"]
+    assert wait_for(lambda: phases(workflow(a, later_id))["away"]["dispatch_id"])
+    with a.client() as api:
+        sent = api.get("/api/v1/federation/dispatches", params={"limit": 100}).json()
+    assert away.id not in {d["intent_id"] for d in sent["dispatches"]}
+    assert operator.get_intent(away.id).status == IntentStatus.ABANDONED

@@ -174,26 +174,30 @@ class SqliteFederationWorkflows(SqliteCore, FederationWorkflows):
 
         return await self._read(read)
 
-    async def start_workflow_phase(self, intent_id: str) -> None:
-        def op(tx: Tx) -> None:
+    async def start_workflow_phase(self, intent_id: str) -> bool:
+        def op(tx: Tx) -> bool:
             row = tx.one(
                 "SELECT i.status, p.dispatch_to FROM federation_workflow_phases p"
                 " JOIN intents i ON i.id = p.intent_id WHERE p.intent_id = ? AND p.waiting = 1",
                 (intent_id,),
             )
             if row is None:
-                return  # started meanwhile
+                return False  # started meanwhile
             status, dispatch_to = row
             if status == "blocked":
                 reason = "workflow: the phases it depends on are completed"
                 change_status(tx, intent_id, "active", WORKFLOW_ACTOR, reason)
-            if dispatch_to is None:
+                status = "active"
+            # An operator may have completed or abandoned it meanwhile: nothing to send.
+            dispatch = dispatch_to is not None and status == "active"
+            if not dispatch:
                 tx.execute(
                     "UPDATE federation_workflow_phases SET waiting = 0 WHERE intent_id = ?",
                     (intent_id,),
                 )
+            return dispatch
 
-        await self._write(op)
+        return await self._write(op)
 
     async def fail_workflow_phase(self, intent_id: str, reason: str) -> None:
         def op(tx: Tx) -> None:
