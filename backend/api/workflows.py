@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_201_CREATED
 from ..domain.errors import InvalidInput
 from ..federation.identity import normalize_url
 from ..federation.service import Federation
+from ..outbound.egress import EgressRefused
 from ..store import Store
 from ..wire.headers import AGENT_ID
 from ..wire.workflows import WorkflowDocument, WorkflowView
@@ -36,8 +37,8 @@ def peer_resolver(federation: Federation):
                 )
             return normalize_url(peer.url)
         try:
-            federation.egress.check_url(target)
-        except Exception as exc:  # EgressRefused: not an http(s) URL with a host
+            federation.egress.check_url(target)  # the address is checked when it is sent
+        except EgressRefused as exc:
             raise InvalidInput(
                 f"dispatch_to {target}: {exc}", errors=[{"field": "dispatch_to"}]
             ) from None

@@ -4,7 +4,7 @@ The SDK's rules: `assign` is required, a title defaults to the phase name with `
 title-cased, and `depends_on` names phases by name or by title. Ours: a dependency must exist
 and there must be no cycle (400 otherwise; the SDK would only find out when running), phase
 `constraints` (a list of rules) become the intent's `constraints.rules`, and `dispatch_to` is
-a peer URL, or a DID that a configured peer carries (resolved to that peer's URL).
+a URL, or the `did` pinned on a configured peer that has a URL (resolved to that URL).
 """
 
 from __future__ import annotations
