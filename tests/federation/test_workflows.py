@@ -234,3 +234,23 @@ workflow:
         sent = api.get("/api/v1/federation/dispatches", params={"limit": 100}).json()
     assert away.id not in {d["intent_id"] for d in sent["dispatches"]}
     assert operator.get_intent(away.id).status == IntentStatus.ABANDONED
+
+
+def test_dispatch_to_may_name_a_configured_peer_by_its_did(tmp_path):
+    with run_server(tmp_path / "b.db", federation_enabled=True) as b:
+        b_did = b.url.replace("http://", "did:web:")
+        a_config = write_config(
+            tmp_path / "a.yaml",
+            f'federation:\n  peers:\n    - url: "{b.url}"\n      did: "{b_did}"\n',
+        )
+        with run_server(
+            tmp_path / "a.db", federation_enabled=True, federation_config=a_config
+        ) as a:
+            text = "openintent: '1.0'\ninfo: {name: by-did}\nworkflow:\n"
+            text += f"  away: {{assign: analyst, dispatch_to: '{b_did}'}}\n"
+            view = run_workflow(a, yaml.safe_load(text)).json()
+            assert view["phases"][0]["dispatch_to"] == b.url
+            sent = wait_for(lambda: phases(workflow(a, view["workflow_id"]))["away"]["dispatch_id"])
+            with a.client() as api:
+                record = api.get(f"/api/v1/federation/dispatches/{sent}").json()
+            assert record["target_server"] == b.url and record["target_did"] == b_did
