@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openintent-tui",
         description="Keyboard-driven operations console for OpenIntent servers. "
-        "`openintent-tui serve --help` runs the server headless.",
+        "`openintent-tui serve --help` runs the server headless; "
+        "`openintent-tui workflow run FILE` runs a workflow on a server.",
     )
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--server", metavar="URL", help="connect to this server")
@@ -77,6 +78,11 @@ def main(argv: list[str] | None = None) -> None:
         from backend.cli import main as serve_main
 
         serve_main(argv[1:])
+        return
+    if argv[:1] == ["workflow"]:
+        from backend.workflows.cli import main as workflow_main
+
+        workflow_main(argv[1:])
         return
     args = build_parser().parse_args(argv)
     try:

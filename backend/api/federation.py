@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -11,7 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from ..domain.errors import InvalidInput, NotFound
+from ..domain.errors import DomainError, InvalidInput, NotFound
 from ..federation.callbacks import receive_callback
 from ..federation.dispatch import create_dispatch
 from ..federation.outbox import FederationLane
@@ -35,11 +36,13 @@ from ..wire.headers import API_KEY
 from .body import check_json_body
 from .openapi import errors, json_body_operation
 from .params import Limit, Offset
+from .workflows import WorkflowController, workflow_runner
 
 CAPABILITIES: list[str] = []  # "federation" is added by the app only when it is enabled
 NOT_ENABLED = "Federation not enabled"
 RETRY_BASE_SECONDS = 1.0  # 1, 2, 4, 8 s (with jitter) between tries
 RETRY_MAX_SECONDS = 8.0
+log = logging.getLogger("openintent.federation")
 
 
 def federation_of(request: Request) -> Federation | None:
@@ -224,7 +227,13 @@ async def receive(request: Request, store: NamedDependency[Store]) -> ReceiveAns
     presented = request.headers.get(API_KEY.name)
     key_accepted = request.app.state.keyring.accepts(presented)
     assert federation.receiver is not None  # set while the app runs (Federation.running)
-    answer = await federation.receiver.receive(store, body, key_accepted)
+    try:
+        answer = await federation.receiver.receive(store, body, key_accepted)
+    except DomainError as exc:
+        if exc.status_code in (401, 403):  # nothing is recorded: the log is the trace
+            source = request.client.host if request.client else "?"
+            log.warning("federation receive from %s refused (%s): %s", source, exc.status_code, exc)
+        raise
     return ReceiveAnswer(**answer)
 
 
@@ -269,12 +278,12 @@ async def federation_running(app: Litestar) -> AsyncIterator[None]:
         return
     async with federation.running():
         settings = app.state.settings
-        assert federation.client is not None  # set by running()
+        assert federation.posts is not None  # set by running()
         lane = FederationLane(
             app.state.store,
             federation.config,
             federation.identity,
-            federation.client,
+            federation.posts,
             federation.egress,
             RetryPolicy(
                 max_attempts=settings.federation_max_attempts,
@@ -287,5 +296,7 @@ async def federation_running(app: Litestar) -> AsyncIterator[None]:
 
 
 PUBLIC_HANDLERS = [manifest, did_document, receive, callback]
-LIFESPANS = [federation_running]
-CONTROLLERS = [FederationController]
+# Workflows (spec/federation.md §7) are registered with federation: their `dispatch_to`
+# phases are its dispatches, and the runner needs the federation lane (so it comes after).
+LIFESPANS = [federation_running, workflow_runner]
+CONTROLLERS = [FederationController, WorkflowController]

@@ -22,7 +22,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from ..domain.clock import parse_iso, utc_now
 from ..domain.errors import InvalidInput
 from ..outbound.delivery import RetryPolicy, WebhookWorker
-from ..outbound.egress import EgressPolicy, EgressRefused, outbound_client
+from ..outbound.egress import EgressPolicy, EgressRefused, post_client
 from ..outbound.signing import new_secret
 from ..store import Store
 from ..wire.events import EVENT_TYPES, event_type_error_detail
@@ -140,7 +140,9 @@ async def webhook_lifespan(app: Litestar) -> AsyncIterator[None]:
     settings = app.state.settings
     store: Store = app.state.store
     egress = EgressPolicy(settings.egress_cidrs)
-    async with outbound_client(settings.webhook_timeout_seconds) as client:
+    async with post_client(
+        settings.webhook_timeout_seconds, settings.webhook_concurrency, "openintent-tui-webhooks"
+    ) as client:
         worker = WebhookWorker(
             store,
             client,

@@ -190,6 +190,7 @@ def _prepare_private_database(path: Path) -> None:
 StateGuard = Callable[["Tx", str, list[str], str | None], None]
 StatusHook = Callable[["Tx", str, str, str, str | None], None]
 EventHook = Callable[["Tx", Event], None]
+EventGuard = Callable[["Tx", str, str, str | None], None]
 
 
 class WriteHooks:
@@ -197,9 +198,18 @@ class WriteHooks:
     that owns the writer fills them in (`SqliteStore.__init__` lists every one), so each
     call path can be followed from there; hooks run in the writer thread."""
 
-    __slots__ = ("event_appended", "rolled_back", "state_patching", "status_changed")
+    __slots__ = (
+        "event_appended",
+        "event_logging",
+        "rolled_back",
+        "state_patching",
+        "status_changed",
+    )
 
     def __init__(self) -> None:
+        self.event_logging: list[EventGuard] = []
+        """`guard(tx, intent_id, event_type, actor)` before a client's own event (the events
+        API, not the events other changes emit) is appended; raises to refuse it."""
         self.state_patching: list[StateGuard] = []
         """`guard(tx, intent_id, paths, actor)` before a state patch is written; raises to
         refuse it."""

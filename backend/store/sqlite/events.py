@@ -33,6 +33,8 @@ class SqliteEvents(SqliteCore, EventStore):
 
         def op(tx: Tx) -> Event:
             require_intent(tx, intent_id)
+            for guard in tx.hooks.event_logging:  # a delegated agent needs events.log
+                guard(tx, intent_id, data.event_type, actor)
             return tx.emit(
                 intent_id,
                 data.event_type,

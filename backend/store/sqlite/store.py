@@ -47,6 +47,7 @@ class SqliteStore(
         self.federated_intents = FederatedIntents()
         self.hooks.state_patching.append(self.federated_intents.state_guard)
         self.hooks.status_changed.insert(0, self.federated_intents.status_guard)
+        self.hooks.event_logging.append(self.federated_intents.event_guard)
         self.hooks.event_appended.append(self.federated_intents.on_event)
         self.hooks.rolled_back.append(self.federated_intents.forget)
         # Webhook deliveries are written in their event's transaction (the outbox).
