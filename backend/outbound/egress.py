@@ -140,19 +140,41 @@ async def guarded_post(
     max_response_bytes: int,
 ) -> GuardedResponse:
     """POST to the checked address. Reads at most `max_response_bytes` of the answer."""
+    return await guarded_request(
+        client, policy, "POST", url, body, headers, max_response_bytes=max_response_bytes
+    )
+
+
+async def guarded_request(
+    client: httpx.AsyncClient,
+    policy: EgressPolicy,
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    *,
+    max_response_bytes: int,
+    request_timeout: httpx.Timeout | None = None,
+    decode: bool = False,
+) -> GuardedResponse:
+    """`method` to the checked address. Reads at most `max_response_bytes` of the answer:
+    as sent (`decode=False`), or after content decoding (gzip...) for a caller that parses
+    it; `request_timeout` overrides the client's for this request."""
     target = policy.check_url(url)
     address = await policy.resolve(target)
     request = client.build_request(
-        "POST",
+        method,
         target.copy_with(host=str(address)),
         content=body,
         headers={**headers, "Host": target.netloc.decode("ascii")},
         extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
+        **({"timeout": request_timeout} if request_timeout is not None else {}),
     )
     response = await client.send(request, stream=True, follow_redirects=False)
     try:
         received = bytearray()
-        async for chunk in response.aiter_raw():
+        chunks = response.aiter_bytes() if decode else response.aiter_raw()
+        async for chunk in chunks:
             received += chunk[: max_response_bytes - len(received)]
             if len(received) >= max_response_bytes:
                 break  # enough to report; the rest is not read
