@@ -61,7 +61,7 @@ class Agent:
         agent = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+            protocol_version = "HTTP/1.0"  # one request per connection: a stopped agent is gone
 
             def _send(self, status: int, body: bytes) -> None:
                 self.send_response(status)

@@ -115,8 +115,7 @@ def test_chain_matches_oaps_own_chain(server: LiveServer, api: httpx.Client):
     assert ours["memory"] == theirs.model_dump(mode="json")["memory"]
     strip = [{k: s[k] for k in ("agent_id", "action", "result")} for s in ours["steps_taken"]]
     assert strip == [
-        {"agent_id": s.agent_id, "action": s.action, "result": s.result}
-        for s in theirs.steps_taken
+        {"agent_id": s.agent_id, "action": s.action, "result": s.result} for s in theirs.steps_taken
     ]
     assert ours["handoff"] is None
     oap.TaskEnvelope.model_validate(ours)
@@ -199,9 +198,7 @@ def test_route_scores_tie_and_no_match(api: httpx.Client):
         intent_id = new_intent(api, "research-heavy work")
         refused = start(api, intent_id)
         assert refused.status_code == 409  # the tie, before anything is written
-        assert api.get("/api/v1/oap/chains", params={"intent_id": intent_id}).json()[
-            "chains"
-        ] == []
+        assert api.get("/api/v1/oap/chains", params={"intent_id": intent_id}).json()["chains"] == []
 
 
 def test_retries_4xx_dead_agent(api: httpx.Client):
