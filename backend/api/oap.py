@@ -29,17 +29,18 @@ from ..store import Store
 from ..store.oap import AgentRecord
 from ..wire.limits import MAX_AGENT_ID_CHARS, MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_TEXT_CHARS
 from ..wire.oap import (
-    CHAIN_STATUSES,
     ChainStatus,
     OapAgent,
     OapAgentList,
     OapAgentRegister,
     OapChain,
+    OapChainCancel,
     OapChainList,
     OapChainResume,
     OapChainStart,
     OapPing,
     OapPingList,
+    OapPingRequest,
     OapRoute,
     OapRouteRequest,
 )
@@ -155,10 +156,14 @@ class OapAgentController(Controller):
         summary="GET the agent's / (alive, dead, no health endpoint); refreshes capabilities",
     )
     async def ping_agent(
-        self, state: State, store: NamedDependency[Store], oap_agent_id: FromPath[str]
+        self,
+        state: State,
+        store: NamedDependency[Store],
+        oap_agent_id: FromPath[str],
+        data: JSONBody[OapPingRequest],
     ) -> OapPing:
         agent = await store.get_oap_agent(oap_agent_id)
-        return await _ping(state, store, agent)
+        return await _ping(state, store, agent, data.timeout_s)
 
 
 class OapRoutingController(Controller):
@@ -166,9 +171,11 @@ class OapRoutingController(Controller):
     tags = ["oap"]
 
     @post("/ping", status_code=HTTP_200_OK, summary="Ping every registered agent")
-    async def ping_all(self, state: State, store: NamedDependency[Store]) -> OapPingList:
+    async def ping_all(
+        self, state: State, store: NamedDependency[Store], data: JSONBody[OapPingRequest]
+    ) -> OapPingList:
         agents = await store.list_oap_agents()
-        results = await asyncio.gather(*(_ping(state, store, a) for a in agents))
+        results = await asyncio.gather(*(_ping(state, store, a, data.timeout_s) for a in agents))
         return OapPingList(results=list(results))
 
     @post(
@@ -224,9 +231,13 @@ class OapRoutingController(Controller):
         responses=errors(409),
     )
     async def cancel(
-        self, state: State, chain_id: FromPath[str], agent_id: AgentIdHeader = None
+        self,
+        state: State,
+        chain_id: FromPath[str],
+        data: JSONBody[OapChainCancel],
+        agent_id: AgentIdHeader = None,
     ) -> OapChain:
-        return await _runner(state).cancel(chain_id, actor_of(agent_id))
+        return await _runner(state).cancel(chain_id, data.reason, actor_of(agent_id))
 
 
 class IntentChainController(Controller):
@@ -263,10 +274,10 @@ class IntentChainController(Controller):
         return OapChainList(chains=found, next_offset=next_offset)
 
 
-async def _ping(state: State, store: Store, agent: OapAgent) -> OapPing:
+async def _ping(state: State, store: Store, agent: OapAgent, timeout_s: float) -> OapPing:
     transport: AgentTransport = state.oap_transport
     try:
-        probe = await transport.describe(agent.url)
+        probe = await transport.describe(agent.url, timeout_s)
     except EgressRefused as exc:
         probe = Probe("dead", None, None, f"refused by the egress guard: {exc}")
     _, caps, description = _discovered(probe.document)
@@ -306,6 +317,5 @@ async def oap_lifespan(app: Litestar) -> AsyncIterator[None]:
             await runner.close()
 
 
-__all__ = ["CHAIN_STATUSES"]
 CONTROLLERS = [OapAgentController, OapRoutingController, IntentChainController]
 LIFESPANS = [oap_lifespan]

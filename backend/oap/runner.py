@@ -124,8 +124,8 @@ class ChainRunner:
         self._launch(chain_id)
         return await self.wait(chain_id) if body.wait else chain
 
-    async def cancel(self, chain_id: str, actor: str | None) -> OapChain:
-        chain = await self.store.cancel_oap_chain(chain_id, actor)
+    async def cancel(self, chain_id: str, reason: str | None, actor: str | None) -> OapChain:
+        chain = await self.store.cancel_oap_chain(chain_id, reason, actor)
         task = self._tasks.get(chain_id)
         if task is not None:
             task.cancel()  # stops the request in flight; its hop is already marked failed

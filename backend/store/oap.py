@@ -166,7 +166,9 @@ class OapStore(ABC):
         """hop_limit | failed | interrupted -> running under `owner`; Conflict otherwise."""
 
     @abstractmethod
-    async def cancel_oap_chain(self, chain_id: str, actor: str | None) -> OapChain: ...
+    async def cancel_oap_chain(
+        self, chain_id: str, reason: str | None, actor: str | None
+    ) -> OapChain: ...
 
     @abstractmethod
     async def interrupt_oap_chains(self, owner: str | None) -> list[str]:

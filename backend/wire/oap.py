@@ -83,6 +83,11 @@ class OapAgentList(Response):
     agents: list[OapAgent]
 
 
+class OapPingRequest(Request):
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
+    """How long to wait for `GET /` (`oap ping` waits 5 s)."""
+
+
 class OapPing(Response):
     agent_id: str
     status: AgentStatus
@@ -142,6 +147,10 @@ class OapChainResume(Request):
     pipeline: Pipeline | None = None
     """Continue as this pipeline, from its first agent."""
     wait: bool = False
+
+
+class OapChainCancel(Request):
+    reason: Text | None = None
 
 
 class OapHop(Response):

@@ -319,10 +319,10 @@ def test_cancel_and_one_chain_per_intent(api: httpx.Client):
         second = start(api, intent_id)
         assert second.status_code == 409 and chain_id in second.json()["message"]
         wait_until(lambda: slow.received, "the first hop")
-        cancelled = api.post(f"/api/v1/oap/chains/{chain_id}/cancel")
+        cancelled = api.post(f"/api/v1/oap/chains/{chain_id}/cancel", json={})
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
         assert api.post(f"/api/v1/oap/chains/{chain_id}/resume", json={}).status_code == 409
-        assert api.post(f"/api/v1/oap/chains/{chain_id}/cancel").status_code == 409
+        assert api.post(f"/api/v1/oap/chains/{chain_id}/cancel", json={}).status_code == 409
         listed = api.get("/api/v1/oap/chains", params={"status": "cancelled"}).json()["chains"]
         assert [c["chain_id"] for c in listed] == [chain_id]
         assert start(api, intent_id, max_hops=1, wait=True).json()["status"] == "hop_limit"

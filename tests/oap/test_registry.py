@@ -48,14 +48,14 @@ def test_register_discovers_lists_pings_and_removes(server: LiveServer, api: htt
         assert api.get("/api/v1/oap/agents/silent").json()["url"] == silent.url
 
         described.capabilities = ["research", "summarise"]
-        ping = api.post("/api/v1/oap/agents/research-agent/ping")
+        ping = api.post("/api/v1/oap/agents/research-agent/ping", json={})
         assert ping.status_code == 200
         assert ping.json()["status"] == "alive" and ping.json()["capabilities_updated"] is True
         assert api.get("/api/v1/oap/agents/research-agent").json()["capabilities"] == [
             "research",
             "summarise",
         ]
-        pinged = api.post("/api/v1/oap/ping").json()["results"]
+        pinged = api.post("/api/v1/oap/ping", json={}).json()["results"]
         assert {p["agent_id"]: p["status"] for p in pinged} == {
             "research-agent": "alive",
             "silent": "no_health",
@@ -64,7 +64,7 @@ def test_register_discovers_lists_pings_and_removes(server: LiveServer, api: htt
         assert shown["last_status"] == "no_health" and shown["last_ping_at"]
 
     # Both servers are gone now: dead.
-    pinged = api.post("/api/v1/oap/ping").json()["results"]
+    pinged = api.post("/api/v1/oap/ping", json={}).json()["results"]
     assert {p["status"] for p in pinged} == {"dead"}
 
     assert api.delete("/api/v1/oap/agents/silent").status_code == 204

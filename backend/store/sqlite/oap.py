@@ -659,7 +659,9 @@ class SqliteOap(SqliteCore, OapStore):
 
         return await self._write(op)
 
-    async def cancel_oap_chain(self, chain_id: str, actor: str | None) -> OapChain:
+    async def cancel_oap_chain(
+        self, chain_id: str, reason: str | None, actor: str | None
+    ) -> OapChain:
         def op(tx: Tx) -> OapChain:
             chain = _fetch_chain(tx, chain_id)
             if chain.status in FINISHED:
@@ -670,12 +672,17 @@ class SqliteOap(SqliteCore, OapStore):
                 " AND status = 'pending'",
                 (tx.now, chain_id),
             )
-            _finish(tx, chain_id, "cancelled", kind=None, error=None)
+            _finish(tx, chain_id, "cancelled", kind=None, error=reason)
             tx.emit(
                 chain.intent_id,
                 "task.cancelled",
                 actor,
-                {"oap": "chain_cancelled", "chain_id": chain_id, "from_status": chain.status},
+                {
+                    "oap": "chain_cancelled",
+                    "chain_id": chain_id,
+                    "from_status": chain.status,
+                    "reason": reason,
+                },
             )
             return _fetch_chain(tx, chain_id)
 
