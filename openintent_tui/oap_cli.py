@@ -162,7 +162,7 @@ def _call(api: httpx.Client, method: str, path: str, kind: type[T], **kwargs: An
             message = response.text
         raise CliError(f"{message} (HTTP {response.status_code})")
     if kind is type(None):
-        return None  # type: ignore[return-value]
+        return None
     try:
         return msgspec.json.decode(response.content, type=kind)
     except msgspec.DecodeError as exc:

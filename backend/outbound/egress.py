@@ -168,7 +168,7 @@ async def guarded_request(
         content=body,
         headers={**headers, "Host": target.netloc.decode("ascii")},
         extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
-        **({"timeout": request_timeout} if request_timeout is not None else {}),
+        timeout=httpx.USE_CLIENT_DEFAULT if request_timeout is None else request_timeout,
     )
     response = await client.send(request, stream=True, follow_redirects=False)
     try:
