@@ -182,6 +182,11 @@ class ConsoleScreen(Screen):
         return self.console.clock()
 
 
+async def unavailable() -> tuple[None, str]:
+    """What `optional` gives for a call the server's capabilities rule out."""
+    return None, UNAVAILABLE
+
+
 async def optional(call: Awaitable[T]) -> tuple[T | None, str | None]:
     """`(value, None)`, or `(None, why)` when the server lacks the endpoint or refuses."""
     try:
