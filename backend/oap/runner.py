@@ -206,14 +206,27 @@ class ChainRunner:
                 hop=hop if resend else None,
             )  # fmt: skip
             return False
+        # The pending row commits while the agent works: the key is `{chain_id}:{hop}`
+        # whether or not the row was durable when a crash came, so a resume re-sends the
+        # same hop under the same key either way. Every later write of this hop waits for it.
+        recorded: asyncio.Future[None] | None = None
         if not resend:
-            await self.store.start_oap_hop(
-                chain_id, owner, hop, agent_id, selected_by, hashlib.sha256(body).hexdigest()
+            recorded = asyncio.ensure_future(
+                self.store.start_oap_hop(
+                    chain_id, owner, hop, agent_id, selected_by, hashlib.sha256(body).hexdigest()
+                )
             )
+            await asyncio.sleep(0)  # queued for the writer before the request goes out
+
+        async def hop_recorded() -> None:
+            if recorded is not None:
+                await recorded
+
         # A re-sent hop also counts the attempt the dead server had in flight.
         prior_attempts = state.pending_attempts + 1 if resend else 0
 
         async def on_retry(attempt: int, why: str) -> None:
+            await hop_recorded()
             await self.store.record_oap_retry(chain_id, owner, hop, attempt, why)
 
         started = time.perf_counter()
@@ -223,6 +236,7 @@ class ChainRunner:
                 agent.url, body, headers, agent.timeout_s, on_retry
             )
         except HopError as exc:
+            await hop_recorded()
             await self.store.fail_oap_chain(
                 chain_id, owner, exc.kind, exc.message, hop=hop,
                 attempts=prior_attempts + exc.attempts, http_status=exc.http_status,
@@ -230,6 +244,7 @@ class ChainRunner:
             )  # fmt: skip
             return False
         duration_ms = _ms_since(started)
+        await hop_recorded()
         attempts = prior_attempts + invocation.attempts
         pipeline = state.pipeline if state.mode == "pipeline" else None
         position = hop - state.pipeline_start if pipeline else None
