@@ -17,6 +17,8 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 
+import msgspec
+
 from ..domain.errors import DomainError, InvalidInput, NotFound, PayloadTooLarge
 from ..store import Store
 from ..store.oap import ChainLost, ChainState, HopResult, NewChain
@@ -162,8 +164,9 @@ class ChainRunner:
 
     async def _run(self, chain_id: str) -> None:
         try:
-            while await self._hop(await self.store.oap_chain_state(chain_id)):
-                pass
+            state: ChainState | None = await self.store.oap_chain_state(chain_id)
+            while state is not None:
+                state = await self._hop(state)
         except (ChainLost, asyncio.CancelledError):
             return  # cancelled, or no longer ours: whoever took it records the outcome
         except Exception as exc:  # a bug must not leave the chain `running` for ever
@@ -173,21 +176,21 @@ class ChainRunner:
             except Exception:
                 log.exception("could not mark OAP chain %s failed", chain_id)
 
-    async def _hop(self, state: ChainState) -> bool:
-        """Take one hop; whether the chain goes on."""
+    async def _hop(self, state: ChainState) -> ChainState | None:
+        """Take one hop; the state for the next one (as just committed), or None: stop."""
         chain_id, owner = state.chain_id, self.owner
         if state.status != "running":
-            return False
+            return None
         resend = state.pending_hop is not None
         if state.pending_hop is not None:
             hop, agent_id = state.pending_hop, state.pending_agent or ""
             selected_by = state.pending_selected_by or "handoff"
         else:
             if state.next_agent is None:
-                return False
+                return None
             if state.hops_done >= state.stop_at_hop:
                 await self.store.stop_oap_chain_at_limit(chain_id, owner)
-                return False
+                return None
             hop, agent_id = state.hops_done + 1, state.next_agent
             selected_by = state.next_selected_by or "handoff"
         try:
@@ -197,7 +200,7 @@ class ChainRunner:
                 chain_id, owner, "unknown_agent", unknown_agent_message(agent_id),
                 hop=hop if resend else None,
             )  # fmt: skip
-            return False
+            return None
         body = encode(state.envelope)
         if len(body) > self.max_envelope_bytes:
             await self.store.fail_oap_chain(
@@ -205,7 +208,7 @@ class ChainRunner:
                 f"The envelope is {len(body)} bytes; the limit is {self.max_envelope_bytes}",
                 hop=hop if resend else None,
             )  # fmt: skip
-            return False
+            return None
         # The pending row commits while the agent works: the key is `{chain_id}:{hop}`
         # whether or not the row was durable when a crash came, so a resume re-sends the
         # same hop under the same key either way. Every later write of this hop waits for it.
@@ -242,7 +245,7 @@ class ChainRunner:
                 attempts=prior_attempts + exc.attempts, http_status=exc.http_status,
                 response=exc.response, duration_ms=_ms_since(started),
             )  # fmt: skip
-            return False
+            return None
         duration_ms = _ms_since(started)
         await hop_recorded()
         attempts = prior_attempts + invocation.attempts
@@ -276,7 +279,7 @@ class ChainRunner:
                 http_status=invocation.http_status, response=invocation.response,
                 duration_ms=duration_ms,
             )  # fmt: skip
-            return False
+            return None
         if pipeline is not None:
             more = position is not None and position < len(pipeline)
             next_agent = pipeline[position] if more and position is not None else None
@@ -311,8 +314,20 @@ class ChainRunner:
                 http_status=invocation.http_status, response=invocation.response,
                 duration_ms=duration_ms,
             )  # fmt: skip
-            return False
-        return status == "running"
+            return None
+        if status != "running":
+            return None
+        return msgspec.structs.replace(
+            state,
+            hops_done=hop,
+            envelope=envelope,
+            next_agent=next_agent,
+            next_selected_by=next_selected_by,
+            pending_hop=None,
+            pending_agent=None,
+            pending_selected_by=None,
+            pending_attempts=0,
+        )
 
 
 def _ms_since(started: float) -> float:

@@ -92,6 +92,16 @@ class EgressPolicy:
     async def resolve(self, url: httpx.URL) -> IPAddress:
         """The address to connect to. Every address the name has must be allowed: a name
         that also points somewhere private is refused whichever address we would pick."""
+        try:  # an address literal needs no lookup (one thread hop less per request)
+            literal = ipaddress.ip_address(url.host)
+        except ValueError:
+            pass
+        else:
+            if not self.address_allowed(literal):
+                raise EgressRefused(
+                    f"{url.host!r} is not a public address (allow it with egress_allow_cidrs)"
+                )
+            return literal
         port = url.port or (443 if url.scheme == "https" else 80)
         try:
             async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
