@@ -345,3 +345,27 @@ def test_bad_chain_requests(api: httpx.Client, body: dict[str, Any]):
     assert response.status_code == 400, response.text
     assert response.json()["detail"] and response.json()["message"]
     assert api.get("/api/v1/oap/chains").json()["chains"] == []
+
+
+def test_a_clean_shutdown_leaves_the_chain_interrupted_and_resumable(tmp_path):
+    from tests.oap.conftest import RETRY_SCALE
+    from tests.support import run_server
+
+    slow = Agent("slow", ["slow"], handoff_to("quick", "tick"), delay=0.5, dedupe=True)
+    quick = Agent("quick", ["quick"], finish("done"))
+    options = {"egress_allow_cidrs": ["127.0.0.0/8"], "oap_retry_scale": RETRY_SCALE}
+    with running(slow, quick):
+        with run_server(tmp_path / "stop.db", **options) as live, live.client() as api:
+            register(api, slow)
+            register(api, quick)
+            chain_id = start(api, new_intent(api, "slow start")).json()["chain_id"]
+            wait_until(lambda: slow.received, "hop 1 in flight")
+        with run_server(tmp_path / "stop.db", **options) as live, live.client() as api:
+            stopped = chain(api, chain_id)
+            assert stopped["status"] == "interrupted"
+            assert [(h["hop"], h["status"]) for h in stopped["hops"]] == [(1, "pending")]
+            wait_until(lambda: slow.applied, "the first request to finish")
+            done = api.post(f"/api/v1/oap/chains/{chain_id}/resume", json={"wait": True}).json()
+    assert done["status"] == "completed" and done["hops_done"] == 2
+    assert [r.headers["idempotency-key"] for r in slow.received] == [f"{chain_id}:1"] * 2
+    assert slow.applied == [f"{chain_id}:1"]
