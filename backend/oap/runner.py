@@ -219,6 +219,9 @@ class ChainRunner:
                     chain_id, owner, hop, agent_id, selected_by, hashlib.sha256(body).hexdigest()
                 )
             )
+            # Its failure (the chain was cancelled meanwhile) is seen where it is awaited; a run
+            # stopped before that (cancelled) must not leave it "never retrieved".
+            recorded.add_done_callback(lambda done: done.cancelled() or done.exception())
             await asyncio.sleep(0)  # queued for the writer before the request goes out
 
         async def hop_recorded() -> None:
