@@ -109,7 +109,6 @@ class ChainsScreen(ChainActions):
 
     BINDINGS = [
         Binding("f", "next_filter", "Status filter", id="chains.filter"),
-        Binding("enter", "open_chain", "Open", show=False, id="chains.open"),
         Binding("e", "resume", "Resume", id="chains.resume"),
         Binding("x", "cancel", "Cancel", id="chains.cancel"),
         Binding("o", "open_intent", "Open intent", id="chains.open_intent"),

@@ -112,6 +112,7 @@ async def test_chains_detail_resume_cancel_and_intent_detail(server: LiveServer,
 
             await pilot.press("enter")
             await wait_in_app(pilot, lambda: isinstance(app.screen, ChainDetailScreen))
+            assert sum(isinstance(s, ChainDetailScreen) for s in app.screen_stack) == 1
             chain_screen = app.screen
             await wait_in_app(pilot, lambda: chain_screen.loaded, what="chain loaded")
             hops = [r.cells[:5] for r in chain_screen.hops.visible_rows]
