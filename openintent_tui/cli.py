@@ -84,6 +84,12 @@ def main(argv: list[str] | None = None) -> None:
 
         workflow_main(argv[1:])
         return
+    from .oap_cli import COMMANDS as OAP_COMMANDS
+
+    if argv[:1] and argv[0] in OAP_COMMANDS:
+        from .oap_cli import main as oap_main
+
+        sys.exit(oap_main(argv))
     args = build_parser().parse_args(argv)
     try:
         sys.exit(run(args))

@@ -15,6 +15,7 @@ import msgspec
 from textual.suggester import Suggester
 
 from backend.domain.lifecycle import STATUSES
+from backend.wire.oap import CHAIN_STATUSES
 
 from .client.api import Capabilities
 
@@ -133,6 +134,18 @@ def _portfolios(app: OpenIntentApp, _: Invocation) -> None:
     app.show_view(PortfoliosScreen())
 
 
+def _oap_agents(app: OpenIntentApp, _: Invocation) -> None:
+    from .screens.oap_agents import OapAgentsScreen
+
+    app.show_view(OapAgentsScreen())
+
+
+def _chains(app: OpenIntentApp, call: Invocation) -> None:
+    from .screens.chains import ChainsScreen
+
+    app.show_view(ChainsScreen(call.options.get("status")))
+
+
 def _activity(app: OpenIntentApp, _: Invocation) -> None:
     from .screens.activity import ActivityScreen
 
@@ -233,6 +246,26 @@ VERBS: tuple[Verb, ...] = (
         aliases=("portfolio", "p"),
         binding="app.view_portfolios",
         palette=(("Portfolios", "portfolios"),),
+    ),
+    Verb(
+        "agents",
+        "OAP agent registry: register, ping, remove",
+        _oap_agents,
+        aliases=("oap",),
+        needs=lambda can: can.agent_routing,
+        palette=(("Agents: OAP registry", "agents"),),
+    ),
+    Verb(
+        "chains",
+        "OAP chains: hops, envelope, resume, cancel",
+        _chains,
+        aliases=("chain", "runs"),
+        usage="[status=S]",
+        needs=lambda can: can.agent_routing,
+        palette=(
+            ("Chains: all", "chains"),
+            *((f"Chains: status={s}", f"chains status={s}") for s in CHAIN_STATUSES),
+        ),
     ),
     Verb(
         "activity",

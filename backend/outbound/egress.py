@@ -169,6 +169,45 @@ async def guarded_post(
     return GuardedResponse(status, answer)
 
 
+async def guarded_request(
+    client: httpx.AsyncClient,
+    policy: EgressPolicy,
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    *,
+    max_response_bytes: int,
+    request_timeout: httpx.Timeout | None = None,
+    decode: bool = False,
+) -> GuardedResponse:
+    """`method` through an httpx client to the checked address (the OAP router's calls; the
+    outbound worker's POSTs take `guarded_post`). Reads at most `max_response_bytes` of the answer:
+    as sent (`decode=False`), or after content decoding (gzip...) for a caller that parses
+    it; `request_timeout` overrides the client's for this request."""
+    target = policy.check_url(url)
+    address = await policy.resolve(target)
+    request = client.build_request(
+        method,
+        target.copy_with(host=str(address)),
+        content=body,
+        headers={**headers, "Host": target.netloc.decode("ascii")},
+        extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
+        timeout=httpx.USE_CLIENT_DEFAULT if request_timeout is None else request_timeout,
+    )
+    response = await client.send(request, stream=True, follow_redirects=False)
+    try:
+        received = bytearray()
+        chunks = response.aiter_bytes() if decode else response.aiter_raw()
+        async for chunk in chunks:
+            received += chunk[: max_response_bytes - len(received)]
+            if len(received) >= max_response_bytes:
+                break  # enough to report; the rest is not read
+        return GuardedResponse(response.status_code, bytes(received))
+    finally:
+        await response.aclose()
+
+
 def post_client(timeout_seconds: float, connections: int, user_agent: str) -> PostClient:
     """The outbound worker's client for its POSTs (webhooks, federation): keep-alive, at most
     `connections` idle connections kept per origin, no proxies, no redirects."""

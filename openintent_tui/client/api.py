@@ -23,6 +23,7 @@ from backend.wire.events import Event, EventPage
 from backend.wire.governance import Arbitration, ArbitrationOption, Decision
 from backend.wire.intents import AgentAssignment, Intent, IntentCounts, IntentList, PatchOp
 from backend.wire.leases import Lease
+from backend.wire.oap import OapAgent, OapChain, OapPing, OapRoute
 from backend.wire.portfolios import Membership, Portfolio, PortfolioDetail, PortfolioIntents
 from backend.wire.retries import Failure, RetryPolicy
 from backend.wire.subscriptions import (
@@ -55,8 +56,8 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     webhooks: bool = True
     federation: bool = False
     """Not driven from the console yet."""
-    agent_routing: bool = False
-    """Not driven from the console yet."""
+    agent_routing: bool = True
+    """OAP agent registry and chains (`/oap/...`): `:agents`, `:chains`."""
 
 
 NATIVE = Capabilities()
@@ -261,3 +262,25 @@ class ServerAPI(Protocol):
     async def deliveries(
         self, subscription_id: str, after: int = 0, limit: int = 100
     ) -> DeliveryList: ...
+
+    # -- OAP agent routing (capabilities.agent_routing) --------------------------------------
+    async def list_oap_agents(self) -> list[OapAgent]: ...
+    async def register_oap_agent(
+        self,
+        url: str,
+        *,
+        agent_id: str | None = None,
+        capabilities: list[str] | None = None,
+        replace: bool = False,
+    ) -> OapAgent: ...
+    async def remove_oap_agent(self, agent_id: str) -> None: ...
+    async def ping_oap_agent(self, agent_id: str) -> OapPing: ...
+    async def ping_oap_agents(self) -> list[OapPing]: ...
+    async def route_goal(self, goal: str) -> OapRoute: ...
+    async def start_chain(self, intent_id: str, **options: Any) -> OapChain: ...
+    async def list_chains(
+        self, status: str | None = None, intent_id: str | None = None
+    ) -> list[OapChain]: ...
+    async def get_chain(self, chain_id: str) -> OapChain: ...
+    async def resume_chain(self, chain_id: str, max_hops: int | None = None) -> OapChain: ...
+    async def cancel_chain(self, chain_id: str, reason: str | None = None) -> OapChain: ...

@@ -208,6 +208,11 @@ class ConsoleScreen(Screen):
         self.app.push_screen(DescribeScreen(kind, obj, object_id))
 
 
+async def unavailable() -> tuple[None, str]:
+    """What `optional` gives for a call the server's capabilities rule out."""
+    return None, UNAVAILABLE
+
+
 async def optional(call: Awaitable[T]) -> tuple[T | None, str | None]:
     """`(value, None)`, or `(None, why)` when the server lacks the endpoint or refuses."""
     try:

@@ -20,6 +20,7 @@ from backend.wire.costs import CostList
 from backend.wire.governance import Arbitration, Decision
 from backend.wire.intents import AgentAssignment, Intent
 from backend.wire.leases import Lease
+from backend.wire.oap import OapChain
 from backend.wire.retries import Failure, RetryPolicy
 
 from ..client.errors import ClientError
@@ -29,13 +30,14 @@ from ..modals.pick import Choice, PickModal
 from ..modals.text_prompt import TextPrompt
 from ..widgets.event_tail import EventTail
 from ..widgets.json_tree import JsonTree
-from .base import optional
+from .base import optional, unavailable
+from .chains import CHAIN_STATUS_STYLES
 from .format import STATUS_STYLES, ago, short_id, until
 from .lifecycle import IntentActionsScreen, quoted
 
 TAIL_BACKFILL_PAGES = 10
 TAIL_PAGE = 1000
-SECTIONS = ("agents", "leases", "decisions", "attachments", "costs", "failures")
+SECTIONS = ("agents", "leases", "decisions", "attachments", "costs", "failures", "chains")
 RELATED_SHOWN = 12
 """Children and dependencies listed on the screen; `x` (the graph) shows them all."""
 
@@ -134,8 +136,11 @@ class IntentDetailScreen(IntentActionsScreen):
             optional(client.list_attachments(i)),
             optional(client.get_costs(i)),
             optional(client.list_failures(i)),
+            optional(client.list_chains(intent_id=i))
+            if client.capabilities.agent_routing
+            else unavailable(),
         )
-        agents, leases, decisions, attachments, costs, failures = fetched
+        agents, leases, decisions, attachments, costs, failures, chains = fetched
         retry = await retry_read
         self.sections = dict(zip((*SECTIONS, "retry"), (*fetched, retry), strict=True))
         self._show("agents", agents, self._agents)
@@ -144,6 +149,7 @@ class IntentDetailScreen(IntentActionsScreen):
         self._show("attachments", attachments, self._attachments)
         self._show("costs", costs, self._costs)
         self._show("failures", failures, lambda v: self._failures(v, retry))
+        self._show("chains", chains, self._chains)
         arbitrations = await arbitrations_read
         self.sections["arbitrations"] = arbitrations
         self._show("arbitrations", arbitrations, self._arbitrations)
@@ -343,6 +349,21 @@ class IntentDetailScreen(IntentActionsScreen):
             )
         else:
             text.append(f"retry policy: {problem or 'none set'}", style="dim")
+        return text
+
+    def _chains(self, chains: list[OapChain] | None) -> Text:
+        """OAP chains on this intent, newest first (`:chains` has their hops)."""
+        text = Text()
+        for chain in (chains or [])[:5]:
+            text.append(f"{chain.status:<11}", style=CHAIN_STATUS_STYLES.get(chain.status, ""))
+            text.append(f" {short_id(chain.chain_id)} {chain.hops_done} hops")
+            if chain.next_agent and chain.status != "completed":
+                text.append(f" · next {chain.next_agent}")
+            if chain.error_kind:
+                text.append(f" · {chain.error_kind}", style="red")
+            text.append("\n")
+        if not chains:
+            text.append("no chains", style="dim")
         return text
 
     @work(exclusive=True, group="detail-tail", exit_on_error=False)

@@ -45,7 +45,7 @@ async def test_connect_picks_the_native_dialect_for_our_server(server):
     async with await connect(server.url, server.api_key, agent_id="alice") as client:
         assert isinstance(client, OpenIntentClient) and client.dialect == "native"
         assert client.capabilities == NATIVE
-        assert not client.capabilities.federation and not client.capabilities.agent_routing
+        assert not client.capabilities.federation and client.capabilities.agent_routing
 
 
 async def test_a_server_down_at_start_is_connected_once_it_answers(tmp_path):

@@ -13,6 +13,7 @@ from .federation_outbox import SqliteFederationOutbox
 from .governance import SqliteGovernance
 from .intents import SqliteIntents
 from .leases import SqliteLeases, lease_guard
+from .oap import SqliteOap
 from .portfolios import SqlitePortfolios, complete_portfolios_of
 from .retries import SqliteRetries
 from .subscriptions import SqliteSubscriptions, WebhookOutbox
@@ -30,6 +31,7 @@ class SqliteStore(
     SqlitePortfolios,
     SqliteFederation,
     SqliteFederationOutbox,
+    SqliteOap,
     Store,
 ):
     """Add a resource by writing its mixin beside the others and listing it here; a rule

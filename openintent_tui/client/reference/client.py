@@ -54,10 +54,11 @@ REFERENCE = Capabilities(
     unassign_agents=False,
     store_attachments=False,
     webhooks=False,
+    agent_routing=False,
 )
 """What `openintent-server` 0.17.0 lacks (shared/spec/wire.md): no listing of intents, leases
 or arbitrations, no global stream or log, no revoke or unassign route, no stored attachment
-bytes, no webhook subscriptions."""
+bytes, no webhook subscriptions, no OAP agent routing."""
 
 # The envelope each list comes in on our server; it sends the bare list.
 ENVELOPES: dict[type, str] = {
