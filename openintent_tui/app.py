@@ -389,7 +389,7 @@ class OpenIntentApp(App):
         root = self._to_root()
         root.apply_status(status)
         if text is not None:
-            root.table.set_filter(text)
+            root.apply_text(text)
 
     def listed_intents(self, limit: int = 2000) -> list[Intent]:
         """The intents the list holds now (for the palette's "Open intent" entries)."""

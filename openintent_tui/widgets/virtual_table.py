@@ -110,6 +110,30 @@ class VirtualTable(ScrollView, can_focus=True):
         def control(self) -> VirtualTable:
             return self.table
 
+    class Changed(Message):
+        """The rows shown changed (after a rebuild): counts that read `row_count` redraw."""
+
+        def __init__(self, table: VirtualTable) -> None:
+            super().__init__()
+            self.table = table
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
+
+    class EdgeWanted(Message):
+        """`g`/`G` (or a scroll to the last row held) when the rows held are a window onto a
+        longer list (`more_above` / `more_below`): the owner fetches that end."""
+
+        def __init__(self, table: VirtualTable, top: bool) -> None:
+            super().__init__()
+            self.table = table
+            self.top = top
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
+
     class Highlighted(Message):
         def __init__(self, table: VirtualTable, key: str | None) -> None:
             super().__init__()
@@ -142,6 +166,9 @@ class VirtualTable(ScrollView, can_focus=True):
         self.sort_column: int | None = None
         self.sort_reverse = False
         self.stale = False
+        self.more_above = False
+        self.more_below = False
+        """The rows are a window onto a longer list, which goes on above / below."""
         self._rebuild_timer: Timer | None = None
         self._rich_styles: dict[str, Style] = {}
         self._status_styles = status_styles or {}
@@ -266,6 +293,7 @@ class VirtualTable(ScrollView, can_focus=True):
         else:
             self.cursor = min(self.cursor, max(len(rows) - 1, 0))
         self.refresh()
+        self.post_message(self.Changed(self))
 
     # ---- cursor --------------------------------------------------------------------------
 
@@ -297,9 +325,13 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def action_cursor_top(self) -> None:
         self.cursor = 0
+        if self.more_above:
+            self.post_message(self.EdgeWanted(self, top=True))
 
     def action_cursor_bottom(self) -> None:
         self.cursor = len(self._view) - 1
+        if self.more_below:
+            self.post_message(self.EdgeWanted(self, top=False))
 
     def action_page_down(self) -> None:
         self.cursor += max(self.scrollable_content_region.height - 2, 1)

@@ -21,6 +21,7 @@ from backend.wire.governance import (
 from backend.wire.intents import (
     AgentAssignmentList,
     ChildIntents,
+    IntentCounts,
     IntentDependencies,
     IntentList,
 )
@@ -105,6 +106,13 @@ class ReferenceClient(OpenIntentClient):
 
     def reshape(self, raw: Any, kind: type[T]) -> T:
         return adapters.convert(raw, kind, secret=self.api_key)
+
+    # -- intents ---------------------------------------------------------------------------
+    async def keyset_intents(self) -> bool:
+        return False  # it cannot list intents at all (REFERENCE.list_intents)
+
+    async def intent_counts(self) -> IntentCounts:
+        raise Unavailable(0, "This server does not count intents", None)
 
     # -- events and streams ------------------------------------------------------------------
     async def log_event(
