@@ -270,7 +270,7 @@ class IntentsScreen(IntentActionsScreen):
             self._paging = True
             self.page(top=True)
 
-    @work(group="intents-page", exit_on_error=False)
+    @work(exclusive=True, group="intents-page", exit_on_error=False)
     async def page(self, top: bool) -> None:
         """One more page above or below the rows held."""
         window = self.window
@@ -286,22 +286,24 @@ class IntentsScreen(IntentActionsScreen):
 
     @on(VirtualTable.EdgeWanted, "#intents-table")
     def _jump(self, message: VirtualTable.EdgeWanted) -> None:
+        self._paging = True  # no prefetch while the window moves
         self.jump_to_edge(message.top)
 
-    @work(exclusive=True, group="intents-jump", exit_on_error=False)
+    # One group with `page`: a jump cancels a page read in flight (before it changes anything).
+    @work(exclusive=True, group="intents-page", exit_on_error=False)
     async def jump_to_edge(self, top: bool) -> None:
         """`g`/`G` on a window: the list's first or last page, fetched directly."""
         window = self.window
-        if window is None:
-            return
         try:
-            await (window.open_head() if top else window.open_tail())
+            if window is not None:
+                await (window.open_head() if top else window.open_tail())
+                if window is self.window:
+                    self._show_window()
+                    self.table.cursor = 0 if top else self.table.row_count - 1
         except Exception as exc:
             self.notify_error(exc, "Reading intents")
-            return
-        if window is self.window:
-            self._show_window()
-            self.table.cursor = 0 if top else self.table.row_count - 1
+        finally:
+            self._paging = False
 
     # ---- live updates ---------------------------------------------------------------------
 

@@ -324,14 +324,16 @@ class VirtualTable(ScrollView, can_focus=True):
         self.cursor -= 1
 
     def action_cursor_top(self) -> None:
-        self.cursor = 0
-        if self.more_above:
+        if self.more_above:  # the owner moves the cursor once that end is loaded
             self.post_message(self.EdgeWanted(self, top=True))
+        else:
+            self.cursor = 0
 
     def action_cursor_bottom(self) -> None:
-        self.cursor = len(self._view) - 1
         if self.more_below:
             self.post_message(self.EdgeWanted(self, top=False))
+        else:
+            self.cursor = len(self._view) - 1
 
     def action_page_down(self) -> None:
         self.cursor += max(self.scrollable_content_region.height - 2, 1)
