@@ -49,8 +49,6 @@ COUNT_EVENTS = frozenset({"intent_created", "status_changed", "intent.suspended"
 LEASE_EVENTS = frozenset({"lease_acquired", "lease_released"})
 # Above this many changed intents in one tick, one full reload is cheaper than N GETs.
 REFETCH_LIMIT = 50
-# Scrolling within this many rows of the window's edge fetches the next page.
-PREFETCH_ROWS = 20
 # `A` on a large fleet: activity is the server's update time, newest, oldest, then creation order.
 ACTIVITY_SORTS: dict[IntentSort, IntentSort] = {
     "-updated_at": "updated_at",
@@ -258,17 +256,12 @@ class IntentsScreen(IntentActionsScreen):
 
     # ---- paging a large fleet -------------------------------------------------------------
 
-    @on(VirtualTable.Highlighted, "#intents-table")
-    def _near_edge(self, message: VirtualTable.Highlighted) -> None:
-        table = self.table
-        if self.window is None or self._paging:
-            return
-        if table.more_below and table.cursor >= table.row_count - PREFETCH_ROWS:
+    @on(VirtualTable.NeedsRows, "#intents-table")
+    def _near_edge(self, message: VirtualTable.NeedsRows) -> None:
+        # Re-checked now: a jump may have moved the cursor since the message was sent.
+        if self.window is not None and not self._paging and self.table.near_edge(message.top):
             self._paging = True
-            self.page(top=False)
-        elif table.more_above and table.cursor < PREFETCH_ROWS:
-            self._paging = True
-            self.page(top=True)
+            self.page(top=message.top)
 
     @work(exclusive=True, group="intents-page", exit_on_error=False)
     async def page(self, top: bool) -> None:

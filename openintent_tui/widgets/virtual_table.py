@@ -21,6 +21,9 @@ from textual.strip import Strip
 from textual.timer import Timer
 
 REBUILD_DELAY = 0.5
+PREFETCH_ROWS = 20
+"""A window onto a longer list asks for more when the cursor or the view comes this close
+to the edge of the rows held."""
 
 
 class Column(NamedTuple):
@@ -124,6 +127,19 @@ class VirtualTable(ScrollView, can_focus=True):
     class EdgeWanted(Message):
         """`g`/`G` (or a scroll to the last row held) when the rows held are a window onto a
         longer list (`more_above` / `more_below`): the owner fetches that end."""
+
+        def __init__(self, table: VirtualTable, top: bool) -> None:
+            super().__init__()
+            self.table = table
+            self.top = top
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
+
+    class NeedsRows(Message):
+        """The cursor or the view is near the edge of the rows held, and the list goes on
+        past it (`more_above` / `more_below`): the owner fetches the next page that way."""
 
         def __init__(self, table: VirtualTable, top: bool) -> None:
             super().__init__()
@@ -274,6 +290,11 @@ class VirtualTable(ScrollView, can_focus=True):
         return self._index
 
     def _rebuild(self, keep: str | None) -> None:
+        top = round(self.scroll_y)
+        # Rows added or dropped above the view (a window paging) must not move what is shown,
+        # unless the view is at the very top, where new rows are expected to appear.
+        top_key = self._view[top].key if 0 < top < len(self._view) else None
+        cursor_shown = top <= self.cursor < top + max(self.scrollable_content_region.height, 1)
         needle = self.filter_text.lower()
         rows: list[Row] = list(self._rows.values())
         if self.row_filter is not None:
@@ -288,10 +309,20 @@ class VirtualTable(ScrollView, can_focus=True):
         self._view = rows
         self._index = None
         self.virtual_size = Size(self.size.width, len(rows) + 1)
-        if keep is not None and (index := self._key_index().get(keep)) is not None:
-            self.cursor = index
+        index = self._key_index()
+        new_top = index.get(top_key) if top_key is not None else None
+        if new_top is not None and new_top != top:
+            self.scroll_to(y=new_top, animate=False, immediate=True, force=True)
+        if keep is not None and keep in index:
+            target = index[keep]
+        elif not cursor_shown and new_top is not None:
+            target = new_top  # the cursor's row was let go off-screen: the top row shown
         else:
-            self.cursor = min(self.cursor, max(len(rows) - 1, 0))
+            target = min(self.cursor, max(len(rows) - 1, 0))
+        if cursor_shown:
+            self.cursor = target
+        else:  # the view was scrolled away from the cursor (the wheel): leave the view be
+            self.set_reactive(VirtualTable.cursor, self.validate_cursor(target))
         self.refresh()
         self.post_message(self.Changed(self))
 
@@ -304,6 +335,27 @@ class VirtualTable(ScrollView, can_focus=True):
         self._scroll_cursor_into_view()
         self.refresh()
         self.post_message(self.Highlighted(self, self.cursor_key))
+        self._ask_for_rows()
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self._ask_for_rows(round(new))  # the mouse wheel scrolls without moving the cursor
+
+    def near_edge(self, top: bool, cursor: int | None = None, view_top: int | None = None) -> bool:
+        """Whether the cursor or the view is within PREFETCH_ROWS of the rows held's top
+        (or bottom) edge, with more of the list beyond it."""
+        cursor = self.cursor if cursor is None else cursor
+        first = round(self.scroll_y) if view_top is None else view_top
+        if top:
+            return self.more_above and min(cursor, first) < PREFETCH_ROWS
+        last = first + self.scrollable_content_region.height - 2
+        return self.more_below and max(cursor, last) >= len(self._view) - PREFETCH_ROWS
+
+    def _ask_for_rows(self, view_top: int | None = None) -> None:
+        for top in (False, True):
+            if self.near_edge(top, view_top=view_top):
+                self.post_message(self.NeedsRows(self, top=top))
+                return
 
     def _scroll_cursor_into_view(self) -> None:
         body = max(self.scrollable_content_region.height - 1, 1)

@@ -41,10 +41,18 @@ async def _seed(path: Path) -> None:
     store = SqliteStore(path)
     await store.open()
     try:
-        for start in range(0, FLEET, 500):  # in order: ids and created_at follow n
-            for n in range(start, min(start + 500, FLEET)):
-                status = "draft" if n % 3 == 0 else "active"
-                await store.create_intent(IntentCreate(title=title_of(n), status=status), "seed")
+        for start in range(0, FLEET, 250):
+            # Concurrent creates share a commit; the writer takes them in order, so ids and
+            # created_at still follow n (the assertions below rely on it).
+            await asyncio.gather(
+                *(
+                    store.create_intent(
+                        IntentCreate(title=title_of(n), status="draft" if n % 3 == 0 else "active"),
+                        "seed",
+                    )
+                    for n in range(start, min(start + 250, FLEET))
+                )
+            )
     finally:
         await store.close()
 
@@ -152,6 +160,10 @@ async def test_scrolling_pages_on_demand_within_a_bounded_window(fleet, large):
             await wait_until(pilot, lambda: not root._paging)
         assert at_cursor(root) == title_of(FLEET - 1)
         assert titles(root)[:3] == [title_of(FLEET - 1), title_of(FLEET - 2), title_of(FLEET - 3)]
+        # The mouse wheel scrolls the view without moving the cursor: it pages too.
+        held = root.table.row_count
+        root.table.scroll_y = root.table.max_scroll_y
+        await wait_until(pilot, lambda: window.first_position + root.table.row_count > held)
 
 
 async def test_G_reads_the_last_page_directly_and_g_the_first(fleet, large):
