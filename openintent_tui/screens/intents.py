@@ -154,8 +154,9 @@ class IntentsScreen(IntentActionsScreen):
             keyset = await client.keyset_intents()
             window = self._new_window(client, keyset)
             await window.open_head()
-            self.fleet = await self._read_counts(client)
-            fleet_size = self.fleet.total if self.fleet else window.total
+            fleet_size = window.total
+            if not window.query.is_plain and self.fleet is not None:
+                fleet_size = self.fleet.total  # the list is filtered: the last counts say
             windowed = fleet_size > self.MEMORY_ROWS
             if windowed != self.windowed:
                 self.windowed = windowed
@@ -173,6 +174,7 @@ class IntentsScreen(IntentActionsScreen):
         self.window = window
         self._show_window()  # the first page paints now, whatever the fleet's size
         self.loaded = True
+        self.fleet = await self._read_counts(client)
         self.lease_counts = await self._lease_counts(client)
         if not self.windowed and not window.complete:
             window.max_pages = None  # small enough to hold: read the rest behind the first page
