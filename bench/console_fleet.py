@@ -88,6 +88,7 @@ def run(count: int, tmp: Path) -> dict[str, float]:
     asyncio.run(seed(path, count))
     seeded = time.perf_counter() - started
     with run_server(path) as server:
+        asyncio.run(console(server.url, server.api_key))  # warm: imports, first connection
         result = asyncio.run(console(server.url, server.api_key))
         result["read_all"] = asyncio.run(read_all(server.url, server.api_key))
     result["seed"] = seeded

@@ -150,14 +150,17 @@ class IntentsScreen(IntentActionsScreen):
         if not client.capabilities.list_intents:
             await self._load_known(client)
             return
+        if self.window is not None and self.window.client is not client:
+            self.window, self.fleet, self.windowed = None, None, False  # another context
         try:
             keyset = await client.keyset_intents()
             window = self._new_window(client, keyset)
             await window.open_head()
-            fleet_size = window.total
-            if not window.query.is_plain and self.fleet is not None:
-                fleet_size = self.fleet.total  # the list is filtered: the last counts say
-            windowed = fleet_size > self.MEMORY_ROWS
+            windowed = self.windowed  # a filtered list's size says nothing of the fleet's
+            if window.query.is_plain:
+                windowed = window.total > self.MEMORY_ROWS
+            elif self.fleet is not None:
+                windowed = self.fleet.total > self.MEMORY_ROWS
             if windowed != self.windowed:
                 self.windowed = windowed
                 self._apply_local_filters()
@@ -447,12 +450,11 @@ class IntentsScreen(IntentActionsScreen):
         status, text = self.status_filter, self.text_filter
         if self.windowed:
             status, text = None, ""
+            self.table.sort_column = None  # the server's order
         self.table.set_row_filter(
             (lambda row: row.values is not None and row.values[0] == status) if status else None
         )
         self.table.set_filter(text)
-        if self.windowed:
-            self.table.sort_column = None
 
     def apply_status(self, status: str | None) -> None:
         self.status_filter = status

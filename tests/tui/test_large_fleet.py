@@ -111,6 +111,14 @@ def titles(root: IntentsScreen) -> list[str]:
     return [row.cells[1] for row in root.table.visible_rows]
 
 
+def contiguous(root: IntentsScreen) -> bool:
+    """The rows held are the list's rows at their positions: no gap, no repeat."""
+    assert root.window is not None
+    first = root.window.first_position
+    expected = [title_of(FLEET - 1 - p) for p in range(first, first + root.table.row_count)]
+    return titles(root) == expected
+
+
 def at_cursor(root: IntentsScreen) -> str:
     return root.table.visible_rows[root.table.cursor].cells[1]
 
@@ -152,12 +160,14 @@ async def test_scrolling_pages_on_demand_within_a_bounded_window(fleet, large):
             await pilot.press("pagedown")
             await wait_until(pilot, lambda: not root._paging)
             held = max(held, root.table.row_count)
+            assert contiguous(root)
         assert held <= PAGE * WINDOW_PAGES
         await wait_until(pilot, lambda: at_cursor(root) == title_of(FLEET - 1 - position()))
         assert window.first_position > 0  # the first pages were let go
         while position() > 0:  # and are read again on the way back
             await pilot.press("pageup")
             await wait_until(pilot, lambda: not root._paging)
+            assert contiguous(root)
         assert at_cursor(root) == title_of(FLEET - 1)
         assert titles(root)[:3] == [title_of(FLEET - 1), title_of(FLEET - 2), title_of(FLEET - 3)]
         # The mouse wheel scrolls the view without moving the cursor: it pages too.
@@ -178,6 +188,12 @@ async def test_G_reads_the_last_page_directly_and_g_the_first(fleet, large):
         assert "rows 2,901-3,000 of 3,000" in counts_text(root)
         await pilot.press("k")
         assert at_cursor(root) == title_of(1)
+        window = root.window
+        assert window is not None
+        while window.first_position > 2500:  # up from the tail: pages the other way
+            await pilot.press("pageup")
+            await wait_until(pilot, lambda: not root._paging)
+            assert contiguous(root)
         await pilot.press("g")
         await wait_until(pilot, lambda: at_cursor(root) == title_of(FLEET - 1), what="newest")
         assert "rows 1-100" in counts_text(root)
