@@ -19,6 +19,8 @@ from backend.store.sqlite import SqliteStore
 from backend.wire.intents import IntentCreate
 from openintent_tui.app import OpenIntentApp
 from openintent_tui.client.core import OpenIntentClient
+from openintent_tui.client.errors import Unavailable
+from openintent_tui.client.reference import ReferenceClient
 from openintent_tui.contexts import ConnectionInfo
 from openintent_tui.screens.intents import IntentsScreen
 from tests.support import LiveServer, run_server
@@ -251,3 +253,12 @@ async def test_live_inserts_show_at_the_top_and_are_counted(server: LiveServer):
         assert titles(root) == ["Second", "First"]  # newest first, as the list opened
         await wait_until(pilot, lambda: counts_text(root).startswith(" 2 intents  active 2"))
         assert "shown" not in counts_text(root)
+
+
+async def test_the_reference_dialect_declares_it_cannot_page_or_count_without_asking():
+    transport = Counting()
+    async with ReferenceClient("http://127.0.0.1:9", "key", transport=transport) as client:
+        assert await client.keyset_intents() is False
+        with pytest.raises(Unavailable):
+            await client.intent_counts()
+    assert transport.lists == []
