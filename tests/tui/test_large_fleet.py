@@ -222,6 +222,33 @@ async def test_a_filter_on_a_large_fleet_runs_on_the_server(fleet, large):
         assert titles(root)[0] == title_of(2997)  # the newest draft
 
 
+async def test_sorting_a_large_fleet_by_activity_is_the_servers_or_refused(fleet, large):
+    """With cursor paging the server sorts by update time and a changed intent moves to the
+    top; a server that lists newest first only says so and keeps its order."""
+    app = CountingApp(connection(fleet), Counting())
+    async with app.run_test(size=(120, 30)) as pilot:
+        root = await opened(app, pilot)
+        window = root.window
+        assert window is not None
+        await pilot.press("A")
+        if not window.keyset:
+            await wait_until(pilot, lambda: any("newest first only" in m for _, m in app.toasts))
+            assert titles(root)[0] == title_of(FLEET - 1)
+            return
+        await wait_until(pilot, lambda: root.window is not window and root.loaded)
+        await wait_until(pilot, lambda: app.connection_state == "live")
+        with fleet.client() as api:
+            old = api.get("/api/v1/intents", params={"sort": "created_at", "limit": 1})
+            oldest = old.json()["intents"][0]
+            api.post(
+                f"/api/v1/intents/{oldest['id']}/state",
+                json={"patches": [{"op": "set", "path": "/touched", "value": True}]},
+                headers={"If-Match": str(oldest["version"])},
+            )
+        await wait_until(pilot, lambda: titles(root)[0] == oldest["title"], what="moved to top")
+        assert "sort -updated_at" in counts_text(root)
+
+
 async def test_a_live_insert_enters_at_the_top_of_a_large_fleet(fleet, large):
     app = CountingApp(connection(fleet), Counting())
     async with app.run_test(size=(120, 30)) as pilot:
