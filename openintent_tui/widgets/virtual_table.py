@@ -113,9 +113,7 @@ class VirtualTable(ScrollView, can_focus=True):
         def control(self) -> VirtualTable:
             return self.table
 
-    class Changed(Message):
-        """The rows shown changed (after a rebuild): counts that read `row_count` redraw."""
-
+    class TableMessage(Message):
         def __init__(self, table: VirtualTable) -> None:
             super().__init__()
             self.table = table
@@ -124,31 +122,24 @@ class VirtualTable(ScrollView, can_focus=True):
         def control(self) -> VirtualTable:
             return self.table
 
-    class EdgeWanted(Message):
-        """`g`/`G` (or a scroll to the last row held) when the rows held are a window onto a
-        longer list (`more_above` / `more_below`): the owner fetches that end."""
+    class Changed(TableMessage):
+        """The rows shown changed (after a rebuild): counts that read `row_count` redraw."""
+
+    class EdgeWanted(TableMessage):
+        """`g`/`G` when the rows held are a window onto a longer list (`more_above` /
+        `more_below`): the owner fetches that end of the list and moves the cursor there."""
 
         def __init__(self, table: VirtualTable, top: bool) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.top = top
 
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
-
-    class NeedsRows(Message):
+    class NeedsRows(TableMessage):
         """The cursor or the view is near the edge of the rows held, and the list goes on
         past it (`more_above` / `more_below`): the owner fetches the next page that way."""
 
         def __init__(self, table: VirtualTable, top: bool) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.top = top
-
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
 
     class Highlighted(Message):
         def __init__(self, table: VirtualTable, key: str | None) -> None:
@@ -341,15 +332,14 @@ class VirtualTable(ScrollView, can_focus=True):
         super().watch_scroll_y(old, new)
         self._ask_for_rows(round(new))  # the mouse wheel scrolls without moving the cursor
 
-    def near_edge(self, top: bool, cursor: int | None = None, view_top: int | None = None) -> bool:
+    def near_edge(self, top: bool, view_top: int | None = None) -> bool:
         """Whether the cursor or the view is within PREFETCH_ROWS of the rows held's top
         (or bottom) edge, with more of the list beyond it."""
-        cursor = self.cursor if cursor is None else cursor
         first = round(self.scroll_y) if view_top is None else view_top
         if top:
-            return self.more_above and min(cursor, first) < PREFETCH_ROWS
+            return self.more_above and min(self.cursor, first) < PREFETCH_ROWS
         last = first + self.scrollable_content_region.height - 2
-        return self.more_below and max(cursor, last) >= len(self._view) - PREFETCH_ROWS
+        return self.more_below and max(self.cursor, last) >= len(self._view) - PREFETCH_ROWS
 
     def _ask_for_rows(self, view_top: int | None = None) -> None:
         for top in (False, True):
