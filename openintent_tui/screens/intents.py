@@ -155,7 +155,11 @@ class IntentsScreen(IntentActionsScreen):
         try:
             keyset = await client.keyset_intents()
             window = self._new_window(client, keyset)
-            await window.open_head()
+            previous = self.window
+            if previous is not None and previous.at_tail and previous.query == window.query:
+                await window.open_tail()  # a reload (`r`, a burst of changes) stays at the end
+            else:
+                await window.open_head()
             windowed = self.windowed  # a filtered list's size says nothing of the fleet's
             if window.query.is_plain:
                 windowed = window.total > self.MEMORY_ROWS
@@ -222,6 +226,11 @@ class IntentsScreen(IntentActionsScreen):
         if window is None:
             return
         self.intents = {intent.id: intent for intent in window.intents()}
+        if self.windowed and len(self.last_activity) > 2 * len(self.intents) + 1000:
+            # Bounded with the window: rows let go re-read their activity from the server.
+            self.last_activity = {
+                i: at for i, at in self.last_activity.items() if i in self.intents
+            }
         filtered = self.windowed and not window.query.is_plain
         self.table.empty_text = (
             "No intents match." if self.intents or filtered else "No intents yet."
@@ -313,7 +322,8 @@ class IntentsScreen(IntentActionsScreen):
             intent_id = event.intent_id
             if intent_id is None:
                 continue
-            self.last_activity[intent_id] = event.created_at
+            if not self.windowed or intent_id in self.intents:
+                self.last_activity[intent_id] = event.created_at  # others: the server's, on read
             kind = event.event_type
             if kind in COUNT_EVENTS:
                 self._counts_dirty = True

@@ -190,6 +190,10 @@ async def test_G_reads_the_last_page_directly_and_g_the_first(fleet, large):
         assert "rows 2,901-3,000 of 3,000" in counts_text(root)
         await pilot.press("k")
         assert at_cursor(root) == title_of(1)
+        tail = root.window
+        await pilot.press("r")  # a reload stays at the end, on the same row
+        await wait_until(pilot, lambda: root.window is not tail and not root.table.more_below)
+        assert at_cursor(root) == title_of(1) and "rows 2,901-3,000" in counts_text(root)
         window = root.window
         assert window is not None
         while window.first_position > 2500:  # up from the tail: pages the other way
