@@ -235,8 +235,9 @@ class IntentsScreen(IntentActionsScreen):
         self.table.empty_text = (
             "No intents match." if self.intents or filtered else "No intents yet."
         )
-        self.table.more_above = window.more_above
-        self.table.more_below = window.more_below
+        # A small fleet's rest is on its way (`load_all`): no paging to race it.
+        self.table.more_above = self.windowed and window.more_above
+        self.table.more_below = self.windowed and window.more_below
         self.table.set_rows(self.row(intent) for intent in self.intents.values())
         self._update_counts()
 
