@@ -147,6 +147,20 @@ async def test_first_screen_is_one_page_and_the_counts(fleet, large):
         assert "rows 1-100 of 3,000" in text
 
 
+async def test_a_fleet_within_memory_is_read_whole_behind_its_first_page(fleet, monkeypatch):
+    monkeypatch.setattr(IntentsScreen, "PAGE_SIZE", 500)  # MEMORY_ROWS stays 5,000
+    app = CountingApp(connection(fleet), Counting(), stream=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        root = await opened(app, pilot)
+        await wait_until(pilot, lambda: root.table.row_count >= FLEET, what="the whole fleet")
+        assert not root.windowed and titles(root)[0] == title_of(FLEET - 1)
+        await pilot.press("G")  # in memory: the last row at once
+        assert at_cursor(root) == title_of(0)
+        await pilot.press("slash", *"needle", "enter")  # filtered here, any column
+        assert root.table.row_count == len(NEEDLES)
+        assert "(30 shown)" in counts_text(root)
+
+
 async def test_scrolling_pages_on_demand_within_a_bounded_window(fleet, large):
     app = CountingApp(connection(fleet), Counting(), stream=False)
     async with app.run_test(size=(120, 30)) as pilot:
