@@ -477,7 +477,7 @@ class OpenIntentApp(App):
             line = root.query_one(FilterLine)  # shown and cleared by esc like a typed filter
             line.value = text
             line.set_class(bool(text), "-open")
-            root.table.set_filter(text)
+            root.apply_text(text)
 
     def current_intent_id(self) -> str | None:
         """The intent the current screen is about, or has selected (for `:graph`)."""

@@ -21,7 +21,14 @@ from backend.wire.base import Message
 from backend.wire.costs import Cost, CostList
 from backend.wire.events import Event, EventPage
 from backend.wire.governance import Arbitration, ArbitrationOption, Decision
-from backend.wire.intents import AgentAssignment, Intent, IntentCounts, IntentList, PatchOp
+from backend.wire.intents import (
+    AgentAssignment,
+    Intent,
+    IntentCounts,
+    IntentList,
+    IntentSort,
+    PatchOp,
+)
 from backend.wire.leases import Lease
 from backend.wire.oap import OapAgent, OapChain, OapPing, OapRoute
 from backend.wire.portfolios import Membership, Portfolio, PortfolioDetail, PortfolioIntents
@@ -96,9 +103,16 @@ class ServerAPI(Protocol):
         parent_intent_id: str | None = None,
         limit: int = 500,
         offset: int = 0,
+        *,
+        sort: IntentSort | None = None,
+        cursor: str | None = None,
     ) -> IntentList: ...
-    async def list_all_intents(self, page_size: int = ..., **filters: Any) -> list[Intent]: ...
+    async def keyset_intents(self) -> bool:
+        """Cursor paging, `sort=` and `GET /intents/counts` (issue 16); probed once."""
+        ...
+
     async def intent_counts(self) -> IntentCounts: ...
+    async def list_all_intents(self, page_size: int = ..., **filters: Any) -> list[Intent]: ...
     async def get_intent(self, intent_id: str) -> Intent: ...
     async def create_intent(self, title: str, **fields: Any) -> Intent: ...
     async def create_child(self, parent_id: str, title: str, **fields: Any) -> Intent: ...

@@ -21,6 +21,9 @@ from textual.strip import Strip
 from textual.timer import Timer
 
 REBUILD_DELAY = 0.5
+PREFETCH_ROWS = 20
+"""A window onto a longer list asks for more when the cursor or the view comes this close
+to the edge of the rows held."""
 
 
 class Column(NamedTuple):
@@ -147,6 +150,34 @@ class VirtualTable(ScrollView, can_focus=True):
         def control(self) -> VirtualTable:
             return self.table
 
+    class TableMessage(Message):
+        def __init__(self, table: VirtualTable) -> None:
+            super().__init__()
+            self.table = table
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
+
+    class Changed(TableMessage):
+        """The rows shown changed (after a rebuild): counts that read `row_count` redraw."""
+
+    class EdgeWanted(TableMessage):
+        """`g`/`G` when the rows held are a window onto a longer list (`more_above` /
+        `more_below`): the owner fetches that end of the list and moves the cursor there."""
+
+        def __init__(self, table: VirtualTable, top: bool) -> None:
+            super().__init__(table)
+            self.top = top
+
+    class NeedsRows(TableMessage):
+        """The cursor or the view is near the edge of the rows held, and the list goes on
+        past it (`more_above` / `more_below`): the owner fetches the next page that way."""
+
+        def __init__(self, table: VirtualTable, top: bool) -> None:
+            super().__init__(table)
+            self.top = top
+
     class Highlighted(Message):
         def __init__(self, table: VirtualTable, key: str | None) -> None:
             super().__init__()
@@ -179,6 +210,9 @@ class VirtualTable(ScrollView, can_focus=True):
         self.sort_column: int | None = None
         self.sort_reverse = False
         self.stale = False
+        self.more_above = False
+        self.more_below = False
+        """The rows are a window onto a longer list, which goes on above / below."""
         self._rebuild_timer: Timer | None = None
         self._rich_styles: dict[str, Style] = {}
         self._status_styles = status_styles or {}
@@ -345,6 +379,11 @@ class VirtualTable(ScrollView, can_focus=True):
         return self._index
 
     def _rebuild(self, keep: str | None) -> None:
+        top = round(self.scroll_y)
+        # Rows added or dropped above the view (a window paging) must not move what is shown,
+        # unless the view is at the very top, where new rows are expected to appear.
+        top_key = self._view[top].key if 0 < top < len(self._view) else None
+        cursor_shown = top <= self.cursor < top + max(self.scrollable_content_region.height, 1)
         needle = self.filter_text.lower()
         rows: list[Row] = list(self._rows.values())
         if self.row_filter is not None:
@@ -359,11 +398,22 @@ class VirtualTable(ScrollView, can_focus=True):
         self._view = rows
         self._index = None
         self.virtual_size = Size(self.size.width, len(rows) + 1)
-        if keep is not None and (index := self._key_index().get(keep)) is not None:
-            self.cursor = index
+        index = self._key_index()
+        new_top = index.get(top_key) if top_key is not None else None
+        if new_top is not None and new_top != top:
+            self.scroll_to(y=new_top, animate=False, immediate=True, force=True)
+        if keep is not None and keep in index:
+            target = index[keep]
+        elif not cursor_shown and new_top is not None:
+            target = new_top  # the cursor's row was let go off-screen: the top row shown
         else:
-            self.cursor = min(self.cursor, max(len(rows) - 1, 0))
+            target = min(self.cursor, max(len(rows) - 1, 0))
+        if cursor_shown:
+            self.cursor = target
+        else:  # the view was scrolled away from the cursor (the wheel): leave the view be
+            self.set_reactive(VirtualTable.cursor, self.validate_cursor(target))
         self.refresh()
+        self.post_message(self.Changed(self))
 
     # ---- cursor --------------------------------------------------------------------------
 
@@ -374,6 +424,26 @@ class VirtualTable(ScrollView, can_focus=True):
         self._scroll_cursor_into_view()
         self.refresh()
         self.post_message(self.Highlighted(self, self.cursor_key))
+        self._ask_for_rows()
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self._ask_for_rows(round(new))  # the mouse wheel scrolls without moving the cursor
+
+    def near_edge(self, top: bool, view_top: int | None = None) -> bool:
+        """Whether the cursor or the view is within PREFETCH_ROWS of the rows held's top
+        (or bottom) edge, with more of the list beyond it."""
+        first = round(self.scroll_y) if view_top is None else view_top
+        if top:
+            return self.more_above and min(self.cursor, first) < PREFETCH_ROWS
+        last = first + self.scrollable_content_region.height - 2
+        return self.more_below and max(self.cursor, last) >= len(self._view) - PREFETCH_ROWS
+
+    def _ask_for_rows(self, view_top: int | None = None) -> None:
+        for top in (False, True):
+            if self.near_edge(top, view_top=view_top):
+                self.post_message(self.NeedsRows(self, top=top))
+                return
 
     def _scroll_cursor_into_view(self) -> None:
         body = max(self.scrollable_content_region.height - 1, 1)
@@ -394,10 +464,16 @@ class VirtualTable(ScrollView, can_focus=True):
         self.cursor -= 1
 
     def action_cursor_top(self) -> None:
-        self.cursor = 0
+        if self.more_above:  # the owner moves the cursor once that end is loaded
+            self.post_message(self.EdgeWanted(self, top=True))
+        else:
+            self.cursor = 0
 
     def action_cursor_bottom(self) -> None:
-        self.cursor = len(self._view) - 1
+        if self.more_below:
+            self.post_message(self.EdgeWanted(self, top=False))
+        else:
+            self.cursor = len(self._view) - 1
 
     def action_page_down(self) -> None:
         self.cursor += max(self.scrollable_content_region.height - 2, 1)

@@ -108,9 +108,12 @@ class ReferenceClient(OpenIntentClient):
     def reshape(self, raw: Any, kind: type[T]) -> T:
         return adapters.convert(raw, kind, secret=self.api_key)
 
+    # -- intents ---------------------------------------------------------------------------
+    async def keyset_intents(self) -> bool:
+        return False  # it cannot list intents at all (REFERENCE.list_intents)
+
     async def intent_counts(self) -> IntentCounts:
-        # It has no such endpoint (`/intents/counts` would read as an intent id) nor a list.
-        raise Unavailable(404, "This server cannot count intents", None)
+        raise Unavailable(0, "This server does not count intents", None)
 
     # -- events and streams ------------------------------------------------------------------
     async def log_event(
