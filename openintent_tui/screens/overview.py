@@ -21,7 +21,7 @@ from backend.wire.governance import Arbitration
 from backend.wire.leases import Lease
 
 from ..client.api import ServerAPI
-from ..client.errors import ClientError
+from ..client.errors import ClientError, Unavailable
 from ..client.stream import head_sequence
 from ..messages import EventsReceived
 from ..pulse import BUCKET_SECONDS, BUCKETS
@@ -45,19 +45,13 @@ CARDS = (
 
 
 async def status_counts(client: ServerAPI) -> tuple[int, dict[str, int], str]:
-    """(total, by status, where from): the server's counts, else the `total` of one
-    filtered list call per status. Raises `ClientError` when neither can be read."""
-    try:
-        counts = await client.intent_counts()
-        return counts.total, dict(counts.by_status), "server counts"
-    except ClientError:
-        if not client.capabilities.list_intents:
-            raise
-    by_status = {}
-    for status in STATUSES:
-        by_status[status] = (await client.list_intents(status=status, limit=1)).total
-    total = (await client.list_intents(limit=1)).total
-    return total, by_status, "counted from filtered lists"
+    """(total, by status, where from). The client counts a server without the counts endpoint
+    from its lists' `total`; a server that cannot list intents cannot be counted."""
+    if not client.capabilities.list_intents:
+        raise Unavailable(0, "This server cannot count intents", None)
+    source = "server counts" if await client.keyset_intents() else "counted from filtered lists"
+    counts = await client.intent_counts()
+    return counts.total, dict(counts.by_status), source
 
 
 class OverviewScreen(ConsoleScreen):
