@@ -126,6 +126,19 @@ def _activity(app: OpenIntentApp, _: Invocation) -> None:
     app.show_view(ActivityScreen())
 
 
+def _peers(app: OpenIntentApp, _: Invocation) -> None:
+    from .screens.peers import PeersScreen
+
+    app.show_view(PeersScreen())
+
+
+def _dispatches(app: OpenIntentApp, call: Invocation) -> None:
+    from .screens.dispatches import DispatchesScreen
+
+    direction = "in" if "in" in call.args or call.options.get("direction") == "in" else "out"
+    app.show_view(DispatchesScreen(direction))
+
+
 def _context(app: OpenIntentApp, call: Invocation) -> None:
     app.switch_context(call.args[0] if call.args else "")
 
@@ -195,6 +208,28 @@ VERBS: tuple[Verb, ...] = (
         binding="app.view_activity",
         palette=(("Activity: what I did here", "activity"),),
         hint=False,
+    ),
+    Verb(
+        "peers",
+        "federation peers: key, trust, reachability",
+        _peers,
+        aliases=("peer", "federation", "fed"),
+        binding="app.view_peers",
+        needs=lambda can: can.federation,
+        palette=(("Federation: peers", "peers"),),
+    ),
+    Verb(
+        "dispatches",
+        "intents sent to peers (out) or received (in)",
+        _dispatches,
+        aliases=("dispatch", "disp"),
+        usage="[in]",
+        binding="app.view_dispatches",
+        needs=lambda can: can.federation,
+        palette=(
+            ("Federation: dispatches sent", "dispatches"),
+            ("Federation: dispatches received", "dispatches in"),
+        ),
     ),
     Verb(
         "ctx",

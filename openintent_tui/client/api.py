@@ -11,7 +11,7 @@ waiting for an `Unavailable` to find out what the server lacks.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import httpx
 import msgspec
@@ -20,6 +20,14 @@ from backend.wire.attachments import Attachment
 from backend.wire.base import Message
 from backend.wire.costs import Cost, CostList
 from backend.wire.events import Event, EventPage
+from backend.wire.federation import (
+    DispatchAnswer,
+    DispatchList,
+    DispatchView,
+    FederatedAgentOut,
+    FederationStatus,
+    PeerView,
+)
 from backend.wire.governance import Arbitration, ArbitrationOption, Decision
 from backend.wire.intents import AgentAssignment, Intent, IntentList, PatchOp
 from backend.wire.leases import Lease
@@ -32,6 +40,9 @@ from backend.wire.subscriptions import (
 )
 
 from .sse import SSEFrame
+
+if TYPE_CHECKING:
+    from .federation import PeerDocuments
 
 GLOBAL_STREAM_PATH = "/api/v1/events/stream"
 
@@ -54,13 +65,24 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     """Attachments may carry their bytes, not only a URL."""
     webhooks: bool = True
     federation: bool = False
-    """Not driven from the console yet."""
+    """Federation is enabled (RFC-0022/0023): peers, dispatches, sending an intent to a peer.
+    Read from the discovery document's `capabilities` when the console connects."""
     agent_routing: bool = False
     """Not driven from the console yet."""
 
 
 NATIVE = Capabilities()
-"""Our server: everything the console drives."""
+"""Our server: everything the console drives (federation once it says it has it)."""
+
+FEDERATION_CAPABILITY = "federation"
+"""The name our server lists in its discovery document's `capabilities` when it federates."""
+
+
+def declared(base: Capabilities, discovery: Any) -> Capabilities:
+    """`base`, with what the server's discovery document says it has on top."""
+    names = discovery.get("capabilities") if isinstance(discovery, dict) else None
+    federates = isinstance(names, list) and FEDERATION_CAPABILITY in names
+    return msgspec.structs.replace(base, federation=federates)
 
 
 class ServerAPI(Protocol):
@@ -260,3 +282,27 @@ class ServerAPI(Protocol):
     async def deliveries(
         self, subscription_id: str, after: int = 0, limit: int = 100
     ) -> DeliveryList: ...
+
+    # -- federation (capabilities.federation) ----------------------------------------------
+    async def federation_manifest(self) -> dict[str, Any]: ...
+    async def federation_status(self) -> FederationStatus: ...
+    async def federation_peers(self) -> list[PeerView]: ...
+    async def federated_agents(self) -> list[FederatedAgentOut]: ...
+    async def list_dispatches(
+        self,
+        direction: str = "out",
+        status: str | None = None,
+        limit: int = 200,
+        offset: int = 0,
+    ) -> DispatchList: ...
+    async def get_dispatch(self, dispatch_id: str) -> DispatchView: ...
+    async def dispatch_intent(
+        self,
+        intent_id: str,
+        target_server: str,
+        *,
+        agent_id: str | None = None,
+        permissions: list[str] | None = None,
+        cost_ceiling_usd: float | None = None,
+    ) -> DispatchAnswer: ...
+    async def peer_documents(self, peer_url: str) -> PeerDocuments: ...

@@ -36,6 +36,8 @@ class ConsoleScreen(Screen):
     crumb: str = ""
     MUTATING_ACTIONS: ClassVar[frozenset[str]] = frozenset()
     """Actions hidden in read-only mode (k9s drops its 'dangerous' keys the same way)."""
+    CAPABILITY_ACTIONS: ClassVar[dict[str, str]] = {}
+    """Action -> the `Capabilities` field it needs: hidden on a server without it."""
 
     @property
     def console(self) -> OpenIntentApp:
@@ -68,7 +70,10 @@ class ConsoleScreen(Screen):
             crumbs.refresh()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action in self.MUTATING_ACTIONS and self.console.read_only)
+        if action in self.MUTATING_ACTIONS and self.console.read_only:
+            return False
+        needed = self.CAPABILITY_ACTIONS.get(action)
+        return needed is None or bool(getattr(self.client.capabilities, needed))
 
     dirty = False
     """Something shown changed on the server; the next tick re-reads it."""

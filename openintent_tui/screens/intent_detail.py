@@ -30,14 +30,16 @@ from ..widgets.event_tail import EventTail
 from ..widgets.json_tree import JsonTree
 from .base import optional
 from .format import STATUS_STYLES, ago, short_id, until
+from .intent_federation import IntentFederation
 from .lifecycle import IntentActionsScreen, quoted
+from .send_to_peer import SendsToPeers
 
 TAIL_BACKFILL_PAGES = 10
 TAIL_PAGE = 1000
 SECTIONS = ("agents", "leases", "decisions", "attachments", "costs", "failures")
 
 
-class IntentDetailScreen(IntentActionsScreen):
+class IntentDetailScreen(IntentActionsScreen, SendsToPeers):
     BINDINGS = [
         Binding("r", "reload", "Reload", id="detail.reload"),
         Binding("c", "change_status", "Status", id="detail.status"),
@@ -46,8 +48,9 @@ class IntentDetailScreen(IntentActionsScreen):
         Binding("n", "grant", "Grant", id="detail.grant"),
         Binding("t", "focus_tail", "Events", id="detail.tail"),
         Binding("s", "focus_state", "State tree", id="detail.state"),
+        Binding("D", "dispatch", "To peer", id="detail.dispatch"),
     ]
-    MUTATING_ACTIONS = frozenset({"grant", "change_status", "assign", "unassign"})
+    MUTATING_ACTIONS = frozenset({"grant", "change_status", "assign", "unassign", "dispatch"})
 
     def __init__(self, intent_id: str) -> None:
         super().__init__()
@@ -58,6 +61,7 @@ class IntentDetailScreen(IntentActionsScreen):
         self.loaded = asyncio.Event()
         self.own_stream_state: str | None = None
         """This intent's own stream, followed only where the server has no global one."""
+        self.federation = IntentFederation()
 
     def compose_body(self) -> ComposeResult:
         with Horizontal():
@@ -66,6 +70,9 @@ class IntentDetailScreen(IntentActionsScreen):
                 for section in SECTIONS:
                     yield Static(section.capitalize(), classes="section-title")
                     yield Static("…", id=f"sec-{section}", classes="panel")
+                # Shown only on a server that federates (`_show_federation`).
+                yield Static("Federation", id="fed-title", classes="section-title")
+                yield Static("…", id="sec-federation", classes="panel")
             with Vertical(id="detail-right"):
                 yield JsonTree("state", id="state")
                 tail = EventTail(id="tail")
@@ -73,6 +80,8 @@ class IntentDetailScreen(IntentActionsScreen):
                 yield tail
 
     def on_mount(self) -> None:
+        for widget_id in ("#fed-title", "#sec-federation"):
+            self.query_one(widget_id).display = False
         self.query_one(EventTail).focus()
         self.reload()
         self.load_tail()
@@ -123,6 +132,7 @@ class IntentDetailScreen(IntentActionsScreen):
         self._show("attachments", attachments, self._attachments)
         self._show("costs", costs, self._costs)
         self._show("failures", failures, lambda v: self._failures(v, retry))
+        await self._show_federation()
         self.loaded.set()
 
     def _show(self, section: str, fetched: tuple[Any, str | None], render: Any) -> None:
@@ -250,6 +260,8 @@ class IntentDetailScreen(IntentActionsScreen):
                 tail.add_text(f"event log unavailable: {message}")
                 return
             tail.add_events(page.events)
+            if self.federation.add(page.events):
+                self.dirty = True  # re-read the dispatch records it names
             if page.next_cursor is None or not page.events:
                 return
             cursor = page.next_cursor
@@ -261,7 +273,24 @@ class IntentDetailScreen(IntentActionsScreen):
         mine = [e for e in message.events if e.intent_id == self.intent_id]
         if mine:
             self.query_one(EventTail).add_events(mine)
+            self.federation.add(mine)
             self.dirty = True
+
+    async def _show_federation(self) -> None:
+        """Where it went or came from, and its callbacks (`intent_federation`)."""
+        if not self.client.capabilities.federation:
+            return
+        for dispatch_id in self.federation.dispatch_ids:
+            try:
+                self.federation.records[dispatch_id] = await self.client.get_dispatch(dispatch_id)
+            except Exception:
+                pass  # shown without its record's status
+        for widget_id in ("#fed-title", "#sec-federation"):
+            self.query_one(widget_id).display = True
+        self.query_one("#sec-federation", Static).update(self.federation.render())
+
+    def action_dispatch(self) -> None:
+        self.send_to_peer(self._loaded_intent())
 
     def resync(self) -> None:
         self.reload()

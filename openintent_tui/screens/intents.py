@@ -23,6 +23,7 @@ from .base import UNAVAILABLE
 from .data import per_known_intent
 from .format import STATUS_STYLES, ago
 from .lifecycle import IntentActionsScreen
+from .send_to_peer import SendsToPeers
 
 # Events that change what a row shows beyond its last activity: re-read those intents.
 REFETCH = frozenset(
@@ -41,7 +42,7 @@ LEASE_EVENTS = frozenset({"lease_acquired", "lease_released"})
 REFETCH_LIMIT = 50
 
 
-class IntentsScreen(IntentActionsScreen):
+class IntentsScreen(IntentActionsScreen, SendsToPeers):
     crumb = "Intents"
 
     BINDINGS = [
@@ -51,10 +52,11 @@ class IntentsScreen(IntentActionsScreen):
         Binding("V", "sort('version')", "Sort version", show=False, id="intents.sort_version"),
         Binding("A", "sort('activity')", "Sort activity", id="intents.sort_activity"),
         Binding("c", "change_status", "Status", id="intents.status"),
+        Binding("D", "dispatch", "To peer", id="intents.dispatch"),
         Binding("r", "reload", "Reload", id="intents.reload"),
         Binding("y", "copy_id", "Copy id", show=False, id="intents.copy_id"),
     ]
-    MUTATING_ACTIONS = frozenset({"change_status"})
+    MUTATING_ACTIONS = frozenset({"change_status", "dispatch"})
 
     def __init__(self, status: str | None = None) -> None:
         super().__init__()
@@ -277,6 +279,9 @@ class IntentsScreen(IntentActionsScreen):
 
     def action_copy_id(self) -> None:
         self.copy_id(self.table.cursor_key)
+
+    def action_dispatch(self) -> None:
+        self.send_to_peer(self.intents.get(self.table.cursor_key or ""))
 
     def action_change_status(self) -> None:
         intent = self.intents.get(self.table.cursor_key or "")
