@@ -144,14 +144,14 @@ def _demo() -> Iterator[ConnectionInfo]:
         main_port, peer_port = free_loopback_port(), free_loopback_port()
         main_key, peer_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         servers = []
-        for name, port, other_port, agents in (
+        for name, port, other_port, offered in (
             ("demo", main_port, peer_port, MAIN_AGENTS),
             ("peer", peer_port, main_port, PEER_AGENTS),
         ):
             config = workdir / f"{name}-federation.yaml"
             config.write_text(
                 federation_yaml(
-                    f"http://127.0.0.1:{other_port}", "OPENINTENT_DEMO_PEER_KEY", agents
+                    f"http://127.0.0.1:{other_port}", "OPENINTENT_DEMO_PEER_KEY", offered
                 )
             )
             (workdir / name).mkdir()
