@@ -57,9 +57,9 @@ def dispatch_columns(ago_fmt: Callable[[Any], str]) -> list[Column]:
     return [
         Column("status", "STATUS", 9),
         Column("dir", "DIR", 3),
-        Column("age", "AGE", 9, fmt=ago_fmt),
+        Column("age", "AGE", 11, fmt=ago_fmt),
         Column("attempts", "TRIES", 5),
-        Column("peer", "PEER", 24),
+        Column("peer", "PEER", 22),
         Column("local", "LOCAL INTENT", 24),
         Column("remote", "REMOTE", 8),
         Column("error", "LAST ERROR", 20),

@@ -54,10 +54,9 @@ def reach(peer: PeerView) -> str:
 
 
 def key_cell(peer: PeerView) -> str:
+    """The short fingerprint; `≠!` when the key it publishes now is not the pinned one."""
     text = short_key(peer.key_fingerprint)
-    if peer.key_mismatch:
-        return f"{text} ≠ MISMATCH"
-    return text if peer.key_source != "fetched" else f"{text} (fetched)"
+    return f"{text} ≠!" if peer.key_mismatch else text
 
 
 def peer_key(peer: PeerView) -> str:
@@ -117,10 +116,10 @@ class PeersScreen(ConsoleScreen):
         yield VirtualTable(
             [
                 Column("reach", "REACH", 5),
-                Column("rtt", "RTT", 8),
-                Column("url", "URL", 26),
+                Column("rtt", "RTT", 7),
+                Column("url", "URL", 24),
                 Column("did", "DID", 26),
-                Column("key", "KEY", 24),
+                Column("key", "KEY", 15),
                 Column("trusted", "TRUSTED", 7),
                 Column("contact", "LAST CONTACT", 12, fmt=self._ago),
                 Column("out", "OUT", 4),
