@@ -41,18 +41,19 @@ class DispatchModal(ModalScreen[DispatchForm | None]):
         with Vertical(classes="dialog"):
             yield Label(f"Send {self.intent_title} to {self.target_server}", classes="question")
             yield Label(f"public agents: {known}", classes="hint")
+            yield Label("agent")
             yield Input(
                 self.agents[0] if len(self.agents) == 1 else "",
                 placeholder="agent id on the peer (empty: none)",
                 suggester=SuggestFromList(self.agents, case_sensitive=False),
                 id="dispatch-agent",
             )
+            yield Label("permissions delegated")
             yield Input(
                 DEFAULT_PERMISSIONS, placeholder="permissions, comma-separated", id="dispatch-perms"
             )
-            yield Input(
-                placeholder="budget: cost ceiling in USD (empty: none)", id="dispatch-budget"
-            )
+            yield Label("budget")
+            yield Input(placeholder="cost ceiling in USD (empty: none)", id="dispatch-budget")
             yield Label(
                 "tab = next field · enter = review and send · esc = cancel",
                 classes="hint",

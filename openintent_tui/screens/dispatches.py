@@ -19,11 +19,12 @@ from textual.widgets import Static
 
 from backend.wire.federation import DispatchView
 
+from ..client.api import ServerAPI
 from ..messages import ConnectionChanged, EventsReceived
 from ..widgets.filter_line import FilterLine
 from ..widgets.virtual_table import Column, Row, VirtualTable
 from .base import ConsoleScreen
-from .format import ago, short_id
+from .format import ago
 from .peers import NOT_FEDERATED, is_federation_event
 
 PAGE = 200
@@ -53,6 +54,24 @@ def peer_of(view: DispatchView) -> str:
     return view.source_server or view.source_did or "-"
 
 
+def tail_id(value: str | None) -> str:
+    """The last 8 characters: ids are time-ordered UUIDs (v7), whose heads are all alike."""
+    return (value or "-")[-8:]
+
+
+async def load_titles(
+    client: ServerAPI, views: list[DispatchView], titles: dict[str, str], limit: int = 50
+) -> None:
+    """Fill `titles` with the titles of the local intents of `views` it lacks (at most
+    `limit` requests; the others show by id)."""
+    missing = {local_intent(v) for v in views} - set(titles) - {None}
+    for intent_id in sorted(i for i in missing if i is not None)[:limit]:
+        try:
+            titles[intent_id] = (await client.get_intent(intent_id)).title
+        except Exception:
+            titles[intent_id] = tail_id(intent_id)
+
+
 def dispatch_columns(ago_fmt: Callable[[Any], str]) -> list[Column]:
     return [
         Column("status", "STATUS", 9),
@@ -68,7 +87,7 @@ def dispatch_columns(ago_fmt: Callable[[Any], str]) -> list[Column]:
 
 def dispatch_row(view: DispatchView, titles: dict[str, str]) -> Row:
     local = local_intent(view)
-    local_text = titles.get(local, short_id(local)) if local else "-"
+    local_text = titles.get(local, tail_id(local)) if local else "-"
     cells = (
         view.status,
         view.direction,
@@ -76,7 +95,7 @@ def dispatch_row(view: DispatchView, titles: dict[str, str]) -> Row:
         str(view.attempts),
         peer_of(view),
         local_text,
-        short_id(remote_intent(view)),
+        tail_id(remote_intent(view)),
         view.last_error or "",
     )
     values = (
@@ -159,13 +178,7 @@ class DispatchesScreen(ConsoleScreen):
             return
         if direction != self.direction:
             return  # toggled meanwhile: the newer load shows its own
-        for intent_id in {local_intent(d) for d in page.dispatches} - set(self.titles):
-            if intent_id is None:
-                continue
-            try:
-                self.titles[intent_id] = (await client.get_intent(intent_id)).title
-            except Exception:
-                self.titles[intent_id] = short_id(intent_id)
+        await load_titles(client, page.dispatches, self.titles)
         self.unavailable = None
         self.total = page.total
         self.dispatches = {d.dispatch_id: d for d in page.dispatches}

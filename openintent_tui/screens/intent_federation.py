@@ -13,7 +13,7 @@ from rich.text import Text
 from backend.wire.events import Event
 from backend.wire.federation import DispatchView
 
-from .format import short_id
+from .dispatches import tail_id
 
 CALLBACKS_SHOWN = 8
 STATUS_STYLES = {
@@ -69,9 +69,9 @@ class IntentFederation:
             got = self.received
             text.append("came from ", style="bold")
             text.append(str(got.get("source_server") or got.get("source_did") or "?"))
-            text.append(f"  (their intent {short_id(got.get('remote_intent_id'))}", style="dim")
+            text.append(f"  (their intent {tail_id(got.get('remote_intent_id'))}", style="dim")
             agent = f", for {got['agent_id']}" if got.get("agent_id") else ""
-            text.append(f"{agent}, dispatch {short_id(got.get('dispatch_id'))})\n", style="dim")
+            text.append(f"{agent}, dispatch {tail_id(got.get('dispatch_id'))})\n", style="dim")
         for dispatch_id, sent in self.sent.items():
             record = self.records.get(dispatch_id)
             status = record.status if record is not None else "…"
@@ -79,11 +79,11 @@ class IntentFederation:
             text.append(str(sent.get("target_server") or "?"))
             text.append("  ")
             text.append(status, style=STATUS_STYLES.get(status, ""))
-            details = [f"dispatch {short_id(dispatch_id)}"]
+            details = [f"dispatch {tail_id(dispatch_id)}"]
             if sent.get("agent_id"):
                 details.append(f"agent {sent['agent_id']}")
             if record is not None and record.remote_intent_id:
-                details.append(f"their intent {short_id(record.remote_intent_id)}")
+                details.append(f"their intent {tail_id(record.remote_intent_id)}")
             if record is not None and record.last_error:
                 details.append(f"last error: {record.last_error}")
             text.append(f"  ({', '.join(details)})\n", style="dim")

@@ -26,6 +26,7 @@ from .dispatches import (
     PAGE,
     dispatch_columns,
     dispatch_row,
+    load_titles,
     local_intent,
     peer_of,
 )
@@ -46,6 +47,7 @@ class PeerScreen(ConsoleScreen):
         self.crumb = f"Peer {peer_key(peer)}"
         self.dispatches: dict[str, DispatchView] = {}
         self.documents: PeerDocuments | None = None
+        self.titles: dict[str, str] = {}
         self.loaded = False
 
     def compose_body(self) -> ComposeResult:
@@ -140,6 +142,7 @@ class PeerScreen(ConsoleScreen):
                 self.query_one("#peer-summary", Static).update(self._summary(peer))
         mine = [view for view in found if self._exchanged(view)]
         mine.sort(key=lambda view: view.created_at, reverse=True)
+        await load_titles(client, mine, self.titles)
         self.dispatches = {view.dispatch_id: view for view in mine}
         self.table.empty_text = "Nothing exchanged with this peer yet."
         self.table.set_rows(self._row(view) for view in mine)
@@ -156,7 +159,7 @@ class PeerScreen(ConsoleScreen):
         )
 
     def _row(self, view: DispatchView) -> Row:
-        return dispatch_row(view, {})
+        return dispatch_row(view, self.titles)
 
     @on(EventsReceived)
     def on_events(self, message: EventsReceived) -> None:

@@ -62,7 +62,9 @@ def federated(tmp_path, monkeypatch) -> Iterator[LiveServer]:
     counter = itertools.count(1)
 
     def next_uid() -> str:
-        return str(uuid.UUID(int=next(counter), version=4))
+        # The two servers draw from one counter in an order that varies; the screens show
+        # ids by their last 8 characters, kept all zeros here.
+        return str(uuid.UUID(int=next(counter) << 64, version=4))
 
     for module in list(sys.modules.values()):
         if (module.__name__ or "").startswith("backend.store") and hasattr(module, "new_uid"):
