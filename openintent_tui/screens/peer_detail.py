@@ -150,13 +150,11 @@ class PeerScreen(ConsoleScreen):
         self.loaded = True
 
     def _exchanged(self, view: DispatchView) -> bool:
-        peer = self.peer
-        other = peer_of(view)
-        return (
-            same_server(other, peer.url)
-            or (peer.did is not None and other == peer.did)
-            or (view.direction == "in" and peer.did is not None and view.source_did == peer.did)
-        )
+        """Sent to this peer, or received from it (by URL, or by its verified DID)."""
+        did = self.peer.did
+        if same_server(peer_of(view), self.peer.url):
+            return True
+        return did is not None and did in (peer_of(view), view.source_did)
 
     def _row(self, view: DispatchView) -> Row:
         return dispatch_row(view, self.titles)

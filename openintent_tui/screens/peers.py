@@ -107,6 +107,8 @@ class PeersScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.peers: dict[str, PeerView] = {}
+        self.identity: Table | None = None
+        """This server's identity, read once (it changes only with a restart)."""
         self.loaded = False
         self.unavailable: str | None = None
 
@@ -151,6 +153,10 @@ class PeersScreen(ConsoleScreen):
     def reload(self) -> None:
         self.load()
 
+    def action_reload(self) -> None:
+        self.identity = None  # `r` reads everything again
+        self.reload()
+
     @work(exclusive=True, group="peers-load", exit_on_error=False)
     async def load(self) -> None:
         client = await self.connected()
@@ -158,14 +164,16 @@ class PeersScreen(ConsoleScreen):
             self._say(NOT_FEDERATED)
             return
         try:
-            header = await own_identity(client)
+            header = self.identity or await own_identity(client)
             peers = await client.federation_peers()
         except Exception as exc:
             problem = self.problem(exc)
             self._say(f"Peers: {problem}")
             return
         self.unavailable = None
-        self.query_one("#identity", Static).update(header)
+        if header is not self.identity:
+            self.identity = header
+            self.query_one("#identity", Static).update(header)
         self.peers = {peer_key(peer): peer for peer in peers}
         self.table.empty_text = "No peers configured (federation_peers or federation_config)."
         self.table.set_rows(self.row(peer) for peer in peers)
@@ -174,6 +182,7 @@ class PeersScreen(ConsoleScreen):
     def _say(self, line: str) -> None:
         """One line in place of the table: federation off, or not readable now."""
         self.unavailable = line
+        self.identity = None  # shown again once readable
         self.query_one("#identity", Static).update(Text(line, style="italic yellow"))
         self.table.empty_text = line
         self.table.set_rows([])
