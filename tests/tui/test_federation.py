@@ -19,7 +19,7 @@ import backend.federation.peers as peer_monitor
 import openintent_tui.screens.peers as peers_screen
 from backend.federation.peers import fingerprint
 from backend.wire.federation import PeerView
-from openintent_tui.client import connect
+from openintent_tui.client import NotFoundError, Unavailable, connect
 from openintent_tui.modals.confirm import ConfirmModal
 from openintent_tui.modals.dispatch import DispatchModal
 from openintent_tui.modals.pick import PickModal
@@ -221,6 +221,8 @@ async def test_a_server_without_federation_says_so_in_one_line(server: LiveServe
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.screen.loaded and app.connection_state == "live")
         assert not app.client.capabilities.federation
+        with pytest.raises(Unavailable):  # the manifest is a 404 there
+            await app.client.federation_manifest()
         assert not app.screen.check_action("dispatch", ())  # no D on the intents list
         await pilot.press("5")
         await wait_until(pilot, lambda: isinstance(app.screen, PeersScreen) and app.screen.loaded)
@@ -248,3 +250,20 @@ def test_a_key_that_differs_from_the_pinned_one_is_marked():
     assert key_cell(seen) == "abababababab"
     changed = msgspec.structs.replace(seen, key_source="pinned", key_mismatch=True)
     assert key_cell(changed) == "abababababab ≠!"
+
+
+async def test_the_client_reads_federation_into_wire_structs_with_typed_errors(pair: Pair):
+    async with await connect(pair.a.url, API_KEY, agent_id="alice") as a:
+        assert a.capabilities.federation
+        status = await a.federation_status()
+        assert status.enabled and status.server_did == "did:web:" + pair.a.url.removeprefix(
+            "http://"
+        )
+        assert (await a.list_dispatches()).dispatches == []
+        with pytest.raises(NotFoundError):
+            await a.get_dispatch("no-such-dispatch")
+        with pytest.raises(NotFoundError):  # an unknown intent: 404, nothing sent
+            await a.dispatch_intent("no-such-intent", pair.b_url)
+        assert (await a.list_dispatches()).total == 0
+    async with await connect(pair.b_url, API_KEY) as b:
+        assert [agent.agent_id for agent in await b.federated_agents()] == ["analyst"]
