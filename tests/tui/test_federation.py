@@ -16,6 +16,7 @@ import pytest
 from rich.console import Console
 
 import backend.federation.peers as peer_monitor
+import openintent_tui.screens.dispatches as dispatches_screen
 import openintent_tui.screens.peers as peers_screen
 from backend.federation.peers import fingerprint
 from backend.wire.federation import PeerView
@@ -267,3 +268,31 @@ async def test_the_client_reads_federation_into_wire_structs_with_typed_errors(p
         assert (await a.list_dispatches()).total == 0
     async with await connect(pair.b_url, API_KEY) as b:
         assert [agent.agent_id for agent in await b.federated_agents()] == ["analyst"]
+
+
+async def test_a_dispatch_to_a_stopped_peer_shows_its_tries_then_arrives(pair: Pair, monkeypatch):
+    # A delivery attempt logs no event: the page is re-read while a row is pending.
+    monkeypatch.setattr(dispatches_screen, "PENDING_REFRESH_SECONDS", 0.3)
+    pair.stack.close()  # B is down
+    with pair.a.client() as api:
+        intent_id = create_intent(api, "Wait for B")
+        body = {"intent_id": intent_id, "target_server": pair.b_url}
+        assert api.post("/api/v1/federation/dispatch", json=body).status_code == 202
+    app = make_app(pair.a)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.screen.loaded and app.connection_state == "live")
+        assert app.screen.check_action("dispatch", ())  # D is offered on the intents list
+        await pilot.press("6")
+        await wait_until(pilot, lambda: isinstance(app.screen, DispatchesScreen))
+        screen = app.screen
+        assert isinstance(screen, DispatchesScreen)
+
+        def row() -> tuple[str, ...]:
+            (only,) = screen.table.visible_rows or [None]
+            return only.cells if only is not None else ()
+
+        await wait_until(pilot, lambda: row() and row()[0] == "pending" and row()[7], what="try")
+        assert int(row()[3]) >= 1  # tried, and why it failed is shown
+        pair.start_b()
+        await wait_until(pilot, lambda: row()[0] == "accepted", what="delivered once B is back")
+        assert row()[7] == ""  # the last error clears with a delivery
