@@ -69,9 +69,11 @@ class OpenIntentApp(App):
         Binding("2", "view('leases')", "Leases", show=False, id="app.view_leases"),
         Binding("3", "view('arb')", "Arbitration", show=False, id="app.view_arbitration"),
         Binding("4", "view('portfolios')", "Portfolios", show=False, id="app.view_portfolios"),
-        Binding("at", "view('activity')", "Activity", show=False, id="app.view_activity"),
         Binding("5", "view('overview')", "Overview", show=False, id="app.view_overview"),
         Binding("6", "view('events')", "Events", show=False, id="app.view_events"),
+        Binding("7", "view('peers')", "Peers", show=False, id="app.view_peers"),
+        Binding("8", "view('dispatches')", "Dispatches", show=False, id="app.view_dispatches"),
+        Binding("at", "view('activity')", "Activity", show=False, id="app.view_activity"),
         Binding("R", "reconnect", "Reconnect", show=False, id="app.reconnect"),
     ]
 
@@ -257,7 +259,7 @@ class OpenIntentApp(App):
             for screen in self.screen_stack:
                 if isinstance(screen, ConsoleScreen):
                     screen.reload()
-            self.refresh_bindings()
+        self.refresh_bindings()  # keys that need a capability (federation) show now
         if self.use_stream and (changed or self._stream is None):
             self.run_stream()
 

@@ -156,16 +156,44 @@ def _embedded(db: Path | None) -> Iterator[ConnectionInfo]:
 @contextmanager
 def _demo() -> Iterator[ConnectionInfo]:
     """A server on a throwaway database, seeded, with agents acting in a background thread
-    (the console owns the main event loop)."""
-    from .embedded import EmbeddedServer
+    (the console owns the main event loop), and a second server federated with it (the
+    peer, `demo_peer.py`)."""
+    from .demo_peer import MAIN_AGENTS, PEER_AGENTS, federation_yaml
+    from .embedded import EmbeddedServer, free_loopback_port
 
     with tempfile.TemporaryDirectory(prefix="openintent-demo-") as tmp:
         workdir = Path(tmp)
-        print("openintent-tui: starting the demo server…", file=sys.stderr, flush=True)
-        server = EmbeddedServer(
-            workdir / "demo.db", reuse=False, workdir=workdir, api_key=secrets.token_urlsafe(24)
-        )
-        with server:
+        print("openintent-tui: starting the demo servers…", file=sys.stderr, flush=True)
+        main_port, peer_port = free_loopback_port(), free_loopback_port()
+        main_key, peer_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        servers = []
+        for name, port, other_port, offered in (
+            ("demo", main_port, peer_port, MAIN_AGENTS),
+            ("peer", peer_port, main_port, PEER_AGENTS),
+        ):
+            config = workdir / f"{name}-federation.yaml"
+            config.write_text(
+                federation_yaml(
+                    f"http://127.0.0.1:{other_port}", "OPENINTENT_DEMO_PEER_KEY", offered
+                )
+            )
+            (workdir / name).mkdir()
+            servers.append(
+                EmbeddedServer(
+                    workdir / name / f"{name}.db",
+                    reuse=False,
+                    workdir=workdir / name,
+                    api_key=main_key if name == "demo" else peer_key,
+                    port=port,
+                    env={
+                        "OPENINTENT_FEDERATION_ENABLED": "true",
+                        "OPENINTENT_FEDERATION_CONFIG": str(config),
+                        "OPENINTENT_EGRESS_ALLOW_CIDRS": "127.0.0.0/8",
+                        "OPENINTENT_DEMO_PEER_KEY": peer_key if name == "demo" else main_key,
+                    },
+                )
+            )
+        with servers[0] as server, servers[1] as peer:
             connection = ConnectionInfo(
                 name="demo",
                 url=server.url,
@@ -173,7 +201,10 @@ def _demo() -> Iterator[ConnectionInfo]:
                 color="magenta",
                 embedded=True,
             )
-            agents = DemoAgents(connection)
+            peer_connection = ConnectionInfo(
+                name="demo-peer", url=peer.url, api_key=peer.api_key, color="cyan", embedded=True
+            )
+            agents = DemoAgents(connection, peer_connection)
             agents.seed()
             agents.start()
             try:
@@ -185,23 +216,30 @@ def _demo() -> Iterator[ConnectionInfo]:
 class DemoAgents:
     """Seeding and the simulated agents, on their own event loop in a daemon thread."""
 
-    def __init__(self, connection: ConnectionInfo) -> None:
+    def __init__(self, connection: ConnectionInfo, peer: ConnectionInfo | None = None) -> None:
         self.connection = connection
+        self.peer = peer
+        """The federated peer server, when there is one."""
         self.loop = asyncio.new_event_loop()
         self.stop_event = asyncio.Event()  # binds to a loop only when first awaited
         self.thread = threading.Thread(target=self._run, name="demo-agents", daemon=True)
 
-    def _client(self):
+    def _client(self, connection: ConnectionInfo | None = None):
         from .client import OpenIntentClient
 
-        return OpenIntentClient(self.connection.url, self.connection.api_key)
+        connection = connection or self.connection
+        return OpenIntentClient(connection.url, connection.api_key)
 
     def seed(self) -> None:
         from .demo import seed
+        from .demo_peer import seed_federation
 
         async def go() -> None:
             async with self._client() as client:
-                await seed(client)
+                workspace = await seed(client)
+                if self.peer is not None:
+                    async with self._client(self.peer) as peer:
+                        await seed_federation(client, peer, workspace)
 
         self.loop.run_until_complete(go())
 
@@ -210,10 +248,17 @@ class DemoAgents:
 
     def _run(self) -> None:
         from .demo import run_agents
+        from .demo_peer import run_peer
 
         async def go() -> None:
             async with self._client() as client:
-                await run_agents(client, self.stop_event)
+                if self.peer is None:
+                    await run_agents(client, self.stop_event)
+                    return
+                async with self._client(self.peer) as peer:
+                    await asyncio.gather(
+                        run_agents(client, self.stop_event), run_peer(client, peer, self.stop_event)
+                    )
 
         self.loop.run_until_complete(go())
 

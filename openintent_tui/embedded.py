@@ -86,6 +86,8 @@ class EmbeddedServer:
         startup_timeout: float = 30.0,
         workdir: Path | None = None,
         api_key: str | None = None,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir or data_dir()
         self.db = (Path(db) if db else Settings().db_path).absolute()
@@ -93,6 +95,10 @@ class EmbeddedServer:
         self.startup_timeout = startup_timeout
         self.api_key = api_key or ""
         """Given: use it (a throwaway server). Else the generated key in the data dir."""
+        self.port = port
+        """Fixed when given (servers that must know each other's URL up front: the demo)."""
+        self.env = dict(env or {})
+        """OPENINTENT_* settings for this server on top of the environment."""
         self.url = ""
         self.pid: int | None = None
         self.process: subprocess.Popen | None = None
@@ -127,7 +133,7 @@ class EmbeddedServer:
         try:
             if self.reuse and self._reuse_running():
                 return self
-            self._spawn()
+            self._spawn(self.port)
         except BaseException:
             self.lease.release()
             raise
@@ -225,7 +231,7 @@ class EmbeddedServer:
         port = port or free_loopback_port()
         self.url = f"http://127.0.0.1:{port}"
         # The key travels in the environment, not argv, so `ps` does not show it.
-        env = {**os.environ, "OPENINTENT_API_KEYS": self.api_key}
+        env = {**os.environ, **self.env, "OPENINTENT_API_KEYS": self.api_key}
         env.pop("OPENINTENT_API_KEY_HASHES", None)
         env.pop("OPENINTENT_CONFIG", None)
         log_path = self.workdir / LOG_FILE

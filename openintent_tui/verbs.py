@@ -179,6 +179,17 @@ def _graph(app: OpenIntentApp, call: Invocation) -> None:
         app.notify(":graph needs an intent id (or an intent selected)", severity="warning")
         return
     app.push_screen(GraphScreen(intent_id))
+def _peers(app: OpenIntentApp, _: Invocation) -> None:
+    from .screens.peers import PeersScreen
+
+    app.show_view(PeersScreen())
+
+
+def _dispatches(app: OpenIntentApp, call: Invocation) -> None:
+    from .screens.dispatches import DispatchesScreen
+
+    direction = "in" if "in" in call.args or call.options.get("direction") == "in" else "out"
+    app.show_view(DispatchesScreen(direction))
 
 
 def _context(app: OpenIntentApp, call: Invocation) -> None:
@@ -302,6 +313,29 @@ VERBS: tuple[Verb, ...] = (
         aliases=("xray", "tree"),
         usage="[ID]",
         hint=False,
+    ),
+    Verb(
+        "peers",
+        "federation peers: key, trust, reachability",
+        _peers,
+        aliases=("peer", "federation", "fed"),
+        binding="app.view_peers",
+        needs=lambda can: can.federation,
+        palette=(("Federation: peers", "peers"),),
+    ),
+    Verb(
+        "dispatches",
+        "intents sent to peers (out) or received (in)",
+        _dispatches,
+        aliases=("dispatch", "disp"),
+        usage="[in]",
+        options=("direction",),
+        binding="app.view_dispatches",
+        needs=lambda can: can.federation,
+        palette=(
+            ("Federation: dispatches sent", "dispatches"),
+            ("Federation: dispatches received", "dispatches in"),
+        ),
     ),
     Verb(
         "ctx",

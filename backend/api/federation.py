@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Litestar, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
@@ -30,6 +31,7 @@ from ..wire.federation import (
     FederatedAgentList,
     FederatedAgentOut,
     FederationStatus,
+    PeerList,
     ReceiveAnswer,
 )
 from ..wire.headers import API_KEY
@@ -159,14 +161,15 @@ class FederationController(Controller):
         return await store.get_dispatch(dispatch_id)
 
     @get("/peers", summary="Configured peers: key, reachability, dispatch counts")
-    async def peers(self, request: Request, store: NamedDependency[Store]) -> dict[str, Any]:
+    async def peers(self, request: Request, store: NamedDependency[Store]) -> PeerList:
         federation = federation_of(request)
         if federation is None:
-            return {"peers": []}
+            return PeerList(peers=[])
         monitor = federation.peers
         assert monitor is not None  # set while the app runs (Federation.running)
         sent, received = await store.dispatch_counts_by_peer()
-        return {"peers": [monitor.view(peer, sent, received) for peer in federation.config.peers]}
+        views = [monitor.view(peer, sent, received) for peer in federation.config.peers]
+        return msgspec.convert({"peers": views}, PeerList)
 
     @get("/agents", summary="Agents offered to federated peers", sync_to_thread=False)
     def agents(

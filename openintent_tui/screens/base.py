@@ -39,6 +39,8 @@ class ConsoleScreen(Screen):
     BINDINGS = [Binding("d", "describe", "Describe", id="screen.describe")]
     MUTATING_ACTIONS: ClassVar[frozenset[str]] = frozenset()
     """Actions hidden in read-only mode (k9s drops its 'dangerous' keys the same way)."""
+    CAPABILITY_ACTIONS: ClassVar[dict[str, str]] = {}
+    """Action -> the `Capabilities` field it needs: hidden on a server without it."""
 
     @property
     def console(self) -> OpenIntentApp:
@@ -73,7 +75,10 @@ class ConsoleScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "describe" and type(self).describe_target is ConsoleScreen.describe_target:
             return False  # nothing to describe on this screen: no `d` in its footer
-        return not (action in self.MUTATING_ACTIONS and self.console.read_only)
+        if action in self.MUTATING_ACTIONS and self.console.read_only:
+            return False
+        needed = self.CAPABILITY_ACTIONS.get(action)
+        return needed is None or bool(getattr(self.client.capabilities, needed))
 
     @property
     def ready_for_keys(self) -> bool:

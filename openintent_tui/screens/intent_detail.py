@@ -33,7 +33,9 @@ from ..widgets.json_tree import JsonTree
 from .base import optional, unavailable
 from .chains import CHAIN_STATUS_STYLES
 from .format import STATUS_STYLES, ago, short_id, until
+from .intent_federation import IntentFederation
 from .lifecycle import IntentActionsScreen, quoted
+from .send_to_peer import SendsToPeers
 
 TAIL_BACKFILL_PAGES = 10
 TAIL_PAGE = 1000
@@ -42,7 +44,7 @@ RELATED_SHOWN = 12
 """Children and dependencies listed on the screen; `x` (the graph) shows them all."""
 
 
-class IntentDetailScreen(IntentActionsScreen):
+class IntentDetailScreen(IntentActionsScreen, SendsToPeers):
     BINDINGS = [
         Binding("r", "reload", "Reload", id="detail.reload"),
         Binding("c", "change_status", "Status", id="detail.status"),
@@ -54,8 +56,9 @@ class IntentDetailScreen(IntentActionsScreen):
         Binding("x", "graph", "Graph", id="detail.graph"),
         Binding("e,enter", "events", "Full events", id="detail.events"),
         Binding("y", "copy_id", "Copy id", show=False, id="detail.copy_id"),
+        Binding("D", "dispatch", "To peer", id="detail.dispatch"),
     ]
-    MUTATING_ACTIONS = frozenset({"grant", "change_status", "assign", "unassign"})
+    MUTATING_ACTIONS = frozenset({"grant", "change_status", "assign", "unassign", "dispatch"})
 
     def __init__(self, intent_id: str) -> None:
         super().__init__()
@@ -69,6 +72,7 @@ class IntentDetailScreen(IntentActionsScreen):
         self.load_failed = False
         self.own_stream_state: str | None = None
         """This intent's own stream, followed only where the server has no global one."""
+        self.federation = IntentFederation()
 
     def compose_body(self) -> ComposeResult:
         with Horizontal():
@@ -81,6 +85,9 @@ class IntentDetailScreen(IntentActionsScreen):
                 for section in SECTIONS:
                     yield Static(section.capitalize(), classes="section-title")
                     yield Static("…", id=f"sec-{section}", classes="panel")
+                # Shown only on a server that federates (`_show_federation`).
+                yield Static("Federation", id="fed-title", classes="section-title")
+                yield Static("…", id="sec-federation", classes="panel")
             with Vertical(id="detail-right"):
                 yield JsonTree("state", id="state")
                 tail = EventTail(id="tail")
@@ -92,6 +99,8 @@ class IntentDetailScreen(IntentActionsScreen):
         return self.loaded.is_set() or self.load_failed
 
     def on_mount(self) -> None:
+        for widget_id in ("#fed-title", "#sec-federation"):
+            self.query_one(widget_id).display = False
         self.query_one(EventTail).focus()
         self.reload()
         self.load_tail()
@@ -159,6 +168,7 @@ class IntentDetailScreen(IntentActionsScreen):
             self.query_one("#sec-related", Static).update(
                 Text(f"cannot show: {self.problem(exc)}", style="italic yellow")
             )
+        await self._show_federation()
         self.loaded.set()
 
     def _show(self, section: str, fetched: tuple[Any, str | None], render: Any) -> None:
@@ -379,6 +389,8 @@ class IntentDetailScreen(IntentActionsScreen):
                 tail.add_text(f"event log unavailable: {message}")
                 return
             tail.add_events(page.events)
+            if self.federation.add(page.events):
+                self.dirty = True  # re-read the dispatch records it names
             if page.next_cursor is None or not page.events:
                 return
             cursor = page.next_cursor
@@ -390,7 +402,24 @@ class IntentDetailScreen(IntentActionsScreen):
         mine = [e for e in message.events if e.intent_id == self.intent_id]
         if mine:
             self.query_one(EventTail).add_events(mine)
+            self.federation.add(mine)
             self.dirty = True
+
+    async def _show_federation(self) -> None:
+        """Where it went or came from, and its callbacks (`intent_federation`)."""
+        if not self.client.capabilities.federation:
+            return
+        for dispatch_id in self.federation.dispatch_ids:
+            try:
+                self.federation.records[dispatch_id] = await self.client.get_dispatch(dispatch_id)
+            except Exception:
+                pass  # shown without its record's status
+        for widget_id in ("#fed-title", "#sec-federation"):
+            self.query_one(widget_id).display = True
+        self.query_one("#sec-federation", Static).update(self.federation.render())
+
+    def action_dispatch(self) -> None:
+        self.send_to_peer(self._loaded_intent())
 
     def resync(self) -> None:
         self.reload()

@@ -32,6 +32,7 @@ from .first_run import first_run_text, sdk_snippet
 from .format import STATUS_STYLES, ago
 from .intent_window import NEWEST_FIRST, IntentWindow, Query
 from .lifecycle import IntentActionsScreen
+from .send_to_peer import SendsToPeers
 
 # Events that change what a row shows beyond its last activity: re-read those intents.
 REFETCH = frozenset(
@@ -59,7 +60,7 @@ ACTIVITY_SORTS: dict[IntentSort, IntentSort] = {
 SEARCH_DELAY = 0.3
 
 
-class IntentsScreen(IntentActionsScreen):
+class IntentsScreen(IntentActionsScreen, SendsToPeers):
     crumb = "Intents"
 
     PAGE_SIZE = 200
@@ -75,11 +76,12 @@ class IntentsScreen(IntentActionsScreen):
         Binding("V", "sort('version')", "Sort version", show=False, id="intents.sort_version"),
         Binding("A", "sort('activity')", "Sort activity", id="intents.sort_activity"),
         Binding("c", "change_status", "Status", id="intents.status"),
+        Binding("D", "dispatch", "To peer", id="intents.dispatch"),
         Binding("r", "reload", "Reload", id="intents.reload"),
         Binding("y", "copy_id", "Copy id", show=False, id="intents.copy_id"),
         Binding("x", "graph", "Graph", show=False, id="intents.graph"),
     ]
-    MUTATING_ACTIONS = frozenset({"change_status"})
+    MUTATING_ACTIONS = frozenset({"change_status", "dispatch"})
 
     def __init__(self, status: str | None = None) -> None:
         super().__init__()
@@ -538,6 +540,9 @@ class IntentsScreen(IntentActionsScreen):
     def describe_target(self) -> tuple[str, object, str | None] | None:
         intent = self.intents.get(self.table.cursor_key or "")
         return ("intent", intent, intent.id) if intent is not None else None
+
+    def action_dispatch(self) -> None:
+        self.send_to_peer(self.intents.get(self.table.cursor_key or ""))
 
     def action_change_status(self) -> None:
         intent = self.intents.get(self.table.cursor_key or "")
