@@ -179,6 +179,8 @@ def _graph(app: OpenIntentApp, call: Invocation) -> None:
         app.notify(":graph needs an intent id (or an intent selected)", severity="warning")
         return
     app.push_screen(GraphScreen(intent_id))
+
+
 def _peers(app: OpenIntentApp, _: Invocation) -> None:
     from .screens.peers import PeersScreen
 
