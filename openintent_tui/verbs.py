@@ -143,7 +143,14 @@ def _oap_agents(app: OpenIntentApp, _: Invocation) -> None:
 def _chains(app: OpenIntentApp, call: Invocation) -> None:
     from .screens.chains import ChainsScreen
 
-    app.show_view(ChainsScreen(call.options.get("status")))
+    status = call.options.get("status")
+    if status is not None and status not in CHAIN_STATUSES:
+        app.notify(
+            f"No chain status {status!r} (allowed: {', '.join(CHAIN_STATUSES)})",
+            severity="warning",
+        )
+        return
+    app.show_view(ChainsScreen(status))
 
 
 def _activity(app: OpenIntentApp, _: Invocation) -> None:
@@ -274,6 +281,7 @@ VERBS: tuple[Verb, ...] = (
         _chains,
         aliases=("chain", "runs"),
         usage="[status=S]",
+        options=("status",),
         needs=lambda can: can.agent_routing,
         palette=(
             ("Chains: all", "chains"),
