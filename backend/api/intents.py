@@ -21,8 +21,10 @@ from ..wire.intents import (
     ChildIntents,
     Intent,
     IntentCreate,
+    IntentCounts,
     IntentDependencies,
     IntentList,
+    IntentSort,
     StatePatch,
     StatusChange,
 )
@@ -98,6 +100,12 @@ class IntentController(Controller):
         intent = await store.create_intent(data, actor_of(agent_id, data.created_by))
         return _with_etag(intent, HTTP_201_CREATED)
 
+    @get("/counts", summary="How many intents there are, by status")
+    async def counts(self, store: NamedDependency[Store]) -> IntentCounts:
+        # A static segment: Litestar matches it before `/{intent_id}`, and intent ids are
+        # UUIDs, so no intent is hidden behind it.
+        return await store.intent_counts()
+
     @get("", summary="List intents, newest first")
     async def list_intents(
         self,
@@ -107,10 +115,26 @@ class IntentController(Controller):
         created_by: Annotated[str | None, QueryParameter()] = None,
         parent_intent_id: Annotated[str | None, QueryParameter()] = None,
         q: Annotated[
-            str | None, QueryParameter(description="Case-insensitive text in the title")
+            str | None,
+            QueryParameter(
+                description="Case-insensitive text in the title or the description (a "
+                "substring; three characters or more are answered from the search index)"
+            ),
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
         offset: Annotated[int, QueryParameter(ge=0, le=MAX_INT64)] = 0,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(
+                description="`next_cursor` of the previous page (send the same filters); "
+                "not with a nonzero offset"
+            ),
+        ] = None,
+        sort: Annotated[
+            IntentSort | None,
+            QueryParameter(description="`-created_at` (the default) or `created_at`, "
+            "`-updated_at`, `updated_at`; a cursor keeps its own"),
+        ] = None,
     ) -> IntentList:
         if status is not None:
             check_status(status)
@@ -122,6 +146,8 @@ class IntentController(Controller):
                 text=q,
                 limit=limit,
                 offset=offset,
+                cursor=cursor,
+                sort=sort,
                 max_bytes=request.app.state.settings.max_response_bytes,
             )
         )
