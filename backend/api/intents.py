@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast, get_args
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -67,6 +67,31 @@ async def _patch_state(
     return await store.patch_state(
         intent_id, version, patches, agent_id, max_state_bytes=settings.max_body_bytes
     )
+
+
+async def _list_intents(store: Store, settings: Settings, filters: IntentFilter) -> IntentList:
+    if filters.status is not None:
+        check_status(filters.status)
+    filters.max_bytes = settings.max_response_bytes
+    return await store.list_intents(filters)
+
+
+_SORTS = get_args(IntentSort)
+
+
+async def lean_list_intents(call: Call):
+    query = call.query()
+    filters = IntentFilter(
+        status=query.text("status"),
+        created_by=query.text("created_by"),
+        parent_intent_id=query.text("parent_intent_id"),
+        text=query.text("q"),
+        limit=query.integer("limit", 50, 1, MAX_PAGE),
+        offset=query.integer("offset", 0, 0, MAX_INT64),
+        cursor=query.text("cursor"),
+        sort=cast("IntentSort | None", query.choice("sort", _SORTS)),
+    )
+    return 200, await _list_intents(call.store, call.state.settings, filters), None
 
 
 async def lean_get_intent(call: Call):
@@ -136,21 +161,17 @@ class IntentController(Controller):
             "`-updated_at`, `updated_at`; a cursor keeps its own"),
         ] = None,
     ) -> IntentList:
-        if status is not None:
-            check_status(status)
-        return await store.list_intents(
-            IntentFilter(
-                status=status,
-                created_by=created_by,
-                parent_intent_id=parent_intent_id,
-                text=q,
-                limit=limit,
-                offset=offset,
-                cursor=cursor,
-                sort=sort,
-                max_bytes=request.app.state.settings.max_response_bytes,
-            )
+        filters = IntentFilter(
+            status=status,
+            created_by=created_by,
+            parent_intent_id=parent_intent_id,
+            text=q,
+            limit=limit,
+            offset=offset,
+            cursor=cursor,
+            sort=sort,
         )
+        return await _list_intents(store, request.app.state.settings, filters)
 
     @get(
         "/{intent_id:str}",

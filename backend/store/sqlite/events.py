@@ -16,7 +16,7 @@ from .core import (
     event_row_size,
     rows_within,
 )
-from .intents import fetch_intent, require_intent
+from .intents import require_intent
 
 
 def check_event_type(event_type: str) -> None:
@@ -72,7 +72,7 @@ class SqliteEvents(SqliteCore, EventStore):
             params.append(event_type)
 
         def read(conn: sqlite3.Connection) -> EventPage:
-            fetch_intent(conn, intent_id)
+            require_intent(conn, intent_id)
             cursor = conn.execute(
                 f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)}"
                 " ORDER BY seq LIMIT ?",
@@ -83,7 +83,7 @@ class SqliteEvents(SqliteCore, EventStore):
             events = [event_from_row(r) for r in rows]
             return EventPage(events=events, next_cursor=events[-1].sequence if more else None)
 
-        return await self._read(read)
+        return await self._read_inline(read)
 
     async def events_after(
         self, global_sequence: int, limit: int = 1000, max_bytes: int | None = None

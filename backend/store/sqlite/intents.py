@@ -148,8 +148,8 @@ def fetch_intent(conn: sqlite3.Connection | Tx, intent_id: str) -> Intent:
     return intent_from_row(row)
 
 
-def require_intent(tx: Tx, intent_id: str) -> None:
-    if tx.one("SELECT 1 FROM intents WHERE id = ?", (intent_id,)) is None:
+def require_intent(conn: sqlite3.Connection | Tx, intent_id: str) -> None:
+    if conn.execute("SELECT 1 FROM intents WHERE id = ?", (intent_id,)).fetchone() is None:
         raise NotFound(f"Intent {intent_id} not found")
 
 
@@ -277,7 +277,7 @@ class SqliteIntents(SqliteCore, IntentStore):
                 next_cursor=next_cursor,
             )
 
-        return await self._read(read)
+        return await self._read_inline(read)
 
     async def intent_counts(self) -> IntentCounts:
         def read(conn: sqlite3.Connection) -> IntentCounts:
