@@ -111,7 +111,9 @@ class Call:
             raise Fallback from None
 
 
-_PLAIN_QUERY = re.compile(r"[A-Za-z0-9_\-.~]+=[A-Za-z0-9_\-.~:]+(&[A-Za-z0-9_\-.~]+=[A-Za-z0-9_\-.~:]+)*")
+_PLAIN_QUERY = re.compile(
+    r"[A-Za-z0-9_\-.~]+=[A-Za-z0-9_\-.~:]+(&[A-Za-z0-9_\-.~]+=[A-Za-z0-9_\-.~:]+)*"
+)
 
 
 class Query:

@@ -20,8 +20,8 @@ from ..wire.headers import AGENT_ID, IF_MATCH
 from ..wire.intents import (
     ChildIntents,
     Intent,
-    IntentCreate,
     IntentCounts,
+    IntentCreate,
     IntentDependencies,
     IntentList,
     IntentSort,
@@ -157,8 +157,10 @@ class IntentController(Controller):
         ] = None,
         sort: Annotated[
             IntentSort | None,
-            QueryParameter(description="`-created_at` (the default) or `created_at`, "
-            "`-updated_at`, `updated_at`; a cursor keeps its own"),
+            QueryParameter(
+                description="`-created_at` (the default) or `created_at`, "
+                "`-updated_at`, `updated_at`; a cursor keeps its own"
+            ),
         ] = None,
     ) -> IntentList:
         filters = IntentFilter(

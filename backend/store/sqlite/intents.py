@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import msgspec
 
@@ -18,6 +18,7 @@ from ...wire.intents import (
     IntentList,
     IntentSort,
 )
+from ...wire.limits import MAX_INT64
 from ..intents import IntentFilter, IntentStore
 from ..keyset import check_cursor_or_offset, decode_cursor, encode_cursor
 from .core import SqliteCore, Tx, dumps, loads, new_uid, rows_within
@@ -49,7 +50,11 @@ _ORDERS: dict[str, _Order] = {
     ),
     "updated_at": _Order("i.updated_at, i.rowid", "(i.updated_at, i.rowid) > (?, ?)", _UPDATED_AT),
 }
-_IntentCursor = tuple[IntentSort, str | None, int]
+_IntentCursor = tuple[
+    IntentSort,
+    Annotated[str, msgspec.Meta(max_length=64)] | None,
+    Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)],
+]
 """(sort, the updated_at of the last row or None for created order, its rowid)."""
 
 MIN_INDEXED_QUERY = 3
@@ -74,7 +79,8 @@ def _filter_clause(filters: IntentFilter) -> tuple[list[str], list[Any]]:
         where.append("i.parent_id = ?")
         params.append(filters.parent_intent_id)
     if filters.text:
-        if len(filters.text) >= MIN_INDEXED_QUERY:
+        # FTS5 reads its query as a C string: a NUL would end it (and fail the query).
+        if len(filters.text) >= MIN_INDEXED_QUERY and "\x00" not in filters.text:
             where.append("i.rowid IN (SELECT rowid FROM intents_fts WHERE intents_fts MATCH ?)")
             params.append(fts_phrase(filters.text))
         else:
