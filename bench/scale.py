@@ -40,7 +40,38 @@ from backend.store.sqlite.schema import migrate  # noqa: E402
 
 CACHE = HERE / ".cache"
 STATUSES = ("draft", "active", "blocked", "completed", "abandoned")
-WORDS = ["deploy", "rollback", "invoice", "ledger", "audit", "migrate", "cluster", "shard", "replica", "backup", "restore", "review", "approve", "reject", "escalate", "billing", "payroll", "onboarding", "churn", "forecast", "inventory", "shipment", "customs", "warehouse", "routing", "pricing", "discount", "refund", "dispute", "compliance"]
+WORDS = (
+    "deploy",
+    "rollback",
+    "invoice",
+    "ledger",
+    "audit",
+    "migrate",
+    "cluster",
+    "shard",
+    "replica",
+    "backup",
+    "restore",
+    "review",
+    "approve",
+    "reject",
+    "escalate",
+    "billing",
+    "payroll",
+    "onboarding",
+    "churn",
+    "forecast",
+    "inventory",
+    "shipment",
+    "customs",
+    "warehouse",
+    "routing",
+    "pricing",
+    "discount",
+    "refund",
+    "dispute",
+    "compliance",
+)
 SEARCH = "zephyrine"
 """A word in exactly one intent's title in ten thousand: a selective search."""
 BATCH = 50_000
