@@ -24,7 +24,7 @@ from ..wire.portfolios import (
     PortfolioStatusChange,
 )
 from .openapi import errors
-from .params import AgentIdHeader, Offset, actor_of, page_of
+from .params import AgentIdHeader, Cursor, Offset, actor_of, page_of
 
 CAPABILITIES = ["portfolios"]
 MAX_NAME = 500
@@ -56,12 +56,15 @@ class PortfolioController(Controller):
         created_by: Annotated[str | None, QueryParameter()] = None,
         status: Annotated[str | None, QueryParameter()] = None,
         offset: Offset = 0,
+        cursor: Cursor = None,
     ) -> PortfolioList:
         if status is not None:
             check_portfolio_status(status)
         fetch = partial(store.list_portfolios, created_by, status)
-        found, next_offset = await page_of(fetch, request, offset)
-        return PortfolioList(portfolios=found, next_offset=next_offset)
+        page = await page_of(fetch, request, offset, cursor=cursor)
+        return PortfolioList(
+            portfolios=page.items, next_offset=page.next_offset, next_cursor=page.next_cursor
+        )
 
     @get("/{portfolio_id:str}", summary="A portfolio with its member intents and aggregate")
     async def detail(

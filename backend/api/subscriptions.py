@@ -34,7 +34,7 @@ from ..wire.subscriptions import (
     SubscriptionList,
 )
 from .openapi import errors
-from .params import AgentIdHeader, Limit, Offset, Sequence, page_of
+from .params import AgentIdHeader, Cursor, Limit, Offset, Sequence, page_of
 
 CAPABILITIES = ["subscriptions", "webhooks"]
 
@@ -101,10 +101,13 @@ class SubscriptionController(Controller):
         intent_id: Annotated[str | None, QueryParameter()] = None,
         portfolio_id: Annotated[str | None, QueryParameter()] = None,
         offset: Offset = 0,
+        cursor: Cursor = None,
     ) -> SubscriptionList:
         fetch = partial(store.list_subscriptions, intent_id=intent_id, portfolio_id=portfolio_id)
-        found, next_offset = await page_of(fetch, request, offset)
-        return SubscriptionList(subscriptions=found, next_offset=next_offset)
+        page = await page_of(fetch, request, offset, cursor=cursor)
+        return SubscriptionList(
+            subscriptions=page.items, next_offset=page.next_offset, next_cursor=page.next_cursor
+        )
 
     @get("/{subscription_id:str}", summary="One subscription")
     async def get_subscription(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 import msgspec
 
@@ -45,6 +45,28 @@ def decode_cursor(text: str, shape: type[T], *, field: str = "cursor") -> T:
             f"{field} is not a cursor this list handed out; start again without it",
             errors=[{"field": field, "source": "query"}],
         ) from None
+
+
+class Slice(NamedTuple, Generic[T]):
+    """One page of a list as the store reads it: with whether more follow, so a page is one
+    query (`limit + 1` rows), and the cursor of the next page."""
+
+    items: list[T]
+    more: bool
+    next_cursor: str | None
+
+
+class KeyColumns(NamedTuple):
+    """How a list is ordered for keyset paging: its columns (the last one unique, usually
+    the rowid) and the types they decode as from a cursor."""
+
+    kind: str
+    """Names the list inside its cursors: one list's cursor is refused by another."""
+    columns: tuple[str, ...]
+    types: tuple[Any, ...]
+
+    def cursor_shape(self) -> Any:
+        return tuple.__class_getitem__((Literal[self.kind], *self.types))  # type: ignore[attr-defined]
 
 
 def check_cursor_or_offset(cursor: str | None, offset: int) -> None:
