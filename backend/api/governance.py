@@ -102,10 +102,11 @@ class IntentGovernanceController(Controller):
         intent_id: FromPath[str],
         status: Annotated[ArbitrationStatus | None, QueryParameter()] = None,
         offset: Offset = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = MAX_PAGE,
         cursor: Cursor = None,
     ) -> ArbitrationList:
         fetch = partial(store.list_arbitrations, intent_id, status)
-        page = await page_of(fetch, request, offset, cursor=cursor)
+        page = await page_of(fetch, request, offset, limit, cursor)
         return ArbitrationList(
             arbitrations=page.items, next_offset=page.next_offset, next_cursor=page.next_cursor
         )

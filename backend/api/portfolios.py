@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from ..domain.errors import InvalidInput
 from ..domain.portfolios import check_governance_policy, check_portfolio_status, check_role
 from ..store import Store
+from ..wire.limits import MAX_PAGE
 from ..wire.portfolios import (
     Membership,
     MembershipCreate,
@@ -56,12 +57,13 @@ class PortfolioController(Controller):
         created_by: Annotated[str | None, QueryParameter()] = None,
         status: Annotated[str | None, QueryParameter()] = None,
         offset: Offset = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = MAX_PAGE,
         cursor: Cursor = None,
     ) -> PortfolioList:
         if status is not None:
             check_portfolio_status(status)
         fetch = partial(store.list_portfolios, created_by, status)
-        page = await page_of(fetch, request, offset, cursor=cursor)
+        page = await page_of(fetch, request, offset, limit, cursor)
         return PortfolioList(
             portfolios=page.items, next_offset=page.next_offset, next_cursor=page.next_cursor
         )

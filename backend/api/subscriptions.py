@@ -26,6 +26,7 @@ from ..outbound.egress import EgressPolicy, EgressRefused, outbound_client
 from ..outbound.signing import new_secret
 from ..store import Store
 from ..wire.events import EVENT_TYPES, event_type_error_detail
+from ..wire.limits import MAX_PAGE
 from ..wire.subscriptions import (
     DeliveryList,
     Subscription,
@@ -101,10 +102,11 @@ class SubscriptionController(Controller):
         intent_id: Annotated[str | None, QueryParameter()] = None,
         portfolio_id: Annotated[str | None, QueryParameter()] = None,
         offset: Offset = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = MAX_PAGE,
         cursor: Cursor = None,
     ) -> SubscriptionList:
         fetch = partial(store.list_subscriptions, intent_id=intent_id, portfolio_id=portfolio_id)
-        page = await page_of(fetch, request, offset, cursor=cursor)
+        page = await page_of(fetch, request, offset, limit, cursor)
         return SubscriptionList(
             subscriptions=page.items, next_offset=page.next_offset, next_cursor=page.next_cursor
         )
