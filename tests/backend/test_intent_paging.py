@@ -280,5 +280,5 @@ def test_keyset_pages_on_leases_arbitrations_portfolios_and_subscriptions(api):
     late = api.post(f"{API}/portfolios", json={"name": "late"}).json()["id"]
     rest, _ = follow(api, f"{API}/portfolios")
     after = api.get(f"{API}/portfolios", params={"limit": 10, "cursor": first["next_cursor"]})
-    assert [p["id"] for p in after.json()["portfolios"]] == made["portfolios"][2:] + [late]
+    assert [p["id"] for p in after.json()["portfolios"]] == [*made["portfolios"][2:], late]
     assert rest == made["portfolios"] + [late]
