@@ -245,7 +245,10 @@ class SqliteIntents(SqliteCore, IntentStore):
         sort = filters.sort
         after: tuple[str | None, int] | None = None
         if filters.cursor is not None:
-            cursor_sort, key, rowid = decode_cursor(filters.cursor, _IntentCursor)
+            decoded: tuple[IntentSort, str | None, int] = decode_cursor(
+                filters.cursor, _IntentCursor
+            )
+            cursor_sort, key, rowid = decoded
             if sort is not None and sort != cursor_sort:
                 raise InvalidInput(
                     f"The cursor continues sort={cursor_sort}, not sort={sort}",
