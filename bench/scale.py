@@ -330,6 +330,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="runs per scenario and side")
     parser.add_argument("--console", action="store_true", help="also the console's first rows")
     parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the raw figures too")
     parser.add_argument("--console-child", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, default=60.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -360,13 +361,17 @@ def main() -> None:
         f"\n{args.intents:,} intents, {args.events:,} events: {size_mb:,.0f} MB, "
         f"{size_mb / (args.events / 1e6):,.0f} MB per million events\n"
     )
-    print("| scenario | nearly empty req/s | big req/s | big / empty | big p99 ms |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| scenario | nearly empty req/s | big req/s | big / empty"
+        " | server CPU us/req empty / big | p99 ms empty / big |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
     for name, (_, label) in SCENARIOS.items():
         s, b = small_results[name], big_results[name]
         print(
             f"| {label} | {s['ok_rps']:,.0f} | {b['ok_rps']:,.0f} | "
-            f"{_pct(b['ok_rps'], s['ok_rps'])} | {b['p99_ms']:.1f} |"
+            f"{_pct(b['ok_rps'], s['ok_rps'])} | {s['cpu_us_per_request']:.0f} / "
+            f"{b['cpu_us_per_request']:.0f} | {s['p99_ms']:.1f} / {b['p99_ms']:.1f} |"
         )
     print(
         f"\nsearch, one request at a time: median {small_results['search_ms']:.1f} ms empty, "
@@ -374,6 +379,8 @@ def main() -> None:
     )
     if console:
         print(f"console: {json.dumps(console)}")
+    if args.json:
+        print(json.dumps({"small": small_results, "big": big_results, "console": console}))
 
 
 if __name__ == "__main__":
