@@ -73,7 +73,8 @@ WORDS = (
     "compliance",
 )
 SEARCH = "zephyrine"
-"""A word in exactly one intent's title in ten thousand: a selective search."""
+"""A word in one intent's title in ten thousand on the big database (100 matches), in every
+other one on the small (50): both answer a full page of 50."""
 BATCH = 50_000
 
 
@@ -185,7 +186,8 @@ def _seed_small(url: str) -> None:
     """The nearly empty database: 100 intents with 5 events each."""
     with httpx.Client(base_url=url, headers=HEADERS, timeout=30) as client:
         for n in range(100):
-            title = f"{WORDS[n % len(WORDS)]} task {n}" + (f" {SEARCH}" if n == 42 else "")
+            # Half of them match the search: a full page of 50, as on the big database.
+            title = f"{WORDS[n % len(WORDS)]} task {n}" + (f" {SEARCH}" if n % 2 else "")
             iid = client.post(f"{API}/intents", json={"title": title}).json()["id"]
             for _ in range(4):
                 client.post(
