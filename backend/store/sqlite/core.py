@@ -366,7 +366,6 @@ class SqliteCore:
         self._writer_task: asyncio.Task | None = None
         self._listeners: list[CommitListener] = []
         self.hooks = WriteHooks()
-        self._inline: sqlite3.Connection | None = None
 
     async def open(self) -> None:
         if self.path != ":memory:":
@@ -387,9 +386,6 @@ class SqliteCore:
             self._writer = None
             raise
         self._reader_cycle = itertools.cycle(self._readers)
-        if self.path != ":memory:":  # there, each connection would be its own database
-            self._inline = sqlite3.connect(self.path, isolation_level=None)
-            _configure_inline_reader(self._inline)
         self._queue = asyncio.Queue()
         self._writer_task = asyncio.create_task(self._writer_loop(), name="sqlite-writer")
 
@@ -401,9 +397,6 @@ class SqliteCore:
         for reader in self._readers:
             await reader.close()
         self._readers.clear()
-        if self._inline is not None:
-            self._inline.close()
-            self._inline = None
         if self._writer is not None:
             await run_in_connection(
                 self._writer, lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -429,25 +422,6 @@ class SqliteCore:
         if self._reader_cycle is None:
             raise RuntimeError("store is not open")
         return await run_in_connection(next(self._reader_cycle), fn)
-
-    async def _read_inline(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """A short, bounded read (one page of a list) run right here in the event loop's
-        thread, on its own connection, instead of a hop to a reader thread.
-
-        Why: the sqlite3 module releases the GIL around every row it steps, so a reader
-        thread reading 100 rows must win the GIL back 100 times from the busy event loop;
-        the hop and that convoy cost more than the read (bench/README.md, issue 13). A
-        reader never waits for the writer in WAL mode; in the rare case SQLite answers
-        busy (another connection recovering the WAL index) the read goes to a reader
-        thread instead, so the loop itself never waits on a lock."""
-        if self._inline is None:
-            return await self._read(fn)
-        try:
-            return fn(self._inline)
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF != _SQLITE_BUSY:
-                raise
-        return await self._read(fn)
 
     async def _writer_loop(self) -> None:
         stopping = False
@@ -572,14 +546,6 @@ def _configure_writer(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute("PRAGMA foreign_keys=ON")
     migrate(conn)
-
-
-_SQLITE_BUSY = 5  # the primary code of SQLITE_BUSY and its extended codes
-
-
-def _configure_inline_reader(conn: sqlite3.Connection) -> None:
-    conn.execute("PRAGMA busy_timeout=0")  # never block the event loop: fall back instead
-    conn.execute("PRAGMA query_only=ON")
 
 
 def _configure_reader(conn: sqlite3.Connection) -> None:

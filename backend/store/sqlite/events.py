@@ -83,7 +83,7 @@ class SqliteEvents(SqliteCore, EventStore):
             events = [event_from_row(r) for r in rows]
             return EventPage(events=events, next_cursor=events[-1].sequence if more else None)
 
-        return await self._read_inline(read)
+        return await self._read(read)
 
     async def events_after(
         self, global_sequence: int, limit: int = 1000, max_bytes: int | None = None

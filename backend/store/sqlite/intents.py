@@ -286,7 +286,7 @@ class SqliteIntents(SqliteCore, IntentStore):
                 next_cursor=next_cursor,
             )
 
-        return await self._read_inline(read)
+        return await self._read(read)
 
     async def intent_counts(self) -> IntentCounts:
         def read(conn: sqlite3.Connection) -> IntentCounts:
