@@ -26,6 +26,7 @@ from ..outbound.egress import EgressPolicy, EgressRefused, post_client
 from ..outbound.signing import new_secret
 from ..store import Store
 from ..wire.events import EVENT_TYPES, event_type_error_detail
+from ..wire.limits import MAX_PAGE
 from ..wire.subscriptions import (
     DeliveryList,
     Subscription,
@@ -34,7 +35,7 @@ from ..wire.subscriptions import (
     SubscriptionList,
 )
 from .openapi import errors
-from .params import AgentIdHeader, Limit, Offset, Sequence, page_of
+from .params import AgentIdHeader, Cursor, Limit, Offset, Sequence, page_of
 
 CAPABILITIES = ["subscriptions", "webhooks"]
 
@@ -101,10 +102,14 @@ class SubscriptionController(Controller):
         intent_id: Annotated[str | None, QueryParameter()] = None,
         portfolio_id: Annotated[str | None, QueryParameter()] = None,
         offset: Offset = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+        cursor: Cursor = None,
     ) -> SubscriptionList:
         fetch = partial(store.list_subscriptions, intent_id=intent_id, portfolio_id=portfolio_id)
-        found, next_offset = await page_of(fetch, request, offset)
-        return SubscriptionList(subscriptions=found, next_offset=next_offset)
+        page = await page_of(fetch, request, offset, limit, cursor)
+        return SubscriptionList(
+            subscriptions=page.items, next_offset=page.next_offset, next_cursor=page.next_cursor
+        )
 
     @get("/{subscription_id:str}", summary="One subscription")
     async def get_subscription(

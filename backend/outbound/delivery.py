@@ -102,7 +102,7 @@ class WebhookWorker:
         """Call after subscriptions change: commits wake the worker only when some
         subscription could have produced a delivery."""
         subscriptions = await self.store.list_subscriptions()
-        self.has_targets = any(s.webhook_url for s in subscriptions)
+        self.has_targets = any(s.webhook_url for s in subscriptions.items)
         self._wake.set()
 
     def on_commit(self, events: list[Event]) -> None:

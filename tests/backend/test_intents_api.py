@@ -187,7 +187,7 @@ def test_list_filters_and_pagination(api, server):
         "limit": 50,
         "offset": 0,
         "next_offset": None,
-        "next_cursor": None,
+        "next_cursor": None,  # issue 16's contract: keyset paging beside the offset
     }
 
     first = api.get(f"{API}/intents", params={"limit": 2, "offset": 0}).json()
