@@ -45,7 +45,7 @@ from ..wire.oap import (
     OapRouteRequest,
 )
 from .openapi import errors
-from .params import AgentIdHeader, Offset, actor_of, page_of
+from .params import AgentIdHeader, Cursor, Offset, actor_of, page_of
 
 CAPABILITIES = ["oap-routing"]
 DISCOVERY_TIMEOUT_SECONDS = 10.0
@@ -199,10 +199,13 @@ class OapRoutingController(Controller):
         status: Annotated[ChainStatus | None, QueryParameter()] = None,
         intent_id: Annotated[str | None, QueryParameter()] = None,
         offset: Offset = 0,
+        cursor: Cursor = None,
     ) -> OapChainList:
         fetch = partial(store.list_oap_chains, status=status, intent_id=intent_id)
-        found, next_offset = await page_of(fetch, request, offset)
-        return OapChainList(chains=found, next_offset=next_offset)
+        page = await page_of(fetch, request, offset, cursor=cursor)
+        return OapChainList(
+            chains=page.items, next_offset=page.next_offset, next_cursor=page.next_cursor
+        )
 
     @get("/chains/{chain_id:str}", summary="One chain with its envelope checkpoint and hops")
     async def get_chain(self, store: NamedDependency[Store], chain_id: FromPath[str]) -> OapChain:
@@ -267,11 +270,14 @@ class IntentChainController(Controller):
         store: NamedDependency[Store],
         intent_id: FromPath[str],
         offset: Offset = 0,
+        cursor: Cursor = None,
     ) -> OapChainList:
         await store.get_intent(intent_id)  # 404 for an unknown intent
         fetch = partial(store.list_oap_chains, intent_id=intent_id)
-        found, next_offset = await page_of(fetch, request, offset)
-        return OapChainList(chains=found, next_offset=next_offset)
+        page = await page_of(fetch, request, offset, cursor=cursor)
+        return OapChainList(
+            chains=page.items, next_offset=page.next_offset, next_cursor=page.next_cursor
+        )
 
 
 async def _ping(state: State, store: Store, agent: OapAgent, timeout_s: float) -> OapPing:

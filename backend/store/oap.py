@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from ..wire.oap import OapAgent, OapChain, TaskEnvelope
+from .keyset import Slice
 
 
 class ChainLost(Exception):
@@ -184,7 +185,8 @@ class OapStore(ABC):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[OapChain]:
+        cursor: str | None = None,
+    ) -> Slice[OapChain]:
         """Newest first, without envelope and hops."""
 
     @abstractmethod

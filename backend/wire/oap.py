@@ -204,3 +204,4 @@ class OapChain(Response):
 class OapChainList(Response):
     chains: list[OapChain]
     next_offset: int | None = None
+    next_cursor: str | None = None

@@ -206,6 +206,22 @@ def test_intent_detail_fits(frozen, snap_compare, size):
 
 
 @SIZES
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [(LeasesScreen, "2"), (ArbitrationScreen, "3"), (PortfoliosScreen, "4")],
+    ids=["leases", "arbitration", "portfolios"],
+)
+def test_lists_fit(frozen, snap_compare, size, kind, key):
+    """The other list screens at both widths: columns dropped whole, never clipped."""
+    live, _ = frozen
+
+    async def run_before(pilot) -> None:
+        await reach(pilot, kind, key)
+
+    assert snap_compare(app_for(live), terminal_size=size, run_before=run_before)
+
+
+@SIZES
 def test_overview(frozen, snap_compare, size):
     live, _ = frozen
 

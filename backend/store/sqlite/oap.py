@@ -11,8 +11,12 @@ import msgspec
 from ...domain.errors import Conflict, NotFound
 from ...oap.envelope import STATE_LAST_RESULT_KEY, STATE_MEMORY_KEY
 from ...wire.oap import OapAgent, OapChain, OapHop, TaskEnvelope
+from ..keyset import KeyColumns, Slice
 from ..oap import AgentRecord, ChainLost, ChainState, HopResult, NewChain, OapStore
-from .core import SqliteCore, Tx, dumps, loads, new_uid, read_page
+from .core import SqliteCore, Tx, dumps, loads, new_uid, read_keyset
+
+CHAIN_ORDER = KeyColumns("oap_chains", ("-rowid",), (int,))
+"""Newest first: chains are inserted in the order they are created."""
 
 AGENT_COLUMNS = (
     "agent_id, url, capabilities, description, timeout_s, enabled, discovered, last_status,"
@@ -724,7 +728,8 @@ class SqliteOap(SqliteCore, OapStore):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[OapChain]:
+        cursor: str | None = None,
+    ) -> Slice[OapChain]:
         where, params = [], []
         if status:
             where.append("status = ?")
@@ -732,15 +737,21 @@ class SqliteOap(SqliteCore, OapStore):
         if intent_id:
             where.append("intent_id = ?")
             params.append(intent_id)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        sql = (
-            f"SELECT {CHAIN_COLUMNS} FROM oap_chains{clause}"
-            " ORDER BY created_at DESC, chain_id DESC"
-        )
 
-        def read(conn: sqlite3.Connection) -> list[OapChain]:
-            rows = read_page(conn, sql, params, offset=offset, limit=limit, max_bytes=max_bytes)
-            return [_chain(r) for r in rows]
+        def read(conn: sqlite3.Connection) -> Slice[OapChain]:
+            rows, more, next_cursor = read_keyset(
+                conn,
+                CHAIN_COLUMNS,
+                "oap_chains",
+                where,
+                params,
+                CHAIN_ORDER,
+                cursor=cursor,
+                offset=offset,
+                limit=limit,
+                max_bytes=max_bytes,
+            )
+            return Slice([_chain(r) for r in rows], more, next_cursor)
 
         return await self._read(read)
 
