@@ -23,6 +23,7 @@ from .api import (
     governance,
     intents,
     leases,
+    oap,
     portfolios,
     retries,
     streams,
@@ -59,6 +60,7 @@ FEATURES: list[ModuleType] = [
     streams,
     subscriptions,
     federation,
+    oap,
 ]
 
 

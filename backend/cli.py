@@ -11,13 +11,23 @@ import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 import msgspec
 
-from .server_record import ServerLock, ServerRecord, ServerRunning
+from .server_record import ConsolesGone, ServerLock, ServerRecord, ServerRunning
 from .serving.shutdown import exit_without_closing
-from .settings import Settings, data_dir, ensure_api_key, load_settings, private_data_dir
+from .settings import (
+    Settings,
+    data_dir,
+    ensure_api_key,
+    generated_key_path,
+    load_settings,
+    private_data_dir,
+)
+
+UNUSED_POLL_SECONDS = 1.0
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +67,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         " deleted), create a new one, print both, and exit",
     )
     parser.add_argument(
+        "--stop-when-unused",
+        action="store_true",
+        help="exit once no console holds <db>.consoles (how consoles run the bundled server)",
+    )
+    parser.add_argument(
         "--http",
         choices=["uvicorn", "granian"],
         help="HTTP server (default uvicorn; env OPENINTENT_HTTP, TOML http)",
@@ -77,9 +92,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return load_settings(overrides, config_file=args.config)
 
 
-def serve(settings: Settings, *, announce=print) -> None:
+def serve(settings: Settings, *, announce=print, stop_when_unused: bool = False) -> None:
     """Run until SIGINT/SIGTERM; the server then finishes in-flight requests and the
-    lifespan drains the writer queue and closes the database."""
+    lifespan drains the writer queue and closes the database. `stop_when_unused`: also
+    stop (the same graceful way) once no console uses it (`server_record.ConsolesGone`)."""
     from .app import create_app
 
     # Before anything else touches a SQLite database: a second server on it would write
@@ -93,9 +109,11 @@ def serve(settings: Settings, *, announce=print) -> None:
             sys.exit(f"openintent-tui serve: {exc}")
         if settings.db_path.absolute().parent == data_dir().absolute():
             private_data_dir()
+    existed = generated_key_path().exists()
     settings, key_file = ensure_api_key(settings)
     if key_file is not None:
-        announce(f"API key: generated and stored in {key_file} (mode 0600)")
+        done = "read from" if existed else "generated and stored in"
+        announce(f"API key: {done} {key_file} (mode 0600)")
     announce(f"database: {settings.db_display}")
     # Bound here, not by the HTTP server: with port 0 the app and the announcement must know
     # the port really served.
@@ -109,6 +127,8 @@ def serve(settings: Settings, *, announce=print) -> None:
                 db=str(settings.db_path.absolute()),
             )
         )
+    if stop_when_unused and lock is not None:
+        _stop_when_unused(settings.db_path.absolute())
     app = create_app(settings)
     app.on_startup.append(_freeze_startup_objects)
     announce(f"serving the OpenIntent API on {settings.base_url}/api/v1")
@@ -145,6 +165,19 @@ def serve(settings: Settings, *, announce=print) -> None:
         exit_without_closing(announce)
     if not server.started:
         sys.exit(1)
+
+
+def _stop_when_unused(db: Path, interval: float = UNUSED_POLL_SECONDS) -> None:
+    """A daemon thread: once no console holds a lease on `db`, SIGTERM this process (the
+    graceful path, as if the last console had stopped it)."""
+    gone = ConsolesGone(db)
+
+    def watch() -> None:
+        while not gone.check():
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stop-when-unused", daemon=True).start()
 
 
 def _freeze_startup_objects() -> None:
@@ -189,7 +222,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.rotate_identity:
         rotate_identity_command(settings_from_args(args))
         return
-    serve(settings_from_args(args), announce=lambda line: print(line, flush=True))
+    serve(
+        settings_from_args(args),
+        announce=lambda line: print(line, flush=True),
+        stop_when_unused=args.stop_when_unused,
+    )
 
 
 def rotate_identity_command(settings: Settings, announce=print) -> None:

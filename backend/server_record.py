@@ -7,6 +7,13 @@ included), so a record whose lock nobody holds is simply stale and is never trus
 
 The file is never deleted: removing a lock file races with a process that has just opened
 it (both would then believe they hold "the" lock). It stays, 0600, holding the last record.
+
+Consoles sharing the bundled server: each holds a *shared* `flock` on `<db>.consoles` while it
+uses the server (`ConsoleLease`). The bundled server (`serve --stop-when-unused`) checks every
+second whether any console still holds it (`ConsolesGone`) and stops itself once none does,
+so the server lives while any console uses it, whichever quits first, and goes when the last
+one leaves (or is killed: the kernel drops its lock). A console that quits stops a server it
+started at once when it was the last one (`consoles_attached`).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import msgspec
 from .private_files import FILE_MODE, make_private_dirs
 
 SUFFIX = ".server.json"
+CONSOLES_SUFFIX = ".consoles"
 PROBE_GRACE_SECONDS = 0.5
 
 
@@ -135,3 +143,80 @@ def _lock_held(path: Path) -> bool:
     finally:
         os.close(fd)  # a probe's shared lock goes with its descriptor
     return False
+
+
+def consoles_path(db: Path) -> Path:
+    return db.with_name(db.name + CONSOLES_SUFFIX)
+
+
+class ConsoleLease:
+    """A console's claim on the bundled server of `db`: a shared lock held until `release()`
+    or the process's end. Taken before looking for a server, so a server that is stopping
+    (it holds the file exclusively) is waited for instead of adopted."""
+
+    def __init__(self, db: Path) -> None:
+        self.path = consoles_path(db)
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float = 15.0) -> ConsoleLease:
+        make_private_dirs(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:  # a server found itself unused and is stopping
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise TimeoutError(f"{self.path} stayed locked for {timeout:.0f} s") from None
+                time.sleep(0.05)
+        self._fd = fd
+        return self
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _claim_unused(path: Path) -> int | None:
+    """An open descriptor holding `path` exclusively when no console holds it, else None."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def consoles_attached(db: Path) -> bool:
+    """True while at least one console holds a `ConsoleLease` on `db`."""
+    fd = _claim_unused(consoles_path(db))
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
+class ConsolesGone:
+    """The bundled server's side: `check()` is True once no console holds a lease. From then
+    on this keeps the file locked exclusively until the process ends, so a console arriving
+    while the server stops waits for it to be gone and starts a fresh one."""
+
+    def __init__(self, db: Path) -> None:
+        self.path = consoles_path(db)
+        self._fd: int | None = None
+
+    def check(self) -> bool:
+        if self._fd is None:
+            self._fd = _claim_unused(self.path)
+        return self._fd is not None

@@ -108,6 +108,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Tries per dispatch or callback before it is marked failed."""
     federation_did_web_http: bool = False
     """Resolve did:web over http instead of https (tests on loopback)."""
+    oap_max_envelope_bytes: int = 1_048_576
+    """Largest OAP TaskEnvelope sent to an agent, and largest answer read from one."""
+    oap_retry_scale: float = 1.0
+    """Multiplies OAP's retry sleeps (1, 2, 4 s); tests shorten them."""
     log_level: str = "warning"
     http: Literal["uvicorn", "granian"] = "uvicorn"
     """HTTP server for `serve`: uvicorn (uvloop + httptools) or granian (embedded, same loop)."""

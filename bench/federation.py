@@ -10,14 +10,22 @@ on A, opens A's global SSE stream for `federation.callback`, then POSTs the disp
 the moment the dispatch POST was sent. Reports round trips per second (dispatches / time from
 the first POST to the last callback), p50/p99/max, and checks every dispatch got exactly one
 `accepted` callback (zero lost).
+
+Because wall-clock throughput on a shared machine says little, it also reports the CPU time
+(user + system) both server processes spent during the burst, per round trip, and the
+round-trip latency of single dispatches sent one at a time to idle servers (`--idle`, the
+latency a lone dispatch sees when the delivery worker is woken from sleep).
+`--profile DIR` runs `py-spy record` on both servers during the burst (flame graphs in DIR).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -28,6 +36,13 @@ from pathlib import Path
 import httpx
 
 KEY = "bench-key"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time of a process so far (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def free_port() -> int:
@@ -62,9 +77,32 @@ def start(db: Path, port: int, config: Path) -> subprocess.Popen:
     raise SystemExit("server did not start")
 
 
-async def watch_callbacks(
-    url: str, arrivals: dict[str, float], ready: asyncio.Event, all_in: asyncio.Event, total: int
-) -> None:
+class Callbacks:
+    """`accepted` callbacks as they arrive on A's event stream, by dispatch id."""
+
+    def __init__(self) -> None:
+        self.arrivals: dict[str, float] = {}
+        self.duplicates = 0
+        self._waiting: dict[str, asyncio.Future] = {}
+
+    def arrived(self, dispatch_id: str) -> None:
+        if dispatch_id in self.arrivals:
+            self.duplicates += 1
+            return
+        self.arrivals[dispatch_id] = time.perf_counter()
+        waiter = self._waiting.pop(dispatch_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait_for(self, dispatch_id: str, seconds: float) -> bool:
+        if dispatch_id not in self.arrivals:
+            waiter = self._waiting.setdefault(dispatch_id, asyncio.Future())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, seconds)
+        return dispatch_id in self.arrivals
+
+
+async def watch_callbacks(url: str, callbacks: Callbacks, ready: asyncio.Event) -> None:
     headers = {"X-API-Key": KEY}
     params = {"event_type": "federation.callback"}
     async with (
@@ -77,17 +115,33 @@ async def watch_callbacks(
                 continue
             payload = json.loads(line[6:]).get("payload", {})
             if payload.get("state_delta") == {"status": "accepted"}:
-                dispatch_id = payload["dispatch_id"]
-                if dispatch_id in arrivals:
-                    arrivals[f"duplicate:{dispatch_id}"] = time.perf_counter()
-                arrivals[dispatch_id] = time.perf_counter()
-                if len(arrivals) >= total:
-                    all_in.set()
+                callbacks.arrived(payload["dispatch_id"])
 
 
-async def run(dispatches: int, concurrency: int, a_url: str, b_url: str) -> dict:
+def failed_attempts(db: Path) -> dict[str, int]:
+    """Federation sends that needed another try, by error (a lost answer, a timeout...)."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT substr(error, 1, 60), COUNT(*) FROM federation_attempts"
+            " WHERE error IS NOT NULL GROUP BY 1"
+        ).fetchall()
+    return dict(rows)
+
+
+def summary(latencies: list[float]) -> dict:
+    latencies = sorted(latencies)
+    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return {
+        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "p99_ms": round(quantiles[98], 1),
+        "max_ms": round(latencies[-1], 1) if latencies else None,
+    }
+
+
+async def run(args: argparse.Namespace, a_url: str, b_url: str, pids: list[int]) -> dict:
     headers = {"X-API-Key": KEY, "X-Agent-ID": "bench"}
-    limits = httpx.Limits(max_connections=concurrency)
+    concurrency = args.concurrency
+    limits = httpx.Limits(max_connections=concurrency + 4)
     async with httpx.AsyncClient(base_url=a_url, headers=headers, limits=limits, timeout=60) as a:
         gate = asyncio.Semaphore(concurrency)
 
@@ -96,43 +150,67 @@ async def run(dispatches: int, concurrency: int, a_url: str, b_url: str) -> dict
                 r = await a.post("/api/v1/intents", json={"title": f"bench {n}", "state": {"n": n}})
                 return r.json()["id"]
 
-        intents = await asyncio.gather(*(create(n) for n in range(dispatches)))
-        arrivals: dict[str, float] = {}
+        total = args.dispatches + args.idle + 1  # + the warm-up
+        intents = await asyncio.gather(*(create(n) for n in range(total)))
+        callbacks = Callbacks()
         ready = asyncio.Event()
-        all_in = asyncio.Event()
-        watcher = asyncio.create_task(watch_callbacks(a_url, arrivals, ready, all_in, dispatches))
+        watcher = asyncio.create_task(watch_callbacks(a_url, callbacks, ready))
         await ready.wait()
         sent: dict[str, float] = {}
 
-        async def dispatch(intent_id: str) -> None:
-            async with gate:
-                started = time.perf_counter()
-                r = await a.post(
-                    "/api/v1/federation/dispatch",
-                    json={"intent_id": intent_id, "target_server": b_url, "agent_id": "worker"},
-                )
-                sent[r.json()["dispatch_id"]] = started
+        async def dispatch(intent_id: str) -> str:
+            started = time.perf_counter()
+            r = await a.post(
+                "/api/v1/federation/dispatch",
+                json={"intent_id": intent_id, "target_server": b_url, "agent_id": "worker"},
+            )
+            dispatch_id = r.json()["dispatch_id"]
+            sent[dispatch_id] = started
+            return dispatch_id
 
+        async def round_trip(intent_id: str) -> None:
+            async with gate:  # closed loop: the slot is held until the callback is in
+                await callbacks.wait_for(await dispatch(intent_id), 60)
+
+        async def burst(intent_id: str) -> None:
+            async with gate:  # open loop: the slot is held only for the dispatch POST
+                await dispatch(intent_id)
+
+        # Warm-up: the first dispatch makes B fetch A's manifest and opens the connections.
+        await callbacks.wait_for(await dispatch(intents.pop()), 30)
+        sent.clear()
+        idle_intents, intents = intents[: args.idle], intents[args.idle :]
+        cpu_before = sum(cpu_seconds(pid) for pid in pids)
         first = time.perf_counter()
-        await asyncio.gather(*(dispatch(i) for i in intents))
-        try:
-            await asyncio.wait_for(all_in.wait(), 300)
-        except TimeoutError:
-            pass  # reported as lost
+        await asyncio.gather(*((burst if args.open_loop else round_trip)(i) for i in intents))
+        await asyncio.gather(*(callbacks.wait_for(d, 60) for d in list(sent)))
+        cpu_used = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+        burst_sent = dict(sent)
+        idle_latencies = []
+        for intent_id in idle_intents:  # one at a time, the servers idle in between
+            await asyncio.sleep(0.3)
+            dispatch_id = await dispatch(intent_id)
+            if await callbacks.wait_for(dispatch_id, 30):
+                idle_latencies.append((callbacks.arrivals[dispatch_id] - sent[dispatch_id]) * 1000)
         watcher.cancel()
-    done = [arrivals[d] for d in sent if d in arrivals]
-    latencies = sorted((arrivals[d] - sent[d]) * 1000 for d in sent if d in arrivals)
-    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0] * 99
+    arrivals = callbacks.arrivals
+    done = [arrivals[d] for d in burst_sent if d in arrivals]
+    latencies = [(arrivals[d] - burst_sent[d]) * 1000 for d in burst_sent if d in arrivals]
+    idle = summary(idle_latencies)
     return {
-        "dispatches": dispatches,
+        "dispatches": len(burst_sent),
         "concurrency": concurrency,
+        "loop": "open" if args.open_loop else "closed",
         "round_trips": len(done),
-        "lost": dispatches - len(done),
-        "duplicates": len([k for k in arrivals if k.startswith("duplicate:")]),
+        "lost": len(burst_sent) - len(done),
+        "duplicates": callbacks.duplicates,
         "round_trips_per_s": round(len(done) / (max(done) - first), 1) if done else 0,
-        "p50_ms": round(quantiles[49], 1),
-        "p99_ms": round(quantiles[98], 1),
-        "max_ms": round(latencies[-1], 1) if latencies else None,
+        **summary(latencies),
+        "server_cpu_s": round(cpu_used, 2),
+        "cpu_ms_per_round_trip": round(cpu_used * 1000 / len(done), 2) if done else None,
+        "idle_dispatches": len(idle_latencies),
+        "idle_p50_ms": idle["p50_ms"],
+        "idle_max_ms": idle["max_ms"],
     }
 
 
@@ -140,6 +218,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dispatches", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--idle", type=int, default=20, help="single dispatches after the burst")
+    parser.add_argument(
+        "--open-loop",
+        action="store_true",
+        help="send every dispatch as fast as A takes them (the slot is not held until the"
+        " callback): measures the backlog, not the round trip",
+    )
+    parser.add_argument("--profile", type=Path, help="py-spy profiles of both servers here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -150,9 +236,23 @@ def main() -> None:
         load_before = os.getloadavg()
         a = start(root / "a.db", a_port, root / "a.yaml")
         b = start(root / "b.db", b_port, root / "b.yaml")
+        spies = []
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            for name, proc in (("a", a), ("b", b)):
+                spy = [str(Path(sys.executable).with_name("py-spy")), "record", "--nonblocking"]
+                spy += ["-p", str(proc.pid), "-r", "200", "-f", "raw"]
+                spy += ["-o", str(args.profile / f"{name}.txt")]
+                spies.append(subprocess.Popen(spy, stdout=subprocess.DEVNULL))
         try:
-            result = asyncio.run(run(args.dispatches, args.concurrency, a_url, b_url))
+            result = asyncio.run(run(args, a_url, b_url, [a.pid, b.pid]))
+            result["failed_attempts"] = {
+                name: failed_attempts(root / f"{name}.db") for name in ("a", "b")
+            }
         finally:
+            for spy in spies:
+                spy.send_signal(2)  # SIGINT: py-spy writes its flame graph and exits
+                spy.wait(60)
             for proc in (a, b):
                 proc.terminate()
                 proc.wait(30)

@@ -40,6 +40,7 @@ SCENARIOS = {
     "patch_hot": ("patch_hot.lua", "state patch, one hot intent (contention)", None),
     "append": ("append.lua", "append event", 5000),
     "list": ("list.lua", "list 100 events", None),
+    "list_intents": ("list_intents.lua", "list 50 intents", None),
 }
 P99_TARGET_MS = 50
 
@@ -101,6 +102,7 @@ def prepare(url: str, connections: int) -> dict[str, list[str]]:
             "patch_hot": make(1),
             "append": make(connections),
             "list": listed,
+            "list_intents": [],
         }
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
@@ -23,15 +23,19 @@ from backend.wire.intents import Intent
 from .client import ConnectionState, EventStream, OpenIntentClient
 from .client.api import ServerAPI
 from .client.connect import detect
+from .client.errors import ClientError
 from .commands import ConsoleCommands
 from .contexts import ConnectionInfo
+from .key_gate import POLL_SECONDS, KeyGate
 from .messages import ConnectionChanged, EventsReceived, Resynced
+from .pulse import Pulse
 from .screens.activity import AuditEntry
 from .screens.base import ConsoleScreen
 from .screens.help import HelpScreen
 from .screens.intents import IntentsScreen
-from .verbs import find
+from .verbs import VERBS, find, mistake
 from .widgets.command_line import CommandLine
+from .widgets.filter_line import FilterLine
 from .widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
@@ -65,6 +69,10 @@ class OpenIntentApp(App):
         Binding("2", "view('leases')", "Leases", show=False, id="app.view_leases"),
         Binding("3", "view('arb')", "Arbitration", show=False, id="app.view_arbitration"),
         Binding("4", "view('portfolios')", "Portfolios", show=False, id="app.view_portfolios"),
+        Binding("5", "view('overview')", "Overview", show=False, id="app.view_overview"),
+        Binding("6", "view('events')", "Events", show=False, id="app.view_events"),
+        Binding("7", "view('peers')", "Peers", show=False, id="app.view_peers"),
+        Binding("8", "view('dispatches')", "Dispatches", show=False, id="app.view_dispatches"),
         Binding("at", "view('activity')", "Activity", show=False, id="app.view_activity"),
         Binding("R", "reconnect", "Reconnect", show=False, id="app.reconnect"),
     ]
@@ -102,11 +110,14 @@ class OpenIntentApp(App):
         self.audit_log: deque[AuditEntry] = deque(maxlen=AUDIT_SIZE)
         self.toasts: deque[tuple[str, str]] = deque(maxlen=AUDIT_SIZE)
         self.events_seen = 0
+        self.pulse = Pulse()
+        """The last minutes of the stream, for the overview's sparklines."""
         self.last_global_sequence = 0
         self.known_intents: dict[str, None] = {}
         """Intents opened or granted on this session, newest last: what the console can
         still show on a server that cannot list them (the reference)."""
         self._followed: weakref.WeakSet[Screen] = weakref.WeakSet()
+        self.key_gate = KeyGate(self, super().on_event)
         if keymap:
             self.set_keymap(keymap)
 
@@ -204,7 +215,18 @@ class OpenIntentApp(App):
 
     # ---- lifecycle ----------------------------------------------------------------------
 
+    async def on_event(self, event: events.Event) -> None:
+        """Keys from the terminal pass the key gate (`key_gate.py`): none is lost or reaches
+        a screen that is not ready for it."""
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self.key_gate.admit(event):
+                await super().on_event(event)
+                self.key_gate.routed()
+            return
+        await super().on_event(event)
+
     def on_mount(self) -> None:
+        self.key_gate.timer = self.set_interval(POLL_SECONDS, self.key_gate.tick, pause=True)
         self.push_screen(IntentsScreen())
         self.set_interval(FLUSH_SECONDS, self._flush_events)
         if not self.use_stream:
@@ -237,7 +259,7 @@ class OpenIntentApp(App):
             for screen in self.screen_stack:
                 if isinstance(screen, ConsoleScreen):
                     screen.reload()
-            self.refresh_bindings()
+        self.refresh_bindings()  # keys that need a capability (federation) show now
         if self.use_stream and (changed or self._stream is None):
             self.run_stream()
 
@@ -286,6 +308,7 @@ class OpenIntentApp(App):
             self.last_global_sequence, max(e.global_sequence for e in batch)
         )
         self._arrivals.append((self.ticks(), len(batch)))
+        self.pulse.record(batch, self.clock().timestamp())
         for screen in self.screen_stack:
             if isinstance(screen, ConsoleScreen):
                 screen.post_message(EventsReceived(batch))
@@ -308,14 +331,30 @@ class OpenIntentApp(App):
             self.push_screen(HelpScreen(self.screen))
 
     async def action_back(self) -> None:
+        """esc: clear the screen's applied `/` filter first (as esc in the filter line does),
+        then go back."""
+        for line in self.screen.query(FilterLine):
+            if line.value:
+                line.action_clear_filter()
+                return
         if len(self.screen_stack) > 2:
             self.pop_screen()
+
+    def action_help_quit(self) -> None:
+        """ctrl+c: Textual's hint, in plain text (our toasts never parse markup)."""
+        self.notify("ctrl+c does not quit: press ctrl+q, or :q", title="Do you want to quit?")
 
     def action_back_or_quit(self) -> None:
         if len(self.screen_stack) > 2:
             self.pop_screen()
-        else:
-            self.exit()
+        else:  # on the root, a stray `q` must not end the session: ask (`:q` does not)
+            from .modals.confirm import ConfirmModal
+
+            def answered(quit_now: bool | None) -> None:
+                if quit_now:
+                    self.exit()
+
+            self.push_screen(ConfirmModal("Quit openintent?", yes="Quit"), answered)
 
     def action_view(self, name: str) -> None:
         self.run_verb(name)
@@ -341,6 +380,51 @@ class OpenIntentApp(App):
         root = self.screen_stack[1] if len(self.screen_stack) > 1 else None
         if new and isinstance(root, IntentsScreen) and root.unavailable:
             root.reload()  # a server that cannot list: the list shows the intents opened
+
+    def matching_intents(self, ref: str) -> list[str]:
+        """Ids this console knows (listed, or opened this session) that `ref` names: the id
+        itself, else every id it begins or ends (the short id shown is the tail)."""
+        root = self.screen_stack[1] if len(self.screen_stack) > 1 else None
+        listed = root.intents if isinstance(root, IntentsScreen) else {}
+        ids = {i.lower(): i for i in [*listed, *self.known_intents]}
+        ref = ref.strip().lower()
+        if ref in ids:
+            return [ids[ref]]
+        return [i for low, i in ids.items() if low.startswith(ref) or low.endswith(ref)]
+
+    def open_intent_ref(self, ref: str) -> None:
+        """`:open REF`: open the one intent `ref` names; refuse (with why) when none or
+        several do, never opening a screen for an id that does not exist."""
+        from .screens.format import short_id
+
+        matches = self.matching_intents(ref)
+        if len(matches) == 1:
+            self.open_intent(matches[0])
+        elif matches:
+            shown = ", ".join(short_id(i) for i in matches[:5])
+            more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+            self.notify(
+                f"{len(matches)} intents match {ref!r} ({shown}{more}): type more of the id",
+                severity="warning",
+            )
+        else:
+            self.key_gate.hold()  # keys typed meanwhile go to the intent, if it opens
+            self._open_if_found(ref)
+
+    @work(group="open", exit_on_error=False)
+    async def _open_if_found(self, ref: str) -> None:
+        """An id the console has not seen: ask the server before opening anything."""
+        try:
+            client = await self.connected()
+            try:
+                intent = await client.get_intent(ref)
+            except Exception as exc:
+                why = exc.message if isinstance(exc, ClientError) else type(exc).__name__
+                self.notify(f"No intent {ref!r}: {why}", severity="warning")
+                return
+            self.open_intent(intent.id)
+        finally:
+            self.key_gate.unhold()
 
     def open_intent(self, intent_id: str) -> None:
         from .screens.intent_detail import IntentDetailScreen
@@ -380,7 +464,10 @@ class OpenIntentApp(App):
         """`:` verbs and palette commands, from `verbs.VERBS`."""
         verb, call = find(text)
         if verb is None:
-            self.notify(f"Unknown command: {text}", severity="warning")
+            known = ", ".join(f":{v.name}" for v in VERBS if v.hint or v.listed)
+            self.notify(f"Unknown command: {text} (try {known}, or ? for help)", severity="warning")
+        elif (wrong := mistake(verb, call)) is not None:
+            self.notify(wrong, severity="warning")
         else:
             verb.run(self, call)
 
@@ -389,7 +476,20 @@ class OpenIntentApp(App):
         root = self._to_root()
         root.apply_status(status)
         if text is not None:
-            root.table.set_filter(text)
+            line = root.query_one(FilterLine)  # shown and cleared by esc like a typed filter
+            line.value = text
+            line.set_class(bool(text), "-open")
+            root.apply_text(text)
+
+    def current_intent_id(self) -> str | None:
+        """The intent the current screen is about, or has selected (for `:graph`)."""
+        screen = self.screen
+        intent_id = getattr(screen, "intent_id", None)
+        if isinstance(intent_id, str):
+            return intent_id
+        if isinstance(screen, IntentsScreen):
+            return screen.table.cursor_key
+        return None
 
     def listed_intents(self, limit: int = 2000) -> list[Intent]:
         """The intents the list holds now (for the palette's "Open intent" entries)."""

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import msgspec
 
-from .contexts import ConfigError, ConnectionInfo, connections, load_config, resolve
+from .contexts import (
+    ConfigError,
+    ConnectionInfo,
+    connections,
+    load_config,
+    resolve,
+    server_base_url,
+)
 
 API_KEY_ENV = "OPENINTENT_API_KEY"
 
@@ -25,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openintent-tui",
         description="Keyboard-driven operations console for OpenIntent servers. "
-        "`openintent-tui serve --help` runs the server headless.",
+        "`openintent-tui serve --help` runs the server headless; "
+        "`openintent-tui workflow run FILE` runs a workflow on a server.",
     )
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--server", metavar="URL", help="connect to this server")
@@ -71,6 +79,17 @@ def main(argv: list[str] | None = None) -> None:
 
         serve_main(argv[1:])
         return
+    if argv[:1] == ["workflow"]:
+        from backend.workflows.cli import main as workflow_main
+
+        workflow_main(argv[1:])
+        return
+    from .oap_cli import COMMANDS as OAP_COMMANDS
+
+    if argv[:1] and argv[0] in OAP_COMMANDS:
+        from .oap_cli import main as oap_main
+
+        sys.exit(oap_main(argv))
     args = build_parser().parse_args(argv)
     try:
         sys.exit(run(args))
@@ -99,9 +118,13 @@ def run(args: argparse.Namespace) -> int:
 def _connection(args: argparse.Namespace, config) -> Iterator[ConnectionInfo]:
     """The connection to open, with whatever must run beside it (server, demo agents)."""
     if args.server:
+        if not args.server.strip().startswith(("http://", "https://")):
+            raise ConfigError(
+                f"--server {args.server}: give the server's URL, e.g. http://127.0.0.1:8000"
+            )
         yield ConnectionInfo(
             name="cli",
-            url=args.server.rstrip("/"),
+            url=server_base_url(args.server),
             api_key=args.api_key or os.environ.get(API_KEY_ENV),
             operator=args.operator or "operator",
             read_only=args.read_only,
@@ -133,16 +156,44 @@ def _embedded(db: Path | None) -> Iterator[ConnectionInfo]:
 @contextmanager
 def _demo() -> Iterator[ConnectionInfo]:
     """A server on a throwaway database, seeded, with agents acting in a background thread
-    (the console owns the main event loop)."""
-    from .embedded import EmbeddedServer
+    (the console owns the main event loop), and a second server federated with it (the
+    peer, `demo_peer.py`)."""
+    from .demo_peer import MAIN_AGENTS, PEER_AGENTS, federation_yaml
+    from .embedded import EmbeddedServer, free_loopback_port
 
     with tempfile.TemporaryDirectory(prefix="openintent-demo-") as tmp:
         workdir = Path(tmp)
-        print("openintent-tui: starting the demo server…", file=sys.stderr, flush=True)
-        server = EmbeddedServer(
-            workdir / "demo.db", reuse=False, workdir=workdir, api_key=secrets.token_urlsafe(24)
-        )
-        with server:
+        print("openintent-tui: starting the demo servers…", file=sys.stderr, flush=True)
+        main_port, peer_port = free_loopback_port(), free_loopback_port()
+        main_key, peer_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        servers = []
+        for name, port, other_port, offered in (
+            ("demo", main_port, peer_port, MAIN_AGENTS),
+            ("peer", peer_port, main_port, PEER_AGENTS),
+        ):
+            config = workdir / f"{name}-federation.yaml"
+            config.write_text(
+                federation_yaml(
+                    f"http://127.0.0.1:{other_port}", "OPENINTENT_DEMO_PEER_KEY", offered
+                )
+            )
+            (workdir / name).mkdir()
+            servers.append(
+                EmbeddedServer(
+                    workdir / name / f"{name}.db",
+                    reuse=False,
+                    workdir=workdir / name,
+                    api_key=main_key if name == "demo" else peer_key,
+                    port=port,
+                    env={
+                        "OPENINTENT_FEDERATION_ENABLED": "true",
+                        "OPENINTENT_FEDERATION_CONFIG": str(config),
+                        "OPENINTENT_EGRESS_ALLOW_CIDRS": "127.0.0.0/8",
+                        "OPENINTENT_DEMO_PEER_KEY": peer_key if name == "demo" else main_key,
+                    },
+                )
+            )
+        with servers[0] as server, servers[1] as peer:
             connection = ConnectionInfo(
                 name="demo",
                 url=server.url,
@@ -150,7 +201,10 @@ def _demo() -> Iterator[ConnectionInfo]:
                 color="magenta",
                 embedded=True,
             )
-            agents = DemoAgents(connection)
+            peer_connection = ConnectionInfo(
+                name="demo-peer", url=peer.url, api_key=peer.api_key, color="cyan", embedded=True
+            )
+            agents = DemoAgents(connection, peer_connection)
             agents.seed()
             agents.start()
             try:
@@ -162,23 +216,30 @@ def _demo() -> Iterator[ConnectionInfo]:
 class DemoAgents:
     """Seeding and the simulated agents, on their own event loop in a daemon thread."""
 
-    def __init__(self, connection: ConnectionInfo) -> None:
+    def __init__(self, connection: ConnectionInfo, peer: ConnectionInfo | None = None) -> None:
         self.connection = connection
+        self.peer = peer
+        """The federated peer server, when there is one."""
         self.loop = asyncio.new_event_loop()
         self.stop_event = asyncio.Event()  # binds to a loop only when first awaited
         self.thread = threading.Thread(target=self._run, name="demo-agents", daemon=True)
 
-    def _client(self):
+    def _client(self, connection: ConnectionInfo | None = None):
         from .client import OpenIntentClient
 
-        return OpenIntentClient(self.connection.url, self.connection.api_key)
+        connection = connection or self.connection
+        return OpenIntentClient(connection.url, connection.api_key)
 
     def seed(self) -> None:
         from .demo import seed
+        from .demo_peer import seed_federation
 
         async def go() -> None:
             async with self._client() as client:
-                await seed(client)
+                workspace = await seed(client)
+                if self.peer is not None:
+                    async with self._client(self.peer) as peer:
+                        await seed_federation(client, peer, workspace)
 
         self.loop.run_until_complete(go())
 
@@ -187,10 +248,17 @@ class DemoAgents:
 
     def _run(self) -> None:
         from .demo import run_agents
+        from .demo_peer import run_peer
 
         async def go() -> None:
             async with self._client() as client:
-                await run_agents(client, self.stop_event)
+                if self.peer is None:
+                    await run_agents(client, self.stop_event)
+                    return
+                async with self._client(self.peer) as peer:
+                    await asyncio.gather(
+                        run_agents(client, self.stop_event), run_peer(client, peer, self.stop_event)
+                    )
 
         self.loop.run_until_complete(go())
 

@@ -63,6 +63,18 @@ class ConnectionInfo(msgspec.Struct, kw_only=True, frozen=True):
     """The bundled server this console started (or reused) on loopback."""
 
 
+API_PREFIX = "/api/v1"
+
+
+def server_base_url(url: str) -> str:
+    """The server's base URL from what an operator pastes: `serve` prints `…/api/v1`, and the
+    client adds that prefix itself, so a trailing `/api/v1` (or `/`) is dropped."""
+    url = url.strip().rstrip("/")
+    if url.endswith(API_PREFIX):
+        url = url[: -len(API_PREFIX)].rstrip("/")
+    return url
+
+
 def config_path() -> Path:
     return config_dir() / CONFIG_FILE
 
@@ -128,7 +140,7 @@ def resolve(
     context = config.contexts[name]
     return ConnectionInfo(
         name=name,
-        url=context.url.rstrip("/"),
+        url=server_base_url(context.url),
         api_key=_key_of(name, context, environ, strict),
         operator=context.operator,
         read_only=context.read_only,

@@ -7,6 +7,13 @@ Whoever serves a database (this console's child, another console's, or a headles
 (`backend.server_record`): a console reuses that server instead of starting a second one
 on the same database, and a child that loses a race for the lock finds the winner the same
 way.
+
+Several consoles on one bundled server (bug 2 of issue 15): each console holds a lease on
+`<db>.consoles` while it runs (`server_record.ConsoleLease`), and the server runs with
+`--stop-when-unused`, in a session of its own. A console that quits stops the server at once
+only when it started it and no other console holds a lease; otherwise the server stays up for
+the others and stops itself within a second of the last console leaving (quit, crash or
+kill -9 alike). So `:q` in the first console never strands the second.
 """
 
 from __future__ import annotations
@@ -23,7 +30,12 @@ from pathlib import Path
 import httpx
 
 from backend.private_files import make_private_dirs
-from backend.server_record import ServerRecord, running_server
+from backend.server_record import (
+    ConsoleLease,
+    ServerRecord,
+    consoles_attached,
+    running_server,
+)
 from backend.settings import Settings, data_dir, ensure_api_key, generated_key_path
 from backend.wire.headers import API_KEY
 
@@ -74,6 +86,8 @@ class EmbeddedServer:
         startup_timeout: float = 30.0,
         workdir: Path | None = None,
         api_key: str | None = None,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir or data_dir()
         self.db = (Path(db) if db else Settings().db_path).absolute()
@@ -81,11 +95,16 @@ class EmbeddedServer:
         self.startup_timeout = startup_timeout
         self.api_key = api_key or ""
         """Given: use it (a throwaway server). Else the generated key in the data dir."""
+        self.port = port
+        """Fixed when given (servers that must know each other's URL up front: the demo)."""
+        self.env = dict(env or {})
+        """OPENINTENT_* settings for this server on top of the environment."""
         self.url = ""
         self.pid: int | None = None
         self.process: subprocess.Popen | None = None
         self.reused = False
         self.restarts = 0
+        self.lease = ConsoleLease(self.db)
         self._started = False
         self._watcher: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -103,9 +122,21 @@ class EmbeddedServer:
         if not self.api_key:
             settings, _ = ensure_api_key(Settings(db=str(self.db)))
             self.api_key = settings.api_keys[0]
-        if self.reuse and self._reuse_running():
-            return self
-        self._spawn()
+        try:
+            self.lease.acquire(self.startup_timeout)
+        except TimeoutError as exc:
+            raise EmbeddedError(
+                f"the bundled server of {self.db} is stuck stopping: {exc}"
+            ) from None
+        except OSError as exc:
+            raise EmbeddedError(f"cannot create the server's directories: {exc}") from None
+        try:
+            if self.reuse and self._reuse_running():
+                return self
+            self._spawn(self.port)
+        except BaseException:
+            self.lease.release()
+            raise
         return self
 
     @property
@@ -144,9 +175,14 @@ class EmbeddedServer:
                     return  # another process serves the database now: it is theirs to keep up
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop a server this console started; a reused one is left running for its owner."""
+        """Leave the server: stop it now if this console started it and no other console
+        uses it; otherwise it keeps serving the others and stops itself after the last."""
         self._stopping.set()
         with self._lock:
+            self.lease.release()
+            if self.process is not None and consoles_attached(self.db):
+                self.process = None  # theirs now: it stops itself when they have all gone
+                return
             self._stop_process(timeout)
 
     def _stop_process(self, timeout: float) -> None:
@@ -195,7 +231,7 @@ class EmbeddedServer:
         port = port or free_loopback_port()
         self.url = f"http://127.0.0.1:{port}"
         # The key travels in the environment, not argv, so `ps` does not show it.
-        env = {**os.environ, "OPENINTENT_API_KEYS": self.api_key}
+        env = {**os.environ, **self.env, "OPENINTENT_API_KEYS": self.api_key}
         env.pop("OPENINTENT_API_KEY_HASHES", None)
         env.pop("OPENINTENT_CONFIG", None)
         log_path = self.workdir / LOG_FILE
@@ -211,13 +247,16 @@ class EmbeddedServer:
                     str(port),
                     "--db",
                     str(self.db),
+                    "--stop-when-unused",
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                # Same process group on purpose: if the terminal closes (SIGHUP) the server
-                # goes with the console. Ctrl-C never signals it: the console reads keys raw.
+                # A session of its own: closing this console's terminal (SIGHUP) must not
+                # take the server from consoles in other terminals. It stops itself once no
+                # console holds a lease (--stop-when-unused), so it never outlives them.
                 env=env,
+                start_new_session=True,
             )
         self.pid = self.process.pid
         self.reused = False

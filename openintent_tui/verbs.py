@@ -15,6 +15,7 @@ import msgspec
 from textual.suggester import Suggester
 
 from backend.domain.lifecycle import STATUSES
+from backend.wire.oap import CHAIN_STATUSES
 
 from .client.api import Capabilities
 
@@ -68,6 +69,8 @@ class Verb(msgspec.Struct, frozen=True):
     palette: tuple[PaletteEntry, ...] = ()
     suggest: Callable[[OpenIntentApp], list[PaletteEntry]] | None = None
     """Palette entries from the session: contexts, intents."""
+    options: tuple[str, ...] = ()
+    """The `name=value` options it takes; any other is refused with this list."""
     hint: bool = True
     """Shown in the `:` line's placeholder."""
     listed: bool = True
@@ -89,17 +92,28 @@ def _quit(app: OpenIntentApp, _: Invocation) -> None:
 
 
 def _intents(app: OpenIntentApp, call: Invocation) -> None:
+    status = call.options.get("status")
+    if status is not None and status not in STATUSES:
+        app.notify(
+            f"Unknown status {status!r} in :intents (allowed: {', '.join(STATUSES)})",
+            severity="warning",
+        )
+        return
     text = None
     if "q" in call.options or call.args:
         text = call.options.get("q") or " ".join(call.args)
-    app.show_intents(call.options.get("status"), text)
+    app.show_intents(status, text)
 
 
 def _open(app: OpenIntentApp, call: Invocation) -> None:
     if not call.args:
-        app.notify(":open needs an intent id", severity="warning")
+        app.notify(
+            ":open needs an intent id: the full id, its first characters, or the short id"
+            " shown on screen",
+            severity="warning",
+        )
     else:
-        app.open_intent(call.args[0])
+        app.open_intent_ref(call.args[0])
 
 
 def _leases(app: OpenIntentApp, _: Invocation) -> None:
@@ -120,14 +134,79 @@ def _portfolios(app: OpenIntentApp, _: Invocation) -> None:
     app.show_view(PortfoliosScreen())
 
 
+def _oap_agents(app: OpenIntentApp, _: Invocation) -> None:
+    from .screens.oap_agents import OapAgentsScreen
+
+    app.show_view(OapAgentsScreen())
+
+
+def _chains(app: OpenIntentApp, call: Invocation) -> None:
+    from .screens.chains import ChainsScreen
+
+    status = call.options.get("status")
+    if status is not None and status not in CHAIN_STATUSES:
+        app.notify(
+            f"No chain status {status!r} (allowed: {', '.join(CHAIN_STATUSES)})",
+            severity="warning",
+        )
+        return
+    app.show_view(ChainsScreen(status))
+
+
 def _activity(app: OpenIntentApp, _: Invocation) -> None:
     from .screens.activity import ActivityScreen
 
     app.show_view(ActivityScreen())
 
 
+def _overview(app: OpenIntentApp, _: Invocation) -> None:
+    from .screens.overview import OverviewScreen
+
+    app.show_view(OverviewScreen())
+
+
+def _events(app: OpenIntentApp, call: Invocation) -> None:
+    from .screens.events import EventFilter, EventsScreen
+
+    # Unknown options were refused by `mistake` from the table row's `options`.
+    if call.args:
+        app.notify(
+            f":events takes no bare words (got {', '.join(call.args)}; use type=, actor=, intent=)",
+            severity="warning",
+        )
+        return
+    app.show_view(EventsScreen(EventFilter(**call.options)))
+
+
+def _graph(app: OpenIntentApp, call: Invocation) -> None:
+    from .screens.graph import GraphScreen
+
+    intent_id = call.args[0] if call.args else app.current_intent_id()
+    if not intent_id:
+        app.notify(":graph needs an intent id (or an intent selected)", severity="warning")
+        return
+    app.push_screen(GraphScreen(intent_id))
+
+
+def _peers(app: OpenIntentApp, _: Invocation) -> None:
+    from .screens.peers import PeersScreen
+
+    app.show_view(PeersScreen())
+
+
+def _dispatches(app: OpenIntentApp, call: Invocation) -> None:
+    from .screens.dispatches import DispatchesScreen
+
+    direction = "in" if "in" in call.args or call.options.get("direction") == "in" else "out"
+    app.show_view(DispatchesScreen(direction))
+
+
 def _context(app: OpenIntentApp, call: Invocation) -> None:
-    app.switch_context(call.args[0] if call.args else "")
+    if not call.args:
+        known = ", ".join(sorted(app.contexts)) or "none configured"
+        app.notify(f":ctx needs a context name (known: {known})", severity="warning")
+        return
+    app.switch_context(call.args[0])
 
 
 def _help(app: OpenIntentApp, _: Invocation) -> None:
@@ -155,6 +234,7 @@ VERBS: tuple[Verb, ...] = (
         _intents,
         aliases=("intent", "i"),
         usage="[status=S] [q=TEXT]",
+        options=("status", "q"),
         binding="app.view_intents",
         palette=(
             ("Intents: all", "intents"),
@@ -188,6 +268,27 @@ VERBS: tuple[Verb, ...] = (
         palette=(("Portfolios", "portfolios"),),
     ),
     Verb(
+        "agents",
+        "OAP agent registry: register, ping, remove",
+        _oap_agents,
+        aliases=("oap",),
+        needs=lambda can: can.agent_routing,
+        palette=(("Agents: OAP registry", "agents"),),
+    ),
+    Verb(
+        "chains",
+        "OAP chains: hops, envelope, resume, cancel",
+        _chains,
+        aliases=("chain", "runs"),
+        usage="[status=S]",
+        options=("status",),
+        needs=lambda can: can.agent_routing,
+        palette=(
+            ("Chains: all", "chains"),
+            *((f"Chains: status={s}", f"chains status={s}") for s in CHAIN_STATUSES),
+        ),
+    ),
+    Verb(
         "activity",
         "what this console changed in this session",
         _activity,
@@ -195,6 +296,56 @@ VERBS: tuple[Verb, ...] = (
         binding="app.view_activity",
         palette=(("Activity: what I did here", "activity"),),
         hint=False,
+    ),
+    Verb(
+        "overview",
+        "the fleet at a glance: counts, events/s, failures, expiring leases, budgets",
+        _overview,
+        aliases=("pulses", "pulse", "ov"),
+        binding="app.view_overview",
+        palette=(("Overview: counts, rates, what needs attention", "overview"),),
+    ),
+    Verb(
+        "events",
+        "the server's event log, live",
+        _events,
+        aliases=("ev",),
+        usage="[type=T] [actor=A] [intent=ID]",
+        options=("type", "actor", "intent"),
+        binding="app.view_events",
+        needs=lambda can: can.global_stream,
+        palette=(("Events: the live log of the whole server", "events"),),
+    ),
+    Verb(
+        "graph",
+        "an intent's parent, dependencies and children as a tree",
+        _graph,
+        aliases=("xray", "tree"),
+        usage="[ID]",
+        hint=False,
+    ),
+    Verb(
+        "peers",
+        "federation peers: key, trust, reachability",
+        _peers,
+        aliases=("peer", "federation", "fed"),
+        binding="app.view_peers",
+        needs=lambda can: can.federation,
+        palette=(("Federation: peers", "peers"),),
+    ),
+    Verb(
+        "dispatches",
+        "intents sent to peers (out) or received (in)",
+        _dispatches,
+        aliases=("dispatch", "disp"),
+        usage="[in]",
+        options=("direction",),
+        binding="app.view_dispatches",
+        needs=lambda can: can.federation,
+        palette=(
+            ("Federation: dispatches sent", "dispatches"),
+            ("Federation: dispatches received", "dispatches in"),
+        ),
     ),
     Verb(
         "ctx",
@@ -232,6 +383,18 @@ BY_NAME: dict[str, Verb] = {name: verb for verb in VERBS for name in verb.names}
 def find(text: str) -> tuple[Verb | None, Invocation]:
     name, args, options = parse_verb(text)
     return BY_NAME.get(name), Invocation(name, args, options, text)
+
+
+def mistake(verb: Verb, call: Invocation) -> str | None:
+    """What is wrong with `call`'s options, saying what is allowed; None when nothing is."""
+    unknown = [key for key in call.options if key not in verb.options]
+    if not unknown:
+        return None
+    names = ", ".join(f"{key}=" for key in unknown)
+    if not verb.options:
+        return f":{verb.name} takes no options (got {names})"
+    allowed = ", ".join(f"{key}=" for key in verb.options)
+    return f":{verb.name} has no option {names} (allowed: {allowed})"
 
 
 def placeholder(prefix: str = ":") -> str:

@@ -26,8 +26,12 @@ from openintent_tui.app import OpenIntentApp  # noqa: E402
 from openintent_tui.client import OpenIntentClient  # noqa: E402
 from openintent_tui.screens.activity import ActivityScreen  # noqa: E402
 from openintent_tui.screens.arbitration import ArbitrationScreen, CaseScreen  # noqa: E402
+from openintent_tui.screens.describe import DescribeScreen  # noqa: E402
+from openintent_tui.screens.events import EventsScreen  # noqa: E402
+from openintent_tui.screens.graph import GraphScreen  # noqa: E402
 from openintent_tui.screens.intent_detail import IntentDetailScreen  # noqa: E402
 from openintent_tui.screens.leases import LeasesScreen  # noqa: E402
+from openintent_tui.screens.overview import OverviewScreen  # noqa: E402
 from openintent_tui.screens.portfolios import PortfolioScreen, PortfoliosScreen  # noqa: E402
 from tests.support import LiveServer, run_server  # noqa: E402
 from tests.tui.tui_support import connection, wait_until  # noqa: E402
@@ -95,6 +99,20 @@ async def shoot(live: LiveServer, out: Path, work: Path) -> list[Path]:
         await wait_until(pilot, app.screen.loaded.is_set)
         await pilot.pause(2.0)
         save("intent-detail")
+        await reach(GraphScreen, "x")
+        save("graph")
+        await pilot.press("escape")
+        await reach(DescribeScreen, "d")
+        save("describe")
+        await pilot.press("escape")
+        await reach(OverviewScreen, "5")
+        await pilot.pause(2.0)  # a few more seconds of the agents on the sparklines
+        save("overview")
+        await reach(EventsScreen, "6")
+        save("events")
+        await reach(DescribeScreen, "enter")
+        save("event-payload")
+        await pilot.press("escape")
         await reach(LeasesScreen, "2")
         save("leases")
         await pilot.press("e")  # renew the selected lease: one entry in the activity view

@@ -40,31 +40,38 @@ class LiveServer:
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=10, **kwargs)
 
 
-def loopback_socket(port: int = 0) -> socket.socket:
+def loopback_socket(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only for that proto (40 ms stalls else).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    sock.bind((host, port))
     return sock
 
 
 @contextmanager
 def run_server(
-    db_path: Path | str, port: int = 0, *, send_buffer_bytes: int | None = None, **overrides: Any
+    db_path: Path | str,
+    port: int = 0,
+    *,
+    send_buffer_bytes: int | None = None,
+    host: str = "127.0.0.1",
+    **overrides: Any,
 ) -> Iterator[LiveServer]:
     """Serve a fresh app on 127.0.0.1 until the block ends; `port` lets a test restart in place.
-    `db_path` is a SQLite file or a PostgreSQL URL.
+    `db_path` is a SQLite file or a PostgreSQL URL. `host` another loopback address (the
+    reference server's SSRF check refuses 127.0.0.1).
 
     `send_buffer_bytes` fixes the kernel send buffer of every accepted connection (Linux
     otherwise grows it to 4 MB), so a client that stops reading backs the server up quickly.
     """
-    sock = loopback_socket(port)
+    sock = loopback_socket(port, host)
     if send_buffer_bytes:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes)
     port = sock.getsockname()[1]
     settings = msgspec.structs.replace(
         Settings(),
         db=str(db_path),
+        host=host,
         port=port,
         api_keys=[API_KEY],
         **{"webhook_allow_cidrs": ["127.0.0.0/8"], **overrides},  # a test may narrow it
@@ -79,7 +86,7 @@ def run_server(
             raise RuntimeError("test server did not start")
         time.sleep(0.01)
     try:
-        yield LiveServer(settings, f"http://127.0.0.1:{port}")
+        yield LiveServer(settings, f"http://{host}:{port}")
     finally:
         server.should_exit = True  # open streams end first (backend.serving.uvicorn_server)
         thread.join(10)

@@ -186,8 +186,8 @@ class AttachmentController(Controller):
         offset: Offset = 0,
     ) -> AttachmentList:
         fetch = partial(store.list_attachments, intent_id)
-        found, next_offset = await page_of(fetch, request, offset)
-        return AttachmentList(attachments=found, next_offset=next_offset)
+        page = await page_of(fetch, request, offset)
+        return AttachmentList(attachments=page.items, next_offset=page.next_offset)
 
     @get(
         "/{attachment_id:str}/content",

@@ -9,10 +9,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
+from ..settings import Settings
 from ..store import Store
 from ..wire.events import Event, EventCreate, EventPage
 from ..wire.headers import AGENT_ID
-from ..wire.limits import MAX_INT64
+from ..wire.limits import MAX_INT64, MAX_PAGE
 from .fast import Call
 from .params import AgentIdHeader, Limit, Sequence, actor_of
 
@@ -21,6 +22,39 @@ CAPABILITIES = ["events"]
 
 async def _append(store: Store, intent_id: str, data: EventCreate, agent_id: str | None) -> Event:
     return await store.append_event(intent_id, data, actor_of(agent_id, data.actor, data.agent_id))
+
+
+async def _list_events(
+    store: Store,
+    intent_id: str,
+    settings: Settings,
+    limit: int,
+    cursor: int,
+    since: str | None,
+    event_type: str | None,
+) -> EventPage:
+    return await store.list_events(
+        intent_id,
+        limit=limit,
+        cursor=cursor,
+        since=since,
+        event_type=event_type,
+        max_bytes=settings.max_response_bytes,
+    )
+
+
+async def lean_list_events(call: Call):
+    query = call.query()
+    page = await _list_events(
+        call.store,
+        call.path_params["intent_id"],
+        call.state.settings,
+        limit=query.integer("limit", 100, 1, MAX_PAGE),
+        cursor=query.integer("cursor", 0, 0, MAX_INT64),
+        since=query.text("since"),
+        event_type=query.text("event_type"),
+    )
+    return 200, page, None
 
 
 async def lean_append_event(call: Call):
@@ -63,14 +97,8 @@ class IntentEventController(Controller):
         ] = None,
         event_type: Annotated[str | None, QueryParameter()] = None,
     ) -> EventPage:
-        return await store.list_events(
-            intent_id,
-            limit=limit,
-            cursor=cursor,
-            since=since,
-            event_type=event_type,
-            max_bytes=request.app.state.settings.max_response_bytes,
-        )
+        settings = request.app.state.settings
+        return await _list_events(store, intent_id, settings, limit, cursor, since, event_type)
 
 
 class GlobalEventController(Controller):

@@ -23,6 +23,7 @@ error stays exactly Litestar's; tests compare both paths byte for byte.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NamedTuple, TypeVar, cast
 
@@ -47,7 +48,7 @@ from ..domain.numbers import parse_decimal
 from ..store import Store
 from ..wire.headers import CONTENT_LENGTH, CONTENT_TYPE, Header
 from .body import decode_json_body
-from .params import check_query_integers, integer_query_names
+from .params import MAX_DIGITS, check_query_integers, integer_query_names
 
 T = TypeVar("T")
 
@@ -60,16 +61,34 @@ class Fallback(Exception):
 
 
 class Call:
-    """What a fast handler sees: path parameters, headers, the body, the store, settings."""
+    """What a fast handler sees: path parameters, headers, the query, the body, the store,
+    settings."""
 
-    __slots__ = ("body", "headers", "path_params", "state", "store")
+    __slots__ = ("body", "headers", "path_params", "query_string", "state", "store")
 
     def __init__(self, scope: HTTPScope, body: bytes, store: Store) -> None:
         self.path_params: dict[str, Any] = scope["path_params"]
         self.headers: list[tuple[bytes, bytes]] = list(scope["headers"])
+        self.query_string: bytes = scope["query_string"]
         self.body = body
         self.store = store
         self.state = scope["litestar_app"].state
+
+    def query(self) -> Query:
+        """The query parameters, when they are plain: `name=value` pairs of URL-safe
+        characters, each name once. Anything else (escapes, `+`, a repeated or empty
+        name or value) goes back to Litestar, whose parser and validation answer it."""
+        found: dict[str, str] = {}
+        if self.query_string:
+            text = self.query_string.decode("latin-1")
+            if not _PLAIN_QUERY.fullmatch(text):
+                raise Fallback
+            for pair in text.split("&"):
+                name, _, value = pair.partition("=")
+                if name in found:
+                    raise Fallback
+                found[name] = value
+        return Query(found)
 
     def header(self, header: Header) -> str | None:
         """The first value, as Litestar's header parameters take it."""
@@ -92,6 +111,42 @@ class Call:
             raise Fallback from None
 
 
+_PLAIN_QUERY = re.compile(
+    r"[A-Za-z0-9_\-.~]+=[A-Za-z0-9_\-.~:]+(&[A-Za-z0-9_\-.~]+=[A-Za-z0-9_\-.~:]+)*"
+)
+
+
+class Query:
+    """Plain query parameters (`Call.query`); a value Litestar would refuse is a Fallback, so
+    the refusal is Litestar's own."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self._values = values
+
+    def text(self, name: str) -> str | None:
+        return self._values.get(name)
+
+    def integer(self, name: str, default: int, ge: int, le: int) -> int:
+        """By the rule of `params.check_query_integers` (ASCII digits) and the range."""
+        value = self._values.get(name)
+        if value is None:
+            return default
+        if not (value.isdigit() and len(value) <= MAX_DIGITS):
+            raise Fallback
+        number = int(value)
+        if not ge <= number <= le:
+            raise Fallback
+        return number
+
+    def choice(self, name: str, allowed: Iterable[str]) -> str | None:
+        value = self._values.get(name)
+        if value is not None and value not in allowed:
+            raise Fallback
+        return value
+
+
 FastHandler = Callable[[Call], Awaitable[tuple[int, Any, dict[str, str] | None]]]
 
 
@@ -100,6 +155,9 @@ class FastRoute(NamedTuple):
     path: str
     """As the controllers declare it below the API prefix: `/intents/{intent_id:str}`."""
     fn: FastHandler
+    reads_query: bool = False
+    """`fn` reads the query only through `Call.query`, which checks integers as the
+    route's before_request hook (`check_query_integers`) would, falling back otherwise."""
 
 
 class FastPathError(Exception):
@@ -112,7 +170,7 @@ class FastPathError(Exception):
 _DEPENDENCIES_PROVIDED = {"store"}
 
 
-def skipped_layers(handler: HTTPRouteHandler) -> list[str]:
+def skipped_layers(handler: HTTPRouteHandler, reads_query: bool = False) -> list[str]:
     """What of this handler's resolved layers the lean path would not run; empty if none."""
     skipped = []
     if guards := handler.resolve_guards():
@@ -127,7 +185,7 @@ def skipped_layers(handler: HTTPRouteHandler) -> list[str]:
     before = handler.resolve_before_request()
     if before is not None and (
         getattr(before, "__wrapped__", before) is not check_query_integers
-        or integer_query_names(handler)
+        or (integer_query_names(handler) and not reads_query)
     ):
         skipped.append("a before_request hook")
     if any(getattr(layer, "after_request", None) for layer in handler.ownership_layers):
@@ -143,21 +201,21 @@ def skipped_layers(handler: HTTPRouteHandler) -> list[str]:
 
 def install(app: Litestar, routes: Iterable[FastRoute], prefixes: Iterable[str]) -> None:
     """Find the handlers of `routes` under each prefix and mark them for `fast_layer`."""
-    wanted = {(r.method, prefix + r.path): r.fn for r in routes for prefix in prefixes}
+    wanted = {(r.method, prefix + r.path): r for r in routes for prefix in prefixes}
     marked: dict[int, FastHandler] = {}
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
             for method in getattr(handler, "http_methods", ()):
-                fn = wanted.pop((method, route.path), None)
-                if fn is None:
+                fast = wanted.pop((method, route.path), None)
+                if fast is None:
                     continue
-                if skipped := skipped_layers(handler):
+                if skipped := skipped_layers(handler, fast.reads_query):
                     raise FastPathError(
                         f"{method} {route.path} is on the fast path, which would skip its "
                         + "; ".join(skipped)
                         + ": serve it through Litestar (api/fast_routes.py) or run that here"
                     )
-                marked[id(handler)] = fn
+                marked[id(handler)] = fast.fn
     if wanted:
         raise FastPathError(f"fast routes with no such route: {sorted(wanted)}")
     app.state.fast_routes = marked

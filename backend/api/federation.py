@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Litestar, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from ..domain.errors import InvalidInput, NotFound
+from ..domain.errors import DomainError, InvalidInput, NotFound
 from ..federation.callbacks import receive_callback
 from ..federation.dispatch import create_dispatch
 from ..federation.outbox import FederationLane
@@ -29,17 +31,20 @@ from ..wire.federation import (
     FederatedAgentList,
     FederatedAgentOut,
     FederationStatus,
+    PeerList,
     ReceiveAnswer,
 )
 from ..wire.headers import API_KEY
 from .body import check_json_body
 from .openapi import errors, json_body_operation
 from .params import Limit, Offset
+from .workflows import WorkflowController, workflow_runner
 
 CAPABILITIES: list[str] = []  # "federation" is added by the app only when it is enabled
 NOT_ENABLED = "Federation not enabled"
 RETRY_BASE_SECONDS = 1.0  # 1, 2, 4, 8 s (with jitter) between tries
 RETRY_MAX_SECONDS = 8.0
+log = logging.getLogger("openintent.federation")
 
 
 def federation_of(request: Request) -> Federation | None:
@@ -156,14 +161,15 @@ class FederationController(Controller):
         return await store.get_dispatch(dispatch_id)
 
     @get("/peers", summary="Configured peers: key, reachability, dispatch counts")
-    async def peers(self, request: Request, store: NamedDependency[Store]) -> dict[str, Any]:
+    async def peers(self, request: Request, store: NamedDependency[Store]) -> PeerList:
         federation = federation_of(request)
         if federation is None:
-            return {"peers": []}
+            return PeerList(peers=[])
         monitor = federation.peers
         assert monitor is not None  # set while the app runs (Federation.running)
         sent, received = await store.dispatch_counts_by_peer()
-        return {"peers": [monitor.view(peer, sent, received) for peer in federation.config.peers]}
+        views = [monitor.view(peer, sent, received) for peer in federation.config.peers]
+        return msgspec.convert({"peers": views}, PeerList)
 
     @get("/agents", summary="Agents offered to federated peers", sync_to_thread=False)
     def agents(
@@ -224,7 +230,13 @@ async def receive(request: Request, store: NamedDependency[Store]) -> ReceiveAns
     presented = request.headers.get(API_KEY.name)
     key_accepted = request.app.state.keyring.accepts(presented)
     assert federation.receiver is not None  # set while the app runs (Federation.running)
-    answer = await federation.receiver.receive(store, body, key_accepted)
+    try:
+        answer = await federation.receiver.receive(store, body, key_accepted)
+    except DomainError as exc:
+        if exc.status_code in (401, 403):  # nothing is recorded: the log is the trace
+            source = request.client.host if request.client else "?"
+            log.warning("federation receive from %s refused (%s): %s", source, exc.status_code, exc)
+        raise
     return ReceiveAnswer(**answer)
 
 
@@ -269,12 +281,12 @@ async def federation_running(app: Litestar) -> AsyncIterator[None]:
         return
     async with federation.running():
         settings = app.state.settings
-        assert federation.client is not None  # set by running()
+        assert federation.posts is not None  # set by running()
         lane = FederationLane(
             app.state.store,
             federation.config,
             federation.identity,
-            federation.client,
+            federation.posts,
             federation.egress,
             RetryPolicy(
                 max_attempts=settings.federation_max_attempts,
@@ -287,5 +299,7 @@ async def federation_running(app: Litestar) -> AsyncIterator[None]:
 
 
 PUBLIC_HANDLERS = [manifest, did_document, receive, callback]
-LIFESPANS = [federation_running]
-CONTROLLERS = [FederationController]
+# Workflows (spec/federation.md §7) are registered with federation: their `dispatch_to`
+# phases are its dispatches, and the runner needs the federation lane (so it comes after).
+LIFESPANS = [federation_running, workflow_runner]
+CONTROLLERS = [FederationController, WorkflowController]

@@ -23,7 +23,7 @@ from ..wire.governance import (
 )
 from ..wire.limits import MAX_PAGE
 from .openapi import errors
-from .params import AgentIdHeader, Offset, page_of
+from .params import AgentIdHeader, Cursor, Offset, page_of
 
 CAPABILITIES = ["governance"]
 
@@ -102,10 +102,14 @@ class IntentGovernanceController(Controller):
         intent_id: FromPath[str],
         status: Annotated[ArbitrationStatus | None, QueryParameter()] = None,
         offset: Offset = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+        cursor: Cursor = None,
     ) -> ArbitrationList:
         fetch = partial(store.list_arbitrations, intent_id, status)
-        found, next_offset = await page_of(fetch, request, offset)
-        return ArbitrationList(arbitrations=found, next_offset=next_offset)
+        page = await page_of(fetch, request, offset, limit, cursor)
+        return ArbitrationList(
+            arbitrations=page.items, next_offset=page.next_offset, next_cursor=page.next_cursor
+        )
 
     @post(
         "/decisions",
@@ -131,8 +135,8 @@ class IntentGovernanceController(Controller):
         offset: Offset = 0,
     ) -> DecisionList:
         fetch = partial(store.list_decisions, intent_id)
-        found, next_offset = await page_of(fetch, request, offset)
-        return DecisionList(decisions=found, next_offset=next_offset)
+        page = await page_of(fetch, request, offset)
+        return DecisionList(decisions=page.items, next_offset=page.next_offset)
 
 
 class ArbitrationQueueController(Controller):
@@ -147,10 +151,13 @@ class ArbitrationQueueController(Controller):
         status: Annotated[ArbitrationStatus, QueryParameter()] = "pending",
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = MAX_PAGE,
         offset: Offset = 0,
+        cursor: Cursor = None,
     ) -> ArbitrationList:
         fetch = partial(store.list_arbitrations, None, status)
-        found, next_offset = await page_of(fetch, request, offset, limit)
-        return ArbitrationList(arbitrations=found, next_offset=next_offset)
+        page = await page_of(fetch, request, offset, limit, cursor)
+        return ArbitrationList(
+            arbitrations=page.items, next_offset=page.next_offset, next_cursor=page.next_cursor
+        )
 
     @get("/{arbitration_id:str}", summary="One arbitration request")
     async def get_one(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast, get_args
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -20,9 +20,11 @@ from ..wire.headers import AGENT_ID, IF_MATCH
 from ..wire.intents import (
     ChildIntents,
     Intent,
+    IntentCounts,
     IntentCreate,
     IntentDependencies,
     IntentList,
+    IntentSort,
     StatePatch,
     StatusChange,
 )
@@ -67,6 +69,31 @@ async def _patch_state(
     )
 
 
+async def _list_intents(store: Store, settings: Settings, filters: IntentFilter) -> IntentList:
+    if filters.status is not None:
+        check_status(filters.status)
+    filters.max_bytes = settings.max_response_bytes
+    return await store.list_intents(filters)
+
+
+_SORTS = get_args(IntentSort)
+
+
+async def lean_list_intents(call: Call):
+    query = call.query()
+    filters = IntentFilter(
+        status=query.text("status"),
+        created_by=query.text("created_by"),
+        parent_intent_id=query.text("parent_intent_id"),
+        text=query.text("q"),
+        limit=query.integer("limit", 50, 1, MAX_PAGE),
+        offset=query.integer("offset", 0, 0, MAX_INT64),
+        cursor=query.text("cursor"),
+        sort=cast("IntentSort | None", query.choice("sort", _SORTS)),
+    )
+    return 200, await _list_intents(call.store, call.state.settings, filters), None
+
+
 async def lean_get_intent(call: Call):
     intent = await call.store.get_intent(call.path_params["intent_id"])
     return 200, intent, etag(intent.version)
@@ -98,6 +125,12 @@ class IntentController(Controller):
         intent = await store.create_intent(data, actor_of(agent_id, data.created_by))
         return _with_etag(intent, HTTP_201_CREATED)
 
+    @get("/counts", summary="How many intents there are, by status")
+    async def counts(self, store: NamedDependency[Store]) -> IntentCounts:
+        # A static segment: Litestar matches it before `/{intent_id}`, and intent ids are
+        # UUIDs, so no intent is hidden behind it.
+        return await store.intent_counts()
+
     @get("", summary="List intents, newest first")
     async def list_intents(
         self,
@@ -107,24 +140,40 @@ class IntentController(Controller):
         created_by: Annotated[str | None, QueryParameter()] = None,
         parent_intent_id: Annotated[str | None, QueryParameter()] = None,
         q: Annotated[
-            str | None, QueryParameter(description="Case-insensitive text in the title")
+            str | None,
+            QueryParameter(
+                description="Case-insensitive text in the title or the description (a "
+                "substring; three characters or more are answered from the search index)"
+            ),
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
         offset: Annotated[int, QueryParameter(ge=0, le=MAX_INT64)] = 0,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(
+                description="`next_cursor` of the previous page (send the same filters); "
+                "not with a nonzero offset"
+            ),
+        ] = None,
+        sort: Annotated[
+            IntentSort | None,
+            QueryParameter(
+                description="`-created_at` (the default) or `created_at`, "
+                "`-updated_at`, `updated_at`; a cursor keeps its own"
+            ),
+        ] = None,
     ) -> IntentList:
-        if status is not None:
-            check_status(status)
-        return await store.list_intents(
-            IntentFilter(
-                status=status,
-                created_by=created_by,
-                parent_intent_id=parent_intent_id,
-                text=q,
-                limit=limit,
-                offset=offset,
-                max_bytes=request.app.state.settings.max_response_bytes,
-            )
+        filters = IntentFilter(
+            status=status,
+            created_by=created_by,
+            parent_intent_id=parent_intent_id,
+            text=q,
+            limit=limit,
+            offset=offset,
+            cursor=cursor,
+            sort=sort,
         )
+        return await _list_intents(store, request.app.state.settings, filters)
 
     @get(
         "/{intent_id:str}",

@@ -21,7 +21,7 @@ from ..wire.leases import Lease, LeaseAcquire, LeaseList, LeaseRenew, LeaseRevok
 from ..wire.limits import MAX_PAGE
 from .fast import Call
 from .openapi import errors
-from .params import AgentIdHeader
+from .params import AgentIdHeader, Cursor
 
 CAPABILITIES = ["leasing"]
 
@@ -104,9 +104,11 @@ class IntentLeaseController(Controller):
         status: StatusFilter = "active",
         limit: LeaseLimit = 1000,
         holder: HolderFilter = None,
+        cursor: Cursor = None,
     ) -> LeaseList:
         check_list_filter(status)
-        return LeaseList(leases=await store.list_leases(intent_id, status, limit, holder))
+        page = await store.list_leases(intent_id, status, limit, holder, cursor)
+        return LeaseList(leases=page.items, next_cursor=page.next_cursor)
 
     @patch(
         "/{lease_id:str}",
@@ -172,9 +174,11 @@ class AllLeasesController(Controller):
         status: StatusFilter = "active",
         limit: LeaseLimit = 1000,
         holder: HolderFilter = None,
+        cursor: Cursor = None,
     ) -> LeaseList:
         check_list_filter(status)
-        return LeaseList(leases=await store.list_leases(None, status, limit, holder))
+        page = await store.list_leases(None, status, limit, holder, cursor)
+        return LeaseList(leases=page.items, next_cursor=page.next_cursor)
 
 
 async def _sweep_forever(store: Store, period: float) -> None:

@@ -47,6 +47,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     409: "Conflict with the current state: a stale `If-Match` version (`current_version` is "
     "the one to base the change on), a scope leased by another agent (`existing_lease`), or "
     "a change that was already made",
+    422: "Understood but cannot be done: no registered agent matches (OAP routing), or the "
+    "agents named are not registered",
     413: "The request body is larger than the server accepts",
     415: "The request body is not `application/json`",
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, NamedTuple, TypeVar
 
 from litestar import Request
 from litestar.enums import ParamType
@@ -12,6 +12,7 @@ from litestar.params import HeaderParameter, ParameterKwarg, QueryParameter
 
 from ..domain.errors import InvalidInput
 from ..domain.numbers import parse_decimal
+from ..store.keyset import Slice
 from ..wire.headers import AGENT_ID, ETAG, IF_MATCH
 from ..wire.limits import MAX_INT64, MAX_PAGE
 
@@ -115,14 +116,33 @@ async def check_query_integers(request: Request) -> None:
                 )
 
 
+Cursor = Annotated[
+    str | None,
+    QueryParameter(
+        description="`next_cursor` of the previous page (send the same filters); its cost "
+        "does not grow with the depth. Not with a nonzero offset."
+    ),
+]
+
+
+class Page(NamedTuple, Generic[T]):
+    items: list[T]
+    next_offset: int | None
+    next_cursor: str | None
+
+
 async def page_of(
-    fetch: Callable[..., Awaitable[list[T]]], request: Request, offset: int, limit: int = MAX_PAGE
-) -> tuple[list[T], int | None]:
-    """One page of a list from the store: at most `limit` items from `offset`, ending early at
-    the response budget (`max_response_bytes`), and the offset of the next page (None at the
-    end). `fetch(offset=, limit=, max_bytes=)` is the store's list read."""
+    fetch: Callable[..., Awaitable[Slice[T]]],
+    request: Request,
+    offset: int,
+    limit: int = MAX_PAGE,
+    cursor: str | None = None,
+) -> Page[T]:
+    """One page of a list from the store: at most `limit` items from `offset` or after
+    `cursor`, ending early at the response budget (`max_response_bytes`), with where the
+    next page starts (None at the end): an offset when paging by offset, and a cursor.
+    `fetch(offset=, limit=, max_bytes=, cursor=)` is the store's list read (one query)."""
     budget = request.app.state.settings.max_response_bytes
-    items = await fetch(offset=offset, limit=limit, max_bytes=budget)
-    end = offset + len(items)
-    more = bool(items) and bool(await fetch(offset=end, limit=1))
-    return items, end if more else None
+    page = await fetch(offset=offset, limit=limit, max_bytes=budget, cursor=cursor)
+    more_by_offset = page.more and cursor is None
+    return Page(page.items, offset + len(page.items) if more_by_offset else None, page.next_cursor)

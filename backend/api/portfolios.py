@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from ..domain.errors import InvalidInput
 from ..domain.portfolios import check_governance_policy, check_portfolio_status, check_role
 from ..store import Store
+from ..wire.limits import MAX_PAGE
 from ..wire.portfolios import (
     Membership,
     MembershipCreate,
@@ -24,7 +25,7 @@ from ..wire.portfolios import (
     PortfolioStatusChange,
 )
 from .openapi import errors
-from .params import AgentIdHeader, Offset, actor_of, page_of
+from .params import AgentIdHeader, Cursor, Offset, actor_of, page_of
 
 CAPABILITIES = ["portfolios"]
 MAX_NAME = 500
@@ -56,12 +57,16 @@ class PortfolioController(Controller):
         created_by: Annotated[str | None, QueryParameter()] = None,
         status: Annotated[str | None, QueryParameter()] = None,
         offset: Offset = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+        cursor: Cursor = None,
     ) -> PortfolioList:
         if status is not None:
             check_portfolio_status(status)
         fetch = partial(store.list_portfolios, created_by, status)
-        found, next_offset = await page_of(fetch, request, offset)
-        return PortfolioList(portfolios=found, next_offset=next_offset)
+        page = await page_of(fetch, request, offset, limit, cursor)
+        return PortfolioList(
+            portfolios=page.items, next_offset=page.next_offset, next_cursor=page.next_cursor
+        )
 
     @get("/{portfolio_id:str}", summary="A portfolio with its member intents and aggregate")
     async def detail(

@@ -106,8 +106,8 @@ class FailureController(Controller):
         intent_id: FromPath[str],
         offset: Offset = 0,
     ) -> FailureList:
-        found, next_offset = await page_of(partial(store.list_failures, intent_id), request, offset)
-        return FailureList(failures=found, next_offset=next_offset)
+        page = await page_of(partial(store.list_failures, intent_id), request, offset)
+        return FailureList(failures=page.items, next_offset=page.next_offset)
 
 
 CONTROLLERS = [RetryPolicyController, FailureController]

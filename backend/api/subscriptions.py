@@ -22,10 +22,11 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from ..domain.clock import parse_iso, utc_now
 from ..domain.errors import InvalidInput
 from ..outbound.delivery import RetryPolicy, WebhookWorker
-from ..outbound.egress import EgressPolicy, EgressRefused, outbound_client
+from ..outbound.egress import EgressPolicy, EgressRefused, post_client
 from ..outbound.signing import new_secret
 from ..store import Store
 from ..wire.events import EVENT_TYPES, event_type_error_detail
+from ..wire.limits import MAX_PAGE
 from ..wire.subscriptions import (
     DeliveryList,
     Subscription,
@@ -34,7 +35,7 @@ from ..wire.subscriptions import (
     SubscriptionList,
 )
 from .openapi import errors
-from .params import AgentIdHeader, Limit, Offset, Sequence, page_of
+from .params import AgentIdHeader, Cursor, Limit, Offset, Sequence, page_of
 
 CAPABILITIES = ["subscriptions", "webhooks"]
 
@@ -101,10 +102,14 @@ class SubscriptionController(Controller):
         intent_id: Annotated[str | None, QueryParameter()] = None,
         portfolio_id: Annotated[str | None, QueryParameter()] = None,
         offset: Offset = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+        cursor: Cursor = None,
     ) -> SubscriptionList:
         fetch = partial(store.list_subscriptions, intent_id=intent_id, portfolio_id=portfolio_id)
-        found, next_offset = await page_of(fetch, request, offset)
-        return SubscriptionList(subscriptions=found, next_offset=next_offset)
+        page = await page_of(fetch, request, offset, limit, cursor)
+        return SubscriptionList(
+            subscriptions=page.items, next_offset=page.next_offset, next_cursor=page.next_cursor
+        )
 
     @get("/{subscription_id:str}", summary="One subscription")
     async def get_subscription(
@@ -140,7 +145,9 @@ async def webhook_lifespan(app: Litestar) -> AsyncIterator[None]:
     settings = app.state.settings
     store: Store = app.state.store
     egress = EgressPolicy(settings.egress_cidrs)
-    async with outbound_client(settings.webhook_timeout_seconds) as client:
+    async with post_client(
+        settings.webhook_timeout_seconds, settings.webhook_concurrency, "openintent-tui-webhooks"
+    ) as client:
         worker = WebhookWorker(
             store,
             client,

@@ -21,6 +21,7 @@ import httpx
 from ..domain.clock import now_iso
 from ..outbound.delivery import RetryPolicy
 from ..outbound.egress import EgressPolicy, EgressRefused, guarded_post
+from ..outbound.http1 import PostClient
 from ..store import Store
 from ..store.federation import OutboxJob, SendResult
 from ..store.subscriptions import AttemptOutcome, AttemptResult
@@ -49,7 +50,7 @@ class FederationLane:
         store: Store,
         config: FederationConfig,
         identity: Identity,
-        client: httpx.AsyncClient,
+        client: PostClient,
         egress: EgressPolicy,
         retry: RetryPolicy,
     ) -> None:

@@ -21,6 +21,8 @@ from .resolver import MANIFEST_PATH, FetchFailed, guarded_get_json
 from .signing import public_key_from_b64
 
 REFRESH_SECONDS = 60.0
+UNREACHED_RETRY_SECONDS = 5.0
+"""A peer never reached yet (down when we started) is tried again this soon."""
 CONCURRENCY = 4
 
 
@@ -44,7 +46,11 @@ class PeerMonitor:
     async def run(self) -> None:
         while True:
             await self.refresh_all()
-            await asyncio.sleep(REFRESH_SECONDS)
+            await asyncio.sleep(self._next_refresh())
+
+    def _next_refresh(self) -> float:
+        unreached = any(entry.get("last_contact_at") is None for entry in self.seen.values())
+        return min(REFRESH_SECONDS, UNREACHED_RETRY_SECONDS) if unreached else REFRESH_SECONDS
 
     async def refresh_all(self) -> None:
         await asyncio.gather(*(self.refresh(p) for p in self.config.peers if p.url))

@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager, suppress
 
 import httpx
 
-from ..outbound.egress import EgressPolicy, outbound_client
+from ..outbound.egress import EgressPolicy, outbound_client, post_client
+from ..outbound.http1 import PostClient
 from ..settings import Settings
 from .config import FederationConfig, load_federation_config
 from .identity import Identity, load_identity
@@ -17,6 +18,8 @@ from .receive import Receiver
 from .resolver import FETCH_TIMEOUT_SECONDS, KeyResolver
 
 PROTOCOL_VERSION = "0.1"
+USER_AGENT = "openintent-tui-federation"
+FETCH_CONNECTIONS = 8
 SUPPORTED_RFCS = ["RFC-0022", "RFC-0023"]
 ENDPOINTS = {
     "status": "/api/v1/federation/status",
@@ -29,12 +32,21 @@ ENDPOINTS = {
 
 class Federation:
     def __init__(
-        self, config: FederationConfig, identity: Identity, egress_cidrs: Sequence[str] = ()
+        self,
+        config: FederationConfig,
+        identity: Identity,
+        egress_cidrs: Sequence[str] = (),
+        connections: int = 16,
     ) -> None:
         self.config = config
+        self.connections = connections
+        """The outbound worker's slots: federation sends never use more connections."""
         self.identity = identity
         self.egress = EgressPolicy(egress_cidrs)
         self.client: httpx.AsyncClient | None = None
+        """GETs: manifests, DID documents, peer checks."""
+        self.posts: PostClient | None = None
+        """The federation lane's POSTs: dispatches and callbacks."""
         self.resolver: KeyResolver | None = None
         self.receiver: Receiver | None = None
         self.peers: PeerMonitor | None = None
@@ -42,8 +54,8 @@ class Federation:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """The outbound client and what uses it, for the app's lifetime."""
-        self.client = outbound_client(FETCH_TIMEOUT_SECONDS)
-        self.client.headers["User-Agent"] = "openintent-tui-federation"
+        self.client = outbound_client(FETCH_TIMEOUT_SECONDS, FETCH_CONNECTIONS)
+        self.posts = post_client(FETCH_TIMEOUT_SECONDS, self.connections, USER_AGENT)
         self.resolver = KeyResolver(self.config, self.client, self.egress)
         self.receiver = Receiver(self.config, self.resolver, self.egress, self.identity.public_keys)
         self.peers = PeerMonitor(self.config, self.client, self.egress)
@@ -55,6 +67,7 @@ class Federation:
             with suppress(asyncio.CancelledError):
                 await refresher
             await self.client.aclose()
+            await self.posts.aclose()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Federation | None:
@@ -63,7 +76,8 @@ class Federation:
         if not settings.federation_enabled:
             return None
         config = load_federation_config(settings)
-        return cls(config, load_identity(config.key_file, config.server_did), settings.egress_cidrs)
+        identity = load_identity(config.key_file, config.server_did)
+        return cls(config, identity, settings.egress_cidrs, settings.webhook_concurrency)
 
     @property
     def did(self) -> str:

@@ -12,6 +12,7 @@ as extra `OutboxLane`s: one loop, one concurrency limit, one wake-up on commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from ..store.subscriptions import AttemptOutcome, AttemptResult, DueDelivery
 from ..wire.events import Event
 from ..wire.subscriptions import WebhookBody
 from .egress import EgressPolicy, EgressRefused, guarded_post
+from .http1 import PostClient
 from .signing import signed_headers
 
 POLL_SECONDS = 1.0
@@ -68,7 +70,7 @@ class WebhookWorker:
     def __init__(
         self,
         store: Store,
-        client: httpx.AsyncClient,
+        client: PostClient,
         egress: EgressPolicy,
         retry: RetryPolicy,
         *,
@@ -100,7 +102,7 @@ class WebhookWorker:
         """Call after subscriptions change: commits wake the worker only when some
         subscription could have produced a delivery."""
         subscriptions = await self.store.list_subscriptions()
-        self.has_targets = any(s.webhook_url for s in subscriptions)
+        self.has_targets = any(s.webhook_url for s in subscriptions.items)
         self._wake.set()
 
     def on_commit(self, events: list[Event]) -> None:
@@ -124,7 +126,9 @@ class WebhookWorker:
         if free <= 0:
             return
         self._settled_during_read.clear()
-        due = await self.store.due_deliveries(time.time(), free + len(self._in_flight))
+        due = []
+        if self.has_targets:  # no subscription with a URL: no webhook delivery can be due
+            due = await self.store.due_deliveries(time.time(), free + len(self._in_flight))
         for delivery in due:
             if free <= 0:
                 break
@@ -156,8 +160,14 @@ class WebhookWorker:
             self._wake.set()
 
     async def _sleep(self) -> None:
+        if len(self._in_flight) >= self.concurrency:
+            # Every slot is busy: only a finished attempt can let more start, and it wakes
+            # us; when anything is due does not matter yet (saves two reads a wake-up).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            return
         timeout = POLL_SECONDS
-        next_due = await self.store.next_delivery_due()
+        next_due = await self.store.next_delivery_due() if self.has_targets else None
         for lane in self.lanes:
             lane_due = await lane.next_due()
             if lane_due is not None:

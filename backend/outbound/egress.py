@@ -15,6 +15,8 @@ from collections.abc import Iterable
 
 import httpx
 
+from .http1 import PostClient
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -92,6 +94,13 @@ class EgressPolicy:
     async def resolve(self, url: httpx.URL) -> IPAddress:
         """The address to connect to. Every address the name has must be allowed: a name
         that also points somewhere private is refused whichever address we would pick."""
+        literal = _ip_literal(url.host)
+        if literal is not None:  # nothing to resolve: no hop to the resolver's thread
+            if not self.address_allowed(literal):
+                raise EgressRefused(
+                    f"{url.host!r} is not a public address (allow it with egress_allow_cidrs)"
+                )
+            return literal
         port = url.port or (443 if url.scheme == "https" else 80)
         try:
             async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
@@ -118,6 +127,13 @@ class EgressPolicy:
         await self.resolve(self.check_url(url))
 
 
+def _ip_literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
 def _public(address: IPAddress) -> bool:
     return address.is_global and not address.is_multicast
 
@@ -131,7 +147,7 @@ class GuardedResponse:
 
 
 async def guarded_post(
-    client: httpx.AsyncClient,
+    client: PostClient,
     policy: EgressPolicy,
     url: str,
     body: bytes,
@@ -142,17 +158,48 @@ async def guarded_post(
     """POST to the checked address. Reads at most `max_response_bytes` of the answer."""
     target = policy.check_url(url)
     address = await policy.resolve(target)
+    status, answer = await client.post(
+        target.copy_with(host=str(address)),
+        host_header=target.netloc.decode("ascii"),
+        sni=target.host if target.scheme == "https" else None,
+        body=body,
+        headers=headers,
+        max_response_bytes=max_response_bytes,
+    )
+    return GuardedResponse(status, answer)
+
+
+async def guarded_request(
+    client: httpx.AsyncClient,
+    policy: EgressPolicy,
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    *,
+    max_response_bytes: int,
+    request_timeout: httpx.Timeout | None = None,
+    decode: bool = False,
+) -> GuardedResponse:
+    """`method` through an httpx client to the checked address (the OAP router's calls; the
+    outbound worker's POSTs take `guarded_post`). Reads at most `max_response_bytes` of the answer:
+    as sent (`decode=False`), or after content decoding (gzip...) for a caller that parses
+    it; `request_timeout` overrides the client's for this request."""
+    target = policy.check_url(url)
+    address = await policy.resolve(target)
     request = client.build_request(
-        "POST",
+        method,
         target.copy_with(host=str(address)),
         content=body,
         headers={**headers, "Host": target.netloc.decode("ascii")},
         extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
+        timeout=httpx.USE_CLIENT_DEFAULT if request_timeout is None else request_timeout,
     )
     response = await client.send(request, stream=True, follow_redirects=False)
     try:
         received = bytearray()
-        async for chunk in response.aiter_raw():
+        chunks = response.aiter_bytes() if decode else response.aiter_raw()
+        async for chunk in chunks:
             received += chunk[: max_response_bytes - len(received)]
             if len(received) >= max_response_bytes:
                 break  # enough to report; the rest is not read
@@ -161,13 +208,22 @@ async def guarded_post(
         await response.aclose()
 
 
-def outbound_client(timeout_seconds: float) -> httpx.AsyncClient:
-    """The shared client for webhooks: no proxies from the environment (they would bypass
-    the address check), no redirects, short timeouts."""
+def post_client(timeout_seconds: float, connections: int, user_agent: str) -> PostClient:
+    """The outbound worker's client for its POSTs (webhooks, federation): keep-alive, at most
+    `connections` idle connections kept per origin, no proxies, no redirects."""
+    return PostClient(timeout_seconds, max_idle_per_origin=connections, user_agent=user_agent)
+
+
+def outbound_client(timeout_seconds: float, connections: int = 16) -> httpx.AsyncClient:
+    """The client for GETs (federation manifests, DID documents, peer checks): no proxies
+    from the environment (they would bypass the address check), no redirects, short
+    timeouts. As many connections as it may use at once, all kept alive: httpcore closes an
+    idle connection whenever the pool holds more than `max_keepalive_connections` (it counts
+    all of them, not the idle ones)."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 5.0)),
         follow_redirects=False,
         trust_env=False,
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
-        headers={"User-Agent": "openintent-tui-webhooks"},
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        headers={"User-Agent": "openintent-tui-federation"},
     )

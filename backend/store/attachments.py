@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from ..wire.attachments import Attachment
+from .keyset import Slice
 
 
 class NewAttachment(msgspec.Struct, kw_only=True, frozen=True):
@@ -37,9 +38,10 @@ class AttachmentStore(ABC):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Attachment]:
+        cursor: str | None = None,
+    ) -> Slice[Attachment]:
         """Oldest first. Raises NotFound for an unknown intent.
-        Paged: see `store.sqlite.core.read_page`."""
+        Paged: see `store.sqlite.core.read_keyset`."""
 
     @abstractmethod
     async def attachment_content(

@@ -14,6 +14,7 @@ from .federation import FederationOutbox, FederationStore
 from .governance import GovernanceStore
 from .intents import IntentStore
 from .leases import LeaseStore
+from .oap import OapStore
 from .portfolios import PortfolioStore
 from .retries import RetryStore
 from .subscriptions import SubscriptionStore
@@ -31,6 +32,7 @@ class Store(
     PortfolioStore,
     FederationStore,
     FederationOutbox,
+    OapStore,
 ):
     @abstractmethod
     async def open(self) -> None: ...

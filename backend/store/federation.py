@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from ..wire.federation import DispatchView
+from ..wire.workflows import WorkflowView
 
 
 class InboundDispatch(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,8 +113,66 @@ class OutboundTarget(msgspec.Struct, frozen=True, kw_only=True):
     status: str
 
 
-class FederationOutbox(ABC):
-    """Outbound dispatches and the federation outbox (dispatches and callbacks)."""
+class PhasePlan(msgspec.Struct, frozen=True, kw_only=True):
+    """One workflow phase, validated; `depends_on` are indexes of earlier phases."""
+
+    name: str
+    title: str
+    description: str
+    assign: str
+    depends_on: list[int]
+    constraints: dict[str, Any]
+    state: dict[str, Any]
+    dispatch_to: str | None
+    """The peer's URL (a DID was resolved to its configured URL)."""
+    delegation_scope: dict[str, Any] | None
+    federation_visibility: str | None
+
+
+class WorkflowPlan(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    description: str
+    phases: list[PhasePlan]
+    """In dependency order: every phase comes after the phases it depends on."""
+
+
+class ReadyPhase(msgspec.Struct, frozen=True, kw_only=True):
+    """A waiting phase whose dependencies have all completed."""
+
+    intent_id: str
+    dispatch_to: str | None
+    assign: str
+    delegation_scope: dict[str, Any] | None
+
+
+class FederationWorkflows(ABC):
+    """Workflows whose phases may run on peers (spec/federation.md §7)."""
+
+    @abstractmethod
+    async def create_workflow(self, plan: WorkflowPlan, actor: str | None) -> WorkflowView:
+        """In one transaction: an intent per phase (`active` without dependencies, else
+        `blocked`; local phases get their `assign` agent) and the phase records."""
+
+    @abstractmethod
+    async def get_workflow(self, workflow_id: str) -> WorkflowView:
+        """NotFound for an unknown workflow."""
+
+    @abstractmethod
+    async def ready_workflow_phases(self) -> list[ReadyPhase]: ...
+
+    @abstractmethod
+    async def start_workflow_phase(self, intent_id: str) -> bool:
+        """`blocked` -> `active`. True when it is a `dispatch_to` phase to dispatch now (it
+        stops waiting when its dispatch is recorded); any other phase stops waiting here."""
+
+    @abstractmethod
+    async def fail_workflow_phase(self, intent_id: str, reason: str) -> None:
+        """Its dispatch could not be made: logged, the phase blocked, no longer waiting."""
+
+
+class FederationOutbox(FederationWorkflows, ABC):
+    """Outbound dispatches and the federation outbox (dispatches and callbacks); with the
+    workflows whose `dispatch_to` phases become dispatches."""
 
     @abstractmethod
     async def create_dispatch(self, dispatch: OutboundDispatch) -> DispatchView:

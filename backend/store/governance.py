@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from ..wire.governance import Arbitration, ArbitrationOption, Decision
+from .keyset import Slice
 
 
 class NewDecision(msgspec.Struct, kw_only=True):
@@ -45,9 +46,10 @@ class GovernanceStore(ABC):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Arbitration]:
+        cursor: str | None = None,
+    ) -> Slice[Arbitration]:
         """Oldest first; across all intents when intent_id is None.
-        Paged: see `store.sqlite.core.read_page`."""
+        Paged: see `store.sqlite.core.read_keyset`."""
 
     @abstractmethod
     async def record_decision(self, intent_id: str, decision: NewDecision) -> Decision:
@@ -62,6 +64,7 @@ class GovernanceStore(ABC):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Decision]:
+        cursor: str | None = None,
+    ) -> Slice[Decision]:
         """Oldest first.
-        Paged: see `store.sqlite.core.read_page`."""
+        Paged: see `store.sqlite.core.read_keyset`."""

@@ -7,7 +7,14 @@ from typing import Any
 
 import msgspec
 
-from ..wire.intents import AgentAssignment, Intent, IntentCreate, IntentList
+from ..wire.intents import (
+    AgentAssignment,
+    Intent,
+    IntentCounts,
+    IntentCreate,
+    IntentList,
+    IntentSort,
+)
 
 
 class IntentFilter(msgspec.Struct, kw_only=True):
@@ -17,8 +24,13 @@ class IntentFilter(msgspec.Struct, kw_only=True):
     created_by: str | None = None
     parent_intent_id: str | None = None
     text: str | None = None
+    """Case-insensitive substring of the title or the description."""
     limit: int = 50
     offset: int = 0
+    cursor: str | None = None
+    """A `next_cursor` handed out by a page with the same filters; not with a nonzero offset."""
+    sort: IntentSort | None = None
+    """None: `-created_at`, or the cursor's own sort."""
     max_bytes: int | None = None
     """End the page early once its intents hold this much text (`next_offset` continues)."""
 
@@ -32,7 +44,12 @@ class IntentStore(ABC):
         """Raises NotFound."""
 
     @abstractmethod
-    async def list_intents(self, filters: IntentFilter) -> IntentList: ...
+    async def list_intents(self, filters: IntentFilter) -> IntentList:
+        """Raises InvalidInput for a bad cursor, or a cursor with an offset or another sort."""
+
+    @abstractmethod
+    async def intent_counts(self) -> IntentCounts:
+        """Intents by status; its cost does not depend on how many there are."""
 
     @abstractmethod
     async def patch_state(

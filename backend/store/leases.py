@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from ..wire.leases import Lease
+from .keyset import Slice
 
 
 class LeaseStore(ABC):
@@ -30,10 +31,16 @@ class LeaseStore(ABC):
 
     @abstractmethod
     async def list_leases(
-        self, intent_id: str | None, status: str, limit: int = 1000, agent_id: str | None = None
-    ) -> list[Lease]:
+        self,
+        intent_id: str | None,
+        status: str,
+        limit: int = 1000,
+        agent_id: str | None = None,
+        cursor: str | None = None,
+    ) -> Slice[Lease]:
         """One intent's leases, or every intent's when intent_id is None; `status` is a lease
-        status or "all"; `agent_id` keeps one holder's. Oldest first."""
+        status or "all"; `agent_id` keeps one holder's. Oldest first; `cursor` continues
+        from a page's `next_cursor`."""
 
     @abstractmethod
     async def expire_leases(self, limit: int = 500) -> int:

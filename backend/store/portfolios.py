@@ -12,6 +12,7 @@ from ..wire.portfolios import (
     PortfolioDetail,
     PortfolioIntents,
 )
+from .keyset import Slice
 
 
 class PortfolioStore(ABC):
@@ -27,9 +28,10 @@ class PortfolioStore(ABC):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Portfolio]:
+        cursor: str | None = None,
+    ) -> Slice[Portfolio]:
         """Oldest first.
-        Paged: see `store.sqlite.core.read_page`."""
+        Paged: see `store.sqlite.core.read_keyset`."""
 
     @abstractmethod
     async def get_portfolio(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from ..wire.retries import Failure, FailureCreate, RetryPolicy, RetryPolicySet
+from .keyset import Slice
 
 
 class RetryStore(ABC):
@@ -36,6 +37,7 @@ class RetryStore(ABC):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Failure]:
+        cursor: str | None = None,
+    ) -> Slice[Failure]:
         """Oldest first. Raises NotFound.
-        Paged: see `store.sqlite.core.read_page`."""
+        Paged: see `store.sqlite.core.read_keyset`."""

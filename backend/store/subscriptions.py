@@ -10,6 +10,7 @@ import msgspec
 
 from ..wire.events import Event
 from ..wire.subscriptions import DeliveryList, Subscription, SubscriptionCreate
+from .keyset import Slice
 
 
 class DueDelivery(msgspec.Struct, frozen=True):
@@ -57,9 +58,10 @@ class SubscriptionStore(ABC):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Subscription]:
+        cursor: str | None = None,
+    ) -> Slice[Subscription]:
         """Oldest first.
-        Paged: see `store.sqlite.core.read_page`."""
+        Paged: see `store.sqlite.core.read_keyset`."""
 
     @abstractmethod
     async def delete_subscription(self, subscription_id: str) -> None:

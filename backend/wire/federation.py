@@ -158,3 +158,32 @@ class DispatchList(Response):
     total: int
     next_offset: int | None = None
     """The offset of the next page; None at the end."""
+
+
+class PeerView(Response, kw_only=True):
+    """One configured peer as this server last saw it (`GET /api/v1/federation/peers`)."""
+
+    url: str | None
+    did: str | None = None
+    relationship: str | None = None
+    key_fingerprint: str | None = None
+    """`sha256:` and 32 hex digits of the peer's public key (pinned, else fetched)."""
+    key_source: str | None = None
+    """`pinned`, `fetched`, or None when no key is known."""
+    key_mismatch: bool = False
+    """The key the peer publishes now differs from the pinned one."""
+    trusted: bool = False
+    """The current policy takes dispatches from it."""
+    reachable: bool | None = None
+    """None until the background refresh has tried it."""
+    rtt_ms: float | None = None
+    last_contact_at: str | None = None
+    last_error: str | None = None
+    dispatches_out: int = 0
+    dispatches_in: int = 0
+    public_agents: list[str] = msgspec.field(default_factory=list)
+    """Known only when this server holds an API key for the peer."""
+
+
+class PeerList(Response):
+    peers: list[PeerView]

@@ -24,3 +24,7 @@ ETAG = _header("ETag")
 LAST_EVENT_ID = _header("Last-Event-ID")
 CONTENT_TYPE = _header("Content-Type")
 CONTENT_LENGTH = _header("Content-Length")
+IDEMPOTENCY_KEY = _header("Idempotency-Key")
+"""Sent with each OAP hop (`{chain_id}:{hop}`): a re-sent hop carries the key it had."""
+INTENT_ID = _header("X-OpenIntent-Intent-Id")
+"""Sent with each OAP hop: the intent the chain works on (OAP agents ignore it)."""

@@ -51,3 +51,6 @@ class LeaseRevoke(Request):
 
 class LeaseList(Response):
     leases: list[Lease]
+    next_cursor: str | None = None
+    """Opaque keyset cursor for the page after this one (`?cursor=`, same filters); null
+    at the end. A page holds at most `limit` leases."""

@@ -56,6 +56,9 @@ class SubscriptionList(Response):
     next_offset: int | None = None
     """Pass as `offset` for the next page (1000 items, or fewer at the response budget);
     null at the end."""
+    next_cursor: str | None = None
+    """Opaque keyset cursor for the next page (pass it back as `?cursor=`, not with an
+    offset); null at the end. Its cost does not grow with the depth, unlike `offset`."""
 
 
 class DeliveryAttempt(Response):

@@ -11,7 +11,7 @@ waiting for an `Unavailable` to find out what the server lacks.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import httpx
 import msgspec
@@ -20,9 +20,25 @@ from backend.wire.attachments import Attachment
 from backend.wire.base import Message
 from backend.wire.costs import Cost, CostList
 from backend.wire.events import Event, EventPage
+from backend.wire.federation import (
+    DispatchAnswer,
+    DispatchList,
+    DispatchView,
+    FederatedAgentOut,
+    FederationStatus,
+    PeerView,
+)
 from backend.wire.governance import Arbitration, ArbitrationOption, Decision
-from backend.wire.intents import AgentAssignment, Intent, IntentList, PatchOp
+from backend.wire.intents import (
+    AgentAssignment,
+    Intent,
+    IntentCounts,
+    IntentList,
+    IntentSort,
+    PatchOp,
+)
 from backend.wire.leases import Lease
+from backend.wire.oap import OapAgent, OapChain, OapPing, OapRoute
 from backend.wire.portfolios import Membership, Portfolio, PortfolioDetail, PortfolioIntents
 from backend.wire.retries import Failure, RetryPolicy
 from backend.wire.subscriptions import (
@@ -32,6 +48,9 @@ from backend.wire.subscriptions import (
 )
 
 from .sse import SSEFrame
+
+if TYPE_CHECKING:
+    from .federation import PeerDocuments
 
 GLOBAL_STREAM_PATH = "/api/v1/events/stream"
 
@@ -54,13 +73,24 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     """Attachments may carry their bytes, not only a URL."""
     webhooks: bool = True
     federation: bool = False
-    """Not driven from the console yet."""
-    agent_routing: bool = False
-    """Not driven from the console yet."""
+    """Federation is enabled (RFC-0022/0023): peers, dispatches, sending an intent to a peer.
+    Read from the discovery document's `capabilities` when the console connects."""
+    agent_routing: bool = True
+    """OAP agent registry and chains (`/oap/...`): `:agents`, `:chains`."""
 
 
 NATIVE = Capabilities()
-"""Our server: everything the console drives."""
+"""Our server: everything the console drives (federation once it says it has it)."""
+
+FEDERATION_CAPABILITY = "federation"
+"""The name our server lists in its discovery document's `capabilities` when it federates."""
+
+
+def declared(base: Capabilities, discovery: Any) -> Capabilities:
+    """`base`, with what the server's discovery document says it has on top."""
+    names = discovery.get("capabilities") if isinstance(discovery, dict) else None
+    federates = isinstance(names, list) and FEDERATION_CAPABILITY in names
+    return msgspec.structs.replace(base, federation=federates)
 
 
 class ServerAPI(Protocol):
@@ -95,7 +125,15 @@ class ServerAPI(Protocol):
         parent_intent_id: str | None = None,
         limit: int = 500,
         offset: int = 0,
+        *,
+        sort: IntentSort | None = None,
+        cursor: str | None = None,
     ) -> IntentList: ...
+    async def keyset_intents(self) -> bool:
+        """Cursor paging, `sort=` and `GET /intents/counts` (issue 16); probed once."""
+        ...
+
+    async def intent_counts(self) -> IntentCounts: ...
     async def list_all_intents(self, page_size: int = ..., **filters: Any) -> list[Intent]: ...
     async def get_intent(self, intent_id: str) -> Intent: ...
     async def create_intent(self, title: str, **fields: Any) -> Intent: ...
@@ -260,3 +298,49 @@ class ServerAPI(Protocol):
     async def deliveries(
         self, subscription_id: str, after: int = 0, limit: int = 100
     ) -> DeliveryList: ...
+
+    # -- OAP agent routing (capabilities.agent_routing) --------------------------------------
+    async def list_oap_agents(self) -> list[OapAgent]: ...
+    async def register_oap_agent(
+        self,
+        url: str,
+        *,
+        agent_id: str | None = None,
+        capabilities: list[str] | None = None,
+        replace: bool = False,
+    ) -> OapAgent: ...
+    async def remove_oap_agent(self, agent_id: str) -> None: ...
+    async def ping_oap_agent(self, agent_id: str) -> OapPing: ...
+    async def ping_oap_agents(self) -> list[OapPing]: ...
+    async def route_goal(self, goal: str) -> OapRoute: ...
+    async def start_chain(self, intent_id: str, **options: Any) -> OapChain: ...
+    async def list_chains(
+        self, status: str | None = None, intent_id: str | None = None
+    ) -> list[OapChain]: ...
+    async def get_chain(self, chain_id: str) -> OapChain: ...
+    async def resume_chain(self, chain_id: str, max_hops: int | None = None) -> OapChain: ...
+    async def cancel_chain(self, chain_id: str, reason: str | None = None) -> OapChain: ...
+
+    # -- federation (capabilities.federation) ----------------------------------------------
+    async def federation_manifest(self) -> dict[str, Any]: ...
+    async def federation_status(self) -> FederationStatus: ...
+    async def federation_peers(self) -> list[PeerView]: ...
+    async def federated_agents(self) -> list[FederatedAgentOut]: ...
+    async def list_dispatches(
+        self,
+        direction: str = "out",
+        status: str | None = None,
+        limit: int = 200,
+        offset: int = 0,
+    ) -> DispatchList: ...
+    async def get_dispatch(self, dispatch_id: str) -> DispatchView: ...
+    async def dispatch_intent(
+        self,
+        intent_id: str,
+        target_server: str,
+        *,
+        agent_id: str | None = None,
+        permissions: list[str] | None = None,
+        cost_ceiling_usd: float | None = None,
+    ) -> DispatchAnswer: ...
+    async def peer_documents(self, peer_url: str) -> PeerDocuments: ...

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from .api import ServerAPI
+from .api import ServerAPI, declared
 from .core import OpenIntentClient
 from .errors import ClientError, ConnectionLost
 from .reference import ReferenceClient
@@ -34,16 +34,18 @@ async def detect(client: ServerAPI) -> ServerAPI:
     except ClientError:
         discovery = None
     kind = dialect_of(discovery)
-    if type(client) is kind:
-        return client
-    await client.aclose()
-    return kind(
-        client.base_url,
-        client.api_key,
-        agent_id=client.agent_id,
-        timeout=client.timeout,
-        transport=client.transport,
-    )
+    if type(client) is not kind:
+        await client.aclose()
+        client = kind(
+            client.base_url,
+            client.api_key,
+            agent_id=client.agent_id,
+            timeout=client.timeout,
+            transport=client.transport,
+        )
+    if kind is OpenIntentClient:  # the reference dialect declares its own, fixed
+        client.capabilities = declared(client.capabilities, discovery)
+    return client
 
 
 async def connect(

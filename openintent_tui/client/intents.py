@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
 
+from backend.domain.lifecycle import STATUSES
 from backend.wire.base import Message
 from backend.wire.events import Event, EventCreate, EventPage
 from backend.wire.headers import IF_MATCH
@@ -14,14 +16,17 @@ from backend.wire.intents import (
     AgentAssignmentList,
     ChildIntents,
     Intent,
+    IntentCounts,
     IntentCreate,
     IntentDependencies,
     IntentList,
+    IntentSort,
     PatchOp,
 )
 from backend.wire.limits import MAX_PAGE
 
 from .base import API, BaseClient
+from .errors import NotFoundError, Unavailable
 from .sse import SSEFrame
 from .stream import event_from_frame
 
@@ -46,6 +51,9 @@ class IntentsAPI(BaseClient):
         return await self.raw("GET", "/health")
 
     # -- intents ---------------------------------------------------------------------------
+    _keyset: bool | None = None
+    """Whether the server speaks issue 16's list contract; None until `keyset_intents()`."""
+
     async def list_intents(
         self,
         status: str | None = None,
@@ -54,17 +62,45 @@ class IntentsAPI(BaseClient):
         parent_intent_id: str | None = None,
         limit: int = 500,
         offset: int = 0,
+        *,
+        sort: IntentSort | None = None,
+        cursor: str | None = None,
     ) -> IntentList:
-        """One page, newest first. (`capabilities.list_intents`: `Unavailable` without it.)"""
+        """One page, newest first unless `sort`. `cursor` is a previous page's `next_cursor`,
+        sent with the same filters (and then no offset: the server refuses both).
+        (`capabilities.list_intents`: `Unavailable` without it.)"""
         params = {
             "status": status,
             "q": q,
             "created_by": created_by,
             "parent_intent_id": parent_intent_id,
             "limit": limit,
-            "offset": offset,
+            "offset": None if cursor else offset,
+            "sort": sort,
+            "cursor": cursor,
         }
         return await self.fetch("GET", f"{API}/intents", IntentList, params=params)
+
+    async def keyset_intents(self) -> bool:
+        """Whether this server pages intents by cursor, sorts them on request and counts them
+        by status (`GET /intents/counts`): the three came together (issue 16), so one probe
+        of the counts endpoint answers for all three, once per client."""
+        if self._keyset is None:
+            try:
+                await self.fetch("GET", f"{API}/intents/counts", IntentCounts)
+                self._keyset = True
+            except (NotFoundError, Unavailable):  # "counts" read as an intent id, or no route
+                self._keyset = False
+        return self._keyset
+
+    async def intent_counts(self) -> IntentCounts:
+        """The fleet's size by status. A server without the counts endpoint is counted from
+        the `total` of one one-row list per status (what it costs that server to count)."""
+        if await self.keyset_intents():
+            return await self.fetch("GET", f"{API}/intents/counts", IntentCounts)
+        pages = await asyncio.gather(*(self.list_intents(status=s, limit=1) for s in STATUSES))
+        by_status = {s: page.total for s, page in zip(STATUSES, pages, strict=True) if page.total}
+        return IntentCounts(total=sum(by_status.values()), by_status=by_status)
 
     async def list_all_intents(self, page_size: int = MAX_PAGE, **filters: Any) -> list[Intent]:
         """Every intent, paging by offset; de-duplicated by id (pages shift while intents

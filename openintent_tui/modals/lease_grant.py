@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 import msgspec
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+DURATION_HELP = "duration: seconds (300) or with a unit: 90s, 5m, 1h, 1h30m"
+
+
+def parse_duration(text: str) -> int | None:
+    """Seconds from "300", "90s", "5m", "1h30m" (positive); None when it is not one."""
+    text = text.strip().lower().replace(" ", "")
+    if text.isdigit():
+        return int(text) or None
+    total, number = 0, ""
+    for char in text:
+        if char.isdigit():
+            number += char
+        elif char in UNITS and number:
+            total, number = total + int(number) * UNITS[char], ""
+        else:
+            return None
+    return total if total > 0 and not number else None
 
 
 class LeaseGrant(msgspec.Struct, frozen=True):
@@ -31,7 +51,8 @@ class LeaseGrantModal(ModalScreen[LeaseGrant | None]):
             yield Input(self.intent_id, placeholder="intent id", id="grant-intent")
             yield Input(self.agent_id, placeholder="agent id (holder)", id="grant-agent")
             yield Input(placeholder="scope: a top-level state key, e.g. draft", id="grant-scope")
-            yield Input("300", placeholder="duration in seconds", id="grant-duration")
+            yield Label("Duration (seconds; 5m, 1h also work)", id="grant-duration-label")
+            yield Input("300", placeholder="seconds, e.g. 300 or 5m", id="grant-duration")
             yield Label(
                 "tab = next field · enter = grant · esc = cancel", classes="hint", id="grant-hint"
             )
@@ -53,15 +74,19 @@ class LeaseGrantModal(ModalScreen[LeaseGrant | None]):
             self.query_one("#grant-hint", Label).update(f"Missing: {', '.join(missing)}")
             self.query_one(f"#grant-{missing[0]}", Input).focus()
             return
-        if not values["duration"].isdigit() or int(values["duration"]) <= 0:
-            self.query_one("#grant-hint", Label).update("Duration must be a positive integer")
+        seconds = parse_duration(values["duration"])
+        if seconds is None:
+            self.query_one("#grant-hint", Label).update(
+                Text(f"Not a duration: {values['duration']!r}. {DURATION_HELP}")
+            )
+            self.query_one("#grant-duration", Input).focus()
             return
         self.dismiss(
             LeaseGrant(
                 intent_id=values["intent"],
                 agent_id=values["agent"],
                 scope=values["scope"],
-                duration_seconds=int(values["duration"]),
+                duration_seconds=seconds,
             )
         )
 

@@ -61,10 +61,10 @@ class ArbitrationScreen(ConsoleScreen):
         yield VirtualTable(
             [
                 Column("age", "WAITING", 12, fmt=self._ago),
-                Column("intent", "INTENT", 28),
-                Column("requester", "REQUESTED BY", 16),
-                Column("options", "OPTIONS", 7),
-                Column("reason", "REASON", 40),
+                Column("intent", "INTENT", 20, flex=True),
+                Column("requester", "REQUESTED BY", 14, priority=2),
+                Column("options", "OPTIONS", 7, priority=3),
+                Column("reason", "REASON", 20, flex=True),
             ],
             empty_text="Loading the arbitration queue…",
             id="arb-table",
@@ -144,6 +144,10 @@ class ArbitrationScreen(ConsoleScreen):
     def _case_closed(self, decided: bool | None) -> None:
         if decided:
             self.load()
+
+    def describe_target(self) -> tuple[str, object, str | None] | None:
+        case = self.cases.get(self.table.cursor_key or "")
+        return ("arbitration", case, case.id) if case is not None else None
 
 
 class CaseScreen(ConsoleScreen):
@@ -249,21 +253,28 @@ class CaseScreen(ConsoleScreen):
     def action_open_intent(self) -> None:
         self.console.open_intent(self.case.intent_id)
 
-    @work(exclusive=True, group="case-decide", exit_on_error=False)
-    async def record(self) -> None:
-        assert self.picked is not None
-        outcome = self.options[self.picked - 1]
-        result = await self.mutate(
-            "Record decision",
-            lambda: self.client.record_decision(
-                self.case.intent_id,
-                decision_type="arbitration",
-                outcome=outcome,
-                rationale=self.rationale,
-                arbitration_id=self.case.id,
-            ),
-            done=f"Decision recorded: {outcome} (by {self.console.operator})",
-        )
-        if result is not None:
-            self.decided = True
-            self.dismiss(True)
+    def record(self) -> None:
+        self.console.key_gate.hold()  # keys typed from now belong to the queue it returns to
+        self._record()
+
+    @work(group="case-decide", exit_on_error=False)
+    async def _record(self) -> None:
+        try:
+            assert self.picked is not None
+            outcome = self.options[self.picked - 1]
+            result = await self.mutate(
+                "Record decision",
+                lambda: self.client.record_decision(
+                    self.case.intent_id,
+                    decision_type="arbitration",
+                    outcome=outcome,
+                    rationale=self.rationale,
+                    arbitration_id=self.case.id,
+                ),
+                done=f"Decision recorded: {outcome} (by {self.console.operator})",
+            )
+            if result is not None:
+                self.decided = True
+                self.dismiss(True)
+        finally:
+            self.console.key_gate.unhold()

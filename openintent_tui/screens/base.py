@@ -3,12 +3,14 @@ read-only gating of mutating actions, and one way to run a request and report it
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
 
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -34,8 +36,11 @@ UNAVAILABLE = "unavailable on this server"
 
 class ConsoleScreen(Screen):
     crumb: str = ""
+    BINDINGS = [Binding("d", "describe", "Describe", id="screen.describe")]
     MUTATING_ACTIONS: ClassVar[frozenset[str]] = frozenset()
     """Actions hidden in read-only mode (k9s drops its 'dangerous' keys the same way)."""
+    CAPABILITY_ACTIONS: ClassVar[dict[str, str]] = {}
+    """Action -> the `Capabilities` field it needs: hidden on a server without it."""
 
     @property
     def console(self) -> OpenIntentApp:
@@ -68,7 +73,19 @@ class ConsoleScreen(Screen):
             crumbs.refresh()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action in self.MUTATING_ACTIONS and self.console.read_only)
+        if action == "describe" and type(self).describe_target is ConsoleScreen.describe_target:
+            return False  # nothing to describe on this screen: no `d` in its footer
+        if action in self.MUTATING_ACTIONS and self.console.read_only:
+            return False
+        needed = self.CAPABILITY_ACTIONS.get(action)
+        return needed is None or bool(getattr(self.client.capabilities, needed))
+
+    @property
+    def ready_for_keys(self) -> bool:
+        """False while the first load runs: the key gate (`key_gate.py`) holds the keys that
+        act on this screen's data until then. Screens with a `loaded` flag or event use it."""
+        loaded = getattr(self, "loaded", True)
+        return loaded.is_set() if isinstance(loaded, asyncio.Event) else bool(loaded)
 
     dirty = False
     """Something shown changed on the server; the next tick re-reads it."""
@@ -180,6 +197,25 @@ class ConsoleScreen(Screen):
 
     def now(self) -> datetime:
         return self.console.clock()
+
+    def describe_target(self) -> tuple[str, object, str | None] | None:
+        """(kind, object, id) of what `d` shows in full here: the selected row by default."""
+        return None
+
+    def action_describe(self) -> None:
+        from .describe import DescribeScreen
+
+        target = self.describe_target()
+        if target is None:
+            self.notify("Nothing selected to describe", severity="warning")
+            return
+        kind, obj, object_id = target
+        self.app.push_screen(DescribeScreen(kind, obj, object_id))
+
+
+async def unavailable() -> tuple[None, str]:
+    """What `optional` gives for a call the server's capabilities rule out."""
+    return None, UNAVAILABLE
 
 
 async def optional(call: Awaitable[T]) -> tuple[T | None, str | None]:

@@ -49,5 +49,11 @@ def _span(seconds: float) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
+SHORT_ID = 8
+
+
 def short_id(value: str | None) -> str:
-    return (value or "-")[:8]
+    """The part of an id that tells it apart: its tail. Ours are UUIDv7, whose head is the
+    creation time, so ids made within minutes share their first 8 characters; the tail is
+    random. `:open` accepts this tail (or any unique prefix)."""
+    return (value or "-")[-SHORT_ID:]

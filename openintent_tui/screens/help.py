@@ -30,6 +30,22 @@ def _section(app: OpenIntentApp, title: str, bindings: list[Binding], out: Table
         out.add_row(_key_label(app, binding), binding.description, Text(binding.id or "", "dim"))
 
 
+def _screen_bindings(screen: Screen) -> list[Binding]:
+    """The screen's own bindings, then those it inherits (`d` describe) where they apply."""
+    found: dict[str, Binding] = {}
+    for kind in type(screen).__mro__:
+        for binding in kind.__dict__.get("BINDINGS", []):
+            if isinstance(binding, Binding) and binding.key not in found:
+                found[binding.key] = binding
+        if kind is Screen:
+            break
+    return [
+        b
+        for b in found.values()
+        if screen.check_action(b.action.partition("(")[0], ()) is not False
+    ]
+
+
 def help_table(app: OpenIntentApp, screen: Screen) -> Table:
     table = Table(box=None, expand=True, show_header=True, header_style="bold")
     table.add_column("key", style="bold cyan", no_wrap=True)
@@ -38,7 +54,7 @@ def help_table(app: OpenIntentApp, screen: Screen) -> Table:
     _section(
         app,
         "This view: " + type(screen).__name__.removesuffix("Screen"),
-        [b for b in getattr(screen, "BINDINGS", []) if isinstance(b, Binding)],
+        _screen_bindings(screen),
         table,
     )
     widgets: dict[type, list[Binding]] = {}

@@ -12,13 +12,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.widgets import Static
 
 from backend.wire.attachments import Attachment
 from backend.wire.costs import CostList
-from backend.wire.governance import Decision
+from backend.wire.governance import Arbitration, Decision
 from backend.wire.intents import AgentAssignment, Intent
 from backend.wire.leases import Lease
+from backend.wire.oap import OapChain
 from backend.wire.retries import Failure, RetryPolicy
 
 from ..client.errors import ClientError
@@ -28,16 +30,21 @@ from ..modals.pick import Choice, PickModal
 from ..modals.text_prompt import TextPrompt
 from ..widgets.event_tail import EventTail
 from ..widgets.json_tree import JsonTree
-from .base import optional
+from .base import optional, unavailable
+from .chains import CHAIN_STATUS_STYLES
 from .format import STATUS_STYLES, ago, short_id, until
+from .intent_federation import IntentFederation
 from .lifecycle import IntentActionsScreen, quoted
+from .send_to_peer import SendsToPeers
 
 TAIL_BACKFILL_PAGES = 10
 TAIL_PAGE = 1000
-SECTIONS = ("agents", "leases", "decisions", "attachments", "costs", "failures")
+SECTIONS = ("agents", "leases", "decisions", "attachments", "costs", "failures", "chains")
+RELATED_SHOWN = 12
+"""Children and dependencies listed on the screen; `x` (the graph) shows them all."""
 
 
-class IntentDetailScreen(IntentActionsScreen):
+class IntentDetailScreen(IntentActionsScreen, SendsToPeers):
     BINDINGS = [
         Binding("r", "reload", "Reload", id="detail.reload"),
         Binding("c", "change_status", "Status", id="detail.status"),
@@ -46,8 +53,12 @@ class IntentDetailScreen(IntentActionsScreen):
         Binding("n", "grant", "Grant", id="detail.grant"),
         Binding("t", "focus_tail", "Events", id="detail.tail"),
         Binding("s", "focus_state", "State tree", id="detail.state"),
+        Binding("x", "graph", "Graph", id="detail.graph"),
+        Binding("e,enter", "events", "Full events", id="detail.events"),
+        Binding("y", "copy_id", "Copy id", show=False, id="detail.copy_id"),
+        Binding("D", "dispatch", "To peer", id="detail.dispatch"),
     ]
-    MUTATING_ACTIONS = frozenset({"grant", "change_status", "assign", "unassign"})
+    MUTATING_ACTIONS = frozenset({"grant", "change_status", "assign", "unassign", "dispatch"})
 
     def __init__(self, intent_id: str) -> None:
         super().__init__()
@@ -55,24 +66,41 @@ class IntentDetailScreen(IntentActionsScreen):
         self.intent: Intent | None = None
         self.crumb = f"Intent {short_id(intent_id)}"
         self.sections: dict[str, Any] = {}
+        self.related: dict[str, list[Intent]] = {}
+        """Parent, dependencies and children as last loaded."""
         self.loaded = asyncio.Event()
+        self.load_failed = False
         self.own_stream_state: str | None = None
         """This intent's own stream, followed only where the server has no global one."""
+        self.federation = IntentFederation()
 
     def compose_body(self) -> ComposeResult:
         with Horizontal():
             with VerticalScroll(id="detail-left"):
                 yield Static("Loading…", id="meta", classes="panel")
+                yield Static("Related", classes="section-title")
+                yield Static("…", id="sec-related", classes="panel")
+                yield Static("Pending arbitrations", classes="section-title")
+                yield Static("…", id="sec-arbitrations", classes="panel")
                 for section in SECTIONS:
                     yield Static(section.capitalize(), classes="section-title")
                     yield Static("…", id=f"sec-{section}", classes="panel")
+                # Shown only on a server that federates (`_show_federation`).
+                yield Static("Federation", id="fed-title", classes="section-title")
+                yield Static("…", id="sec-federation", classes="panel")
             with Vertical(id="detail-right"):
                 yield JsonTree("state", id="state")
                 tail = EventTail(id="tail")
                 tail.border_title = "events"
                 yield tail
 
+    @property
+    def ready_for_keys(self) -> bool:
+        return self.loaded.is_set() or self.load_failed
+
     def on_mount(self) -> None:
+        for widget_id in ("#fed-title", "#sec-federation"):
+            self.query_one(widget_id).display = False
         self.query_one(EventTail).focus()
         self.reload()
         self.load_tail()
@@ -99,6 +127,7 @@ class IntentDetailScreen(IntentActionsScreen):
             self.query_one("#meta", Static).update(
                 Text(f"Cannot load intent {self.intent_id}: {message}", style="bold red")
             )
+            self.load_failed = True
             return
         self.intent = intent
         self.set_crumb(f"Intent: {intent.title[:30]}")
@@ -106,6 +135,9 @@ class IntentDetailScreen(IntentActionsScreen):
         self.query_one(JsonTree).show(intent.state)
         i = self.intent_id
         retry_read = asyncio.ensure_future(optional(client.get_retry_policy(i)))
+        arbitrations_read = asyncio.ensure_future(
+            optional(client.intent_arbitrations(i, status="pending"))
+        )
         fetched = await asyncio.gather(
             optional(client.list_agents(i)),
             optional(client.intent_leases(i)),
@@ -113,8 +145,11 @@ class IntentDetailScreen(IntentActionsScreen):
             optional(client.list_attachments(i)),
             optional(client.get_costs(i)),
             optional(client.list_failures(i)),
+            optional(client.list_chains(intent_id=i))
+            if client.capabilities.agent_routing
+            else unavailable(),
         )
-        agents, leases, decisions, attachments, costs, failures = fetched
+        agents, leases, decisions, attachments, costs, failures, chains = fetched
         retry = await retry_read
         self.sections = dict(zip((*SECTIONS, "retry"), (*fetched, retry), strict=True))
         self._show("agents", agents, self._agents)
@@ -123,6 +158,17 @@ class IntentDetailScreen(IntentActionsScreen):
         self._show("attachments", attachments, self._attachments)
         self._show("costs", costs, self._costs)
         self._show("failures", failures, lambda v: self._failures(v, retry))
+        self._show("chains", chains, self._chains)
+        arbitrations = await arbitrations_read
+        self.sections["arbitrations"] = arbitrations
+        self._show("arbitrations", arbitrations, self._arbitrations)
+        try:
+            await self._show_related(intent)
+        except Exception as exc:  # an odd answer from some server: say so, keep the rest
+            self.query_one("#sec-related", Static).update(
+                Text(f"cannot show: {self.problem(exc)}", style="italic yellow")
+            )
+        await self._show_federation()
         self.loaded.set()
 
     def _show(self, section: str, fetched: tuple[Any, str | None], render: Any) -> None:
@@ -148,10 +194,6 @@ class IntentDetailScreen(IntentActionsScreen):
         table.add_row("created by", intent.created_by or "-")
         table.add_row("created", f"{intent.created_at[:19]}  ({ago(intent.created_at, now)})")
         table.add_row("updated", f"{intent.updated_at[:19]}  ({ago(intent.updated_at, now)})")
-        if intent.parent_intent_id:
-            table.add_row("parent", intent.parent_intent_id)
-        if intent.depends_on:
-            table.add_row("depends on", ", ".join(intent.depends_on))
         if intent.description:
             table.add_row("description", intent.description)
         if intent.constraints:
@@ -159,6 +201,88 @@ class IntentDetailScreen(IntentActionsScreen):
                 "constraints", ", ".join(f"{k}={v}" for k, v in intent.constraints.items())
             )
         return table
+
+    async def _show_related(self, intent: Intent) -> None:
+        """Parent, dependencies and children by title, each a link that opens it."""
+        client = self.client
+        parent = None
+        if intent.parent_intent_id:
+            parent, _ = await optional(client.get_intent(intent.parent_intent_id))
+        dependencies, _ = await optional(client.dependencies(intent.id))
+        if dependencies is None:
+            dependencies = []
+        children, children_problem = await optional(client.children(intent.id))
+        self.related = {
+            "parent": [parent] if parent is not None else [],
+            "depends on": dependencies,
+            "children": children or [],
+        }
+        lines = []
+        if intent.parent_intent_id:
+            lines.append("[b]parent[/b]      " + self._link(parent, intent.parent_intent_id))
+        known = {dep.id for dep in dependencies}
+        missing = [dep_id for dep_id in intent.depends_on if dep_id not in known]
+        deps = [self._link(dep, dep.id) for dep in dependencies[:RELATED_SHOWN]]
+        deps += [self._link(None, dep_id) for dep_id in missing]
+        if deps:
+            lines.append("[b]depends on[/b]  " + ", ".join(deps))
+        if children:
+            shown = ", ".join(self._link(c, c.id) for c in children[:RELATED_SHOWN])
+            more = len(children) - RELATED_SHOWN
+            extra = f" [dim]… {more} more (x)[/dim]" if more > 0 else ""
+            lines.append(f"[b]children[/b]    {shown}{extra}")
+        elif children_problem:
+            lines.append(f"[b]children[/b]    [i]{escape(children_problem)}[/i]")
+        if not lines:
+            lines.append("[dim]no parent, children or dependencies[/dim]")
+        else:
+            lines.append("[dim]click one to open it; x shows them as a tree[/dim]")
+        self.query_one("#sec-related", Static).update("\n".join(lines))
+
+    @staticmethod
+    def _link(intent: Intent | None, intent_id: str) -> str:
+        """Content markup: the title and short id, clicking opens that intent."""
+        label = f"{escape(intent.title)} " if intent is not None else ""
+        action = f"screen.open_related('{intent_id}')"
+        return f"[@click={action}]{label}[dim]{short_id(intent_id)}[/dim][/]"
+
+    def action_open_related(self, intent_id: str) -> None:
+        self.console.open_intent(intent_id)
+
+    def _arbitrations(self, cases: list[Arbitration] | None) -> Text:
+        pending = [case for case in cases or [] if case.status == "pending"]
+        if not pending:
+            return Text("none pending", style="dim")
+        now = self.now()
+        text = Text()
+        for case in pending:
+            text.append(f"waiting {ago(case.created_at, now)}  ", style="yellow")
+            text.append(case.reason, style="bold")
+            labels = [option.label for option in case.options]
+            if labels:
+                text.append(f"  ({' / '.join(labels)})", style="dim")
+            text.append("\n")
+        text.append("3 opens the arbitration queue", style="dim")
+        return text
+
+    def action_graph(self) -> None:
+        from .graph import GraphScreen
+
+        self.app.push_screen(GraphScreen(self.intent_id))
+
+    def action_events(self) -> None:
+        """This intent's events with their full payloads (the tail cuts them)."""
+        from .events import EventFilter, EventsScreen
+
+        self.app.push_screen(EventsScreen(EventFilter(intent=self.intent_id)))
+
+    def action_copy_id(self) -> None:
+        self.copy_id(self.intent_id)
+
+    def describe_target(self) -> tuple[str, object, str | None] | None:
+        if self.intent is None:
+            return None
+        return ("intent", self.intent, self.intent.id)
 
     def _agents(self, agents: list[AgentAssignment] | None) -> Text:
         if not agents:
@@ -237,6 +361,21 @@ class IntentDetailScreen(IntentActionsScreen):
             text.append(f"retry policy: {problem or 'none set'}", style="dim")
         return text
 
+    def _chains(self, chains: list[OapChain] | None) -> Text:
+        """OAP chains on this intent, newest first (`:chains` has their hops)."""
+        text = Text()
+        for chain in (chains or [])[:5]:
+            text.append(f"{chain.status:<11}", style=CHAIN_STATUS_STYLES.get(chain.status, ""))
+            text.append(f" {short_id(chain.chain_id)} {chain.hops_done} hops")
+            if chain.next_agent and chain.status != "completed":
+                text.append(f" · next {chain.next_agent}")
+            if chain.error_kind:
+                text.append(f" · {chain.error_kind}", style="red")
+            text.append("\n")
+        if not chains:
+            text.append("no chains", style="dim")
+        return text
+
     @work(exclusive=True, group="detail-tail", exit_on_error=False)
     async def load_tail(self) -> None:
         tail = self.query_one(EventTail)
@@ -250,6 +389,8 @@ class IntentDetailScreen(IntentActionsScreen):
                 tail.add_text(f"event log unavailable: {message}")
                 return
             tail.add_events(page.events)
+            if self.federation.add(page.events):
+                self.dirty = True  # re-read the dispatch records it names
             if page.next_cursor is None or not page.events:
                 return
             cursor = page.next_cursor
@@ -261,7 +402,24 @@ class IntentDetailScreen(IntentActionsScreen):
         mine = [e for e in message.events if e.intent_id == self.intent_id]
         if mine:
             self.query_one(EventTail).add_events(mine)
+            self.federation.add(mine)
             self.dirty = True
+
+    async def _show_federation(self) -> None:
+        """Where it went or came from, and its callbacks (`intent_federation`)."""
+        if not self.client.capabilities.federation:
+            return
+        for dispatch_id in self.federation.dispatch_ids:
+            try:
+                self.federation.records[dispatch_id] = await self.client.get_dispatch(dispatch_id)
+            except Exception:
+                pass  # shown without its record's status
+        for widget_id in ("#fed-title", "#sec-federation"):
+            self.query_one(widget_id).display = True
+        self.query_one("#sec-federation", Static).update(self.federation.render())
+
+    def action_dispatch(self) -> None:
+        self.send_to_peer(self._loaded_intent())
 
     def resync(self) -> None:
         self.reload()

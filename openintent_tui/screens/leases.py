@@ -52,11 +52,11 @@ class LeasesScreen(ConsoleScreen):
             [
                 Column("status", "STATUS", 9),
                 Column("expires", "EXPIRES", 12, fmt=self._until),
-                Column("scope", "SCOPE", 18),
-                Column("holder", "HOLDER", 16),
-                Column("intent", "INTENT", 30),
-                Column("acquired", "ACQUIRED", 12, fmt=self._ago),
-                Column("id", "LEASE", 36),
+                Column("scope", "SCOPE", 16),
+                Column("holder", "HOLDER", 14),
+                Column("intent", "INTENT", 20, flex=True),
+                Column("acquired", "ACQUIRED", 12, fmt=self._ago, priority=2),
+                Column("id", "LEASE", 36, priority=3),
             ],
             empty_text="Loading leases…",
             status_styles=STATUS_STYLES,
@@ -173,6 +173,10 @@ class LeasesScreen(ConsoleScreen):
 
     def action_copy_id(self) -> None:
         self.copy_id(self.table.cursor_key)
+
+    def describe_target(self) -> tuple[str, object, str | None] | None:
+        lease = self.leases.get(self.table.cursor_key or "")
+        return ("lease", lease, lease.id) if lease is not None else None
 
     def action_open_intent(self) -> None:
         if (lease := self._current()) is not None:

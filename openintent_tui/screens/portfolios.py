@@ -61,11 +61,11 @@ class PortfoliosScreen(ConsoleScreen):
         yield Static(id="counts")
         yield VirtualTable(
             [
-                Column("name", "PORTFOLIO", 26),
+                Column("name", "PORTFOLIO", 20, flex=True),
                 Column("status", "STATUS", 10),
                 Column("progress", "PROGRESS", BAR + 5),
-                Column("total", "INTENTS", 7),
-                Column("by_status", "MEMBERS BY STATUS", 40),
+                Column("total", "INTENTS", 7, priority=2),
+                Column("by_status", "MEMBERS BY STATUS", 30, flex=True, priority=3),
             ],
             empty_text="Loading portfolios…",
             id="portfolios-table",
@@ -124,6 +124,10 @@ class PortfoliosScreen(ConsoleScreen):
         if message.events:
             self.dirty = True
 
+    def describe_target(self) -> tuple[str, object, str | None] | None:
+        portfolio = self.details.get(self.table.cursor_key or "")
+        return ("portfolio", portfolio, portfolio.id) if portfolio is not None else None
+
     @on(VirtualTable.Selected, "#portfolios-table")
     def open_portfolio(self, message: VirtualTable.Selected) -> None:
         self.app.push_screen(PortfolioScreen(message.key))
@@ -144,11 +148,11 @@ class PortfolioScreen(ConsoleScreen):
         yield VirtualTable(
             [
                 Column("status", "STATUS", 10),
-                Column("title", "MEMBER", 34),
-                Column("role", "ROLE", 10),
-                Column("version", "VER", 5),
-                Column("updated", "UPDATED", 12, fmt=self._ago),
-                Column("id", "ID", 36),
+                Column("title", "MEMBER", 24, flex=True),
+                Column("role", "ROLE", 10, priority=2),
+                Column("version", "VER", 5, priority=3),
+                Column("updated", "UPDATED", 12, fmt=self._ago, priority=2),
+                Column("id", "ID", 36, priority=4),
             ],
             empty_text="No members.",
             status_styles=STATUS_STYLES,
@@ -223,3 +227,8 @@ class PortfolioScreen(ConsoleScreen):
     @on(VirtualTable.Selected, "#members-table")
     def open_member(self, message: VirtualTable.Selected) -> None:
         self.console.open_intent(message.key)
+
+    def describe_target(self) -> tuple[str, object, str | None] | None:
+        if self.detail is None:
+            return None
+        return ("portfolio", self.detail, self.detail.id)

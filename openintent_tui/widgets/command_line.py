@@ -38,11 +38,13 @@ class CommandLine(Input):
     def open(self, initial: str = "") -> None:
         self.value = initial
         self.add_class("-open")
+        self.screen.add_class("-command-open")  # lifts the toasts above this line
         self.focus()
 
     def action_dismiss(self) -> None:
         self.value = ""
         self.remove_class("-open")
+        self.screen.remove_class("-command-open")
         self.screen.set_focus(None)
         self.screen.focus_next()
 

@@ -12,6 +12,8 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from .filter_line import FilterLine
+
 CONNECTION_STYLES = {
     "live": ("● live", "bold green"),
     "connecting": ("◌ connecting", "yellow"),
@@ -91,5 +93,10 @@ class Crumbs(Static):
             if i:
                 text.append(" › ", style="dim")  # noqa: RUF001
             text.append(part, style="bold" if i == len(parts) - 1 else "")
-        text.append("    ? help  : command  / filter  esc back", style="dim")
+        # "/ filter" only where `/` filters; esc clears an applied filter before going back.
+        filters = self.screen.query(FilterLine)
+        filtered = any(line.value for line in filters)
+        hint = "    ? help  : command" + ("  / filter" if filters else "")
+        hint += "  esc clear filter" if filtered else "  esc back"
+        text.append(hint, style="dim")
         return text

@@ -9,7 +9,7 @@ import ipaddress
 
 import pytest
 
-from backend.outbound.egress import EgressPolicy, EgressRefused, guarded_post, outbound_client
+from backend.outbound.egress import EgressPolicy, EgressRefused, guarded_post, post_client
 from tests.backend.webhook_receiver import Receiver, free_port, serving, wait_until
 from tests.support import run_server
 
@@ -99,7 +99,7 @@ async def test_urls_to_special_addresses_are_refused_before_connecting(url):
 async def test_guarded_post_connects_to_the_checked_address_and_caps_the_answer():
     receiver = Receiver(free_port(), status=200, body=b"x" * 200_000)
     with serving(receiver):
-        async with outbound_client(5) as client:
+        async with post_client(5, 4, "test") as client:
             response = await guarded_post(
                 client,
                 EgressPolicy(["127.0.0.0/8"]),
@@ -182,7 +182,7 @@ async def test_no_proxy_from_the_environment(monkeypatch):
     monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
     receiver = Receiver(free_port())
     with serving(receiver):
-        async with outbound_client(5) as client:
+        async with post_client(5, 4, "test") as client:
             response = await guarded_post(
                 client,
                 EgressPolicy(["127.0.0.0/8"]),

@@ -131,6 +131,43 @@ def script(client: httpx.Client) -> list[tuple[str, int, dict[str, str | None], 
     record(client.delete(f"{leases}/{lease['id']}"))  # again: harmless
     record(client.delete(f"{leases}/no-such-lease"))
     record(client.get(f"{API}/intents/{iid}/events"))  # what all of it logged
+    for params in (
+        "limit=2",
+        "limit=2&cursor=2",
+        "event_type=comment&limit=1",
+        "event_type=bogus",
+        "since=2020-01-01T00:00:00Z",
+        "since=yesterday",
+        "limit=0",
+        "limit=1001",
+        "limit=1e3",
+        "limit=%31",
+        "limit=1&limit=2",
+        "cursor=-1",
+        "limit=",
+        "unknown=1",
+    ):
+        record(client.get(f"{API}/intents/{iid}/events?{params}"))
+    record(client.get(f"{API}/intents/nope/events?limit=5"))
+    for params in (
+        "",
+        "limit=1",
+        "limit=1&offset=1",
+        "status=active",
+        "status=bogus",
+        "created_by=nobody",
+        "q=lean",
+        "q=le",
+        "q=%22%2A",
+        "q=le+an",
+        "sort=updated_at&limit=1",
+        "sort=sideways",
+        "cursor=garbage",
+        "cursor=garbage&offset=3",
+        "limit=99999",
+        "offset=-4",
+    ):
+        record(client.get(f"{API}/intents?{params}"))
     return seen
 
 
@@ -156,6 +193,8 @@ def test_lean_and_litestar_paths_answer_the_same(tmp_path, monkeypatch):
         "lean_append_event",
         "lean_acquire_lease",
         "lean_release_lease",
+        "lean_list_events",
+        "lean_list_intents",
     } <= set(used)
 
     monkeypatch.setattr(backend.api.fast, "dispatch", _plain)

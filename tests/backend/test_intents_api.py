@@ -181,7 +181,14 @@ def test_list_filters_and_pagination(api, server):
     assert [i["id"] for i in by_text["intents"]] == [mine[1]["id"]]
 
     combined = api.get(f"{API}/intents", params={"created_by": "bob", "status": "active"}).json()
-    assert combined == {"intents": [], "total": 0, "limit": 50, "offset": 0, "next_offset": None}
+    assert combined == {
+        "intents": [],
+        "total": 0,
+        "limit": 50,
+        "offset": 0,
+        "next_offset": None,
+        "next_cursor": None,  # issue 16's contract: keyset paging beside the offset
+    }
 
     first = api.get(f"{API}/intents", params={"limit": 2, "offset": 0}).json()
     second = api.get(f"{API}/intents", params={"limit": 2, "offset": 2}).json()

@@ -77,6 +77,7 @@ def test_create_list_get_delete_in_the_sdk_shapes(server: LiveServer, api):
     assert api.get("/api/v1/subscriptions", params={"intent_id": "other"}).json() == {
         "subscriptions": [],
         "next_offset": None,
+        "next_cursor": None,  # issue 16: keyset paging beside the offset
     }
     assert api.delete(f"/api/v1/subscriptions/{created['id']}").status_code == 204
     assert api.get(f"/api/v1/subscriptions/{created['id']}").status_code == 404
@@ -103,7 +104,11 @@ def test_bad_subscriptions_are_refused_and_change_nothing(server, api, body, sta
     assert response.json()["message"]
     if field:
         assert response.json()["errors"][0]["field"] == field
-    assert api.get("/api/v1/subscriptions").json() == {"subscriptions": [], "next_offset": None}
+    assert api.get("/api/v1/subscriptions").json() == {
+        "subscriptions": [],
+        "next_offset": None,
+        "next_cursor": None,
+    }
 
 
 def test_signed_delivery_verifies(tmp_path):

@@ -14,7 +14,7 @@ from openintent import OpenIntentClient
 from openintent.exceptions import ConflictError, LeaseConflictError, OpenIntentError
 from openintent.federation.models import DelegationScope
 from openintent.federation.security import UCANToken
-from openintent.models import IntentStatus
+from openintent.models import EventType, IntentStatus
 
 from backend.federation.identity import did_from_url
 from backend.federation.tokens import decode, delegate, encode, mint
@@ -630,3 +630,15 @@ def test_the_delegated_scope_binds_the_remote_agent_on_the_local_intent(open_ser
     # Other agents on the same intent are not the delegated one.
     other = OpenIntentClient(base_url=open_server.url, api_key=open_server.api_key, agent_id="x")
     assert other.update_state(denied, 1, {"n": 3}).version == 2
+
+    # events.log: granted by default; without it the agent's own events are refused.
+    assert agent.log_event(default, EventType.COMMENT, {"text": "noted"}).payload == {
+        "text": "noted"
+    }
+    before = len(operator.get_events(granted))
+    with pytest.raises(OpenIntentError) as refused:
+        agent.log_event(granted, EventType.COMMENT, {"text": "not allowed"})
+    assert refused.value.status_code == 403
+    assert "events.log" in refused.value.response["detail"]
+    assert len(operator.get_events(granted)) == before
+    assert other.log_event(granted, EventType.COMMENT, {"text": "fine"}).payload

@@ -6,6 +6,7 @@ Only its command line and HTTP answers are used; nothing is imported from it.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -24,6 +25,17 @@ STOP_TIMEOUT = 5.0
 READY_PATH = "/.well-known/openintent.json"
 # The script's own entry point, run with this interpreter (the venv's), so no PATH lookup.
 LAUNCH = "import sys; from openintent.server.cli import main; sys.exit(main())"
+# With federation: its public `configure_federation` (the server has no flag for it) is
+# called first with the JSON keyword arguments given as the first argument.
+LAUNCH_FEDERATED = (
+    "import json, sys;"
+    " from openintent.federation.models import TrustPolicy;"
+    " from openintent.server.federation import configure_federation;"
+    " options = json.loads(sys.argv.pop(1));"
+    " options['trust_policy'] = TrustPolicy(options.get('trust_policy', 'allowlist'));"
+    " configure_federation(**options);"
+    " from openintent.server.cli import main; sys.exit(main())"
+)
 
 
 class ReferenceServer(msgspec.Struct, frozen=True):
@@ -83,8 +95,12 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def run_reference_server(workdir: Path, attempts: int = 3) -> Iterator[ReferenceServer]:
+def run_reference_server(
+    workdir: Path, attempts: int = 3, federation: dict | None = None
+) -> Iterator[ReferenceServer]:
     """Start `openintent-server` on 127.0.0.1 with a temp db and a fresh API key; stop it after.
+    `federation`: enable its federation with these `configure_federation` options (JSON
+    values; `server_url` is its own URL).
 
     The port is found free and then handed over, so another process can take it in between:
     a server that exits before answering is retried on a new port.
@@ -96,10 +112,13 @@ def run_reference_server(workdir: Path, attempts: int = 3) -> Iterator[Reference
     for _ in range(attempts):
         port = free_loopback_port()
         url = f"http://127.0.0.1:{port}"
+        launch = [LAUNCH]
+        if federation is not None:
+            launch = [LAUNCH_FEDERATED, json.dumps({"server_url": url, **federation})]
         command = [
             sys.executable,
             "-c",
-            LAUNCH,
+            *launch,
             "--host",
             "127.0.0.1",
             "--port",

@@ -53,7 +53,10 @@ async def test_assign_and_unassign_by_keyboard_alone(server):
     app = make_app(server)
     async with app.run_test(size=SIZE) as pilot:
         detail = await open_detail(app, pilot, intent_id)
-        assert {"Assign", "Unassign"} <= set(footer_keys(detail))
+        # The footer is recomposed after the screen's bindings settle: wait for it.
+        await wait_until(
+            pilot, lambda: {"Assign", "Unassign"} <= set(footer_keys(detail)), what="footer keys"
+        )
         assert "writer" in agents_shown(detail)
 
         # a: prompt for an agent id, enter assigns.

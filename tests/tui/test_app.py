@@ -50,8 +50,8 @@ async def test_unknown_verb_and_missing_argument_warn(server):
         await pilot.press("colon", *"open", "enter")
         await pilot.press("colon", *"ctx nowhere", "enter")
         warnings = [m for s, m in app.toasts if s == "warning"]
-        assert warnings[0] == "Unknown command: frobnicate"
-        assert warnings[1] == ":open needs an intent id"
+        assert warnings[0].startswith("Unknown command: frobnicate (try :intents, ")
+        assert warnings[1].startswith(":open needs an intent id")
         assert warnings[2].startswith("No context 'nowhere'")
         assert app.is_running
 

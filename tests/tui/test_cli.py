@@ -116,6 +116,15 @@ def test_demo_serves_a_seeded_workspace_with_live_agents():
                     break
                 time.sleep(0.1)
             assert fresh, "no agent activity"
+            # and a federated peer: reachable, with intents sent to it
+            sent = http.get("/api/v1/federation/dispatches", params={"direction": "out"})
+            assert sent.json()["total"] >= 3
+            for _ in range(150):
+                (peer,) = http.get("/api/v1/federation/peers").json()["peers"]
+                if peer["reachable"]:
+                    break
+                time.sleep(0.1)
+            assert peer["reachable"] and peer["public_agents"] == ["analyst", "translator"]
         url = connection.url
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/health")  # stopped with the console

@@ -30,10 +30,12 @@ from openintent_tui.client import (
 from openintent_tui.client.reference.adapters import masked_key
 from openintent_tui.contexts import ConnectionInfo
 from openintent_tui.screens.arbitration import ArbitrationScreen
+from openintent_tui.screens.events import EventsScreen
 from openintent_tui.screens.help import HelpScreen
 from openintent_tui.screens.intent_detail import IntentDetailScreen
 from openintent_tui.screens.intents import IntentsScreen
 from openintent_tui.screens.leases import LeasesScreen
+from openintent_tui.screens.overview import OverviewScreen
 from openintent_tui.screens.portfolios import PortfolioScreen, PortfoliosScreen
 from openintent_tui.widgets.event_tail import EventTail
 from openintent_tui.widgets.status_bar import StatusBar
@@ -473,6 +475,14 @@ async def test_every_view_renders_and_says_what_is_unavailable(
             assert app.screen.table.empty_text.startswith(says)
             assert "no live stream" in text_of(app.screen, "StatusBar")
 
+        await pilot.press("5")  # the overview: each panel says what this server lacks
+        await wait_until(pilot, screen_is(app, OverviewScreen), what="overview")
+        assert "unavailable on this server" in text_of(app.screen, "#counts")
+        assert "unavailable on this server" in text_of(app.screen, "#body-leases")
+        await pilot.press("6")
+        await wait_until(pilot, screen_is(app, EventsScreen), what="events")
+        assert "server-wide event log: unavailable" in app.screen.table.empty_text
+
         await pilot.press("4")  # portfolios work: members and progress from its member list
         await wait_until(pilot, screen_is(app, PortfoliosScreen), what="portfolios")
         portfolios = app.screen
@@ -491,7 +501,7 @@ async def test_every_view_renders_and_says_what_is_unavailable(
         await pilot.press("colon", *"intents status=active", "enter")
         assert app.screen is root and root.status_filter == "active"
         await pilot.press("colon", *"bogus", "enter")
-        assert ("warning", "Unknown command: bogus") in app.toasts
+        assert any(m.startswith("Unknown command: bogus (try ") for _, m in app.toasts)
 
         await pilot.press("colon", *f"open {seeded['intent']}", "enter")
         detail = app.screen
@@ -504,17 +514,21 @@ async def test_every_view_renders_and_says_what_is_unavailable(
         assert reference_server.api_key not in text_of(detail, "#sec-leases")
         assert "7 tokens" in text_of(detail, "#sec-costs")
         assert "lead: ship it" in text_of(detail, "#sec-decisions")  # from its log
+        assert "Cannot" not in text_of(detail, "#sec-related")
+        assert text_of(detail, "#sec-arbitrations") != "…"
         tail = detail.query_one(EventTail)
         await wait_until(pilot, lambda: len(tail.lines) >= 4, what="the intent's log")
         assert "intent_created" in tail.lines[0][0]
 
+        # An id the server does not know is refused with its reason, no screen opened.
         await pilot.press("colon", *"open nope", "enter")
-        missing = app.screen
-        await wait_until(pilot, lambda: "Cannot load" in text_of(missing, "#meta"))
-        assert "Intent not found" in text_of(missing, "#meta")
+        await wait_until(pilot, lambda: any("'nope'" in m for _, m in app.toasts), what="refusal")
+        refusal = next(m for _, m in app.toasts if "'nope'" in m)
+        assert refusal.startswith("No intent 'nope': ") and "Intent not found" in refusal
+        assert app.screen is detail
 
         # Back on the list: it cannot list, so it shows the intents opened this session.
-        await pilot.press("escape", "escape")
+        await pilot.press("escape")
         assert app.screen is root
         await pilot.press("colon", *"intents", "enter")
         await wait_until(pilot, lambda: root.table.get_row(seeded["intent"]) is not None)

@@ -18,11 +18,16 @@ import pytest
 import backend.store.sqlite.core as store_core
 from openintent_tui.app import OpenIntentApp
 from openintent_tui.screens.arbitration import ArbitrationScreen, CaseScreen
+from openintent_tui.screens.describe import DescribeScreen
+from openintent_tui.screens.events import EventsScreen
+from openintent_tui.screens.graph import GraphScreen
 from openintent_tui.screens.intent_detail import IntentDetailScreen
 from openintent_tui.screens.leases import LeasesScreen
+from openintent_tui.screens.overview import OverviewScreen
 from openintent_tui.screens.portfolios import PortfolioScreen, PortfoliosScreen
+from openintent_tui.widgets.event_tail import EventTail
 from tests.support import LiveServer, run_server
-from tests.tui.tui_support import Seeded, connection, seed, wait_until
+from tests.tui.tui_support import Seeded, connection, create_intent, seed, wait_until
 
 SERVER_TIME = "2030-01-01T09:00:00+00:00"
 CONSOLE_TIME = datetime.fromisoformat("2030-01-01T09:30:00+00:00")
@@ -39,8 +44,11 @@ class FrozenApp(OpenIntentApp):
         return {**super().status_view(), "server": "http://127.0.0.1:8000"}
 
 
-@pytest.fixture
-def frozen(tmp_path, monkeypatch) -> Iterator[tuple[LiveServer, Seeded]]:
+SMALL, LARGE = (80, 24), (200, 50)
+"""The narrowest terminal the console is made for, and a wide one."""
+
+
+def freeze(monkeypatch) -> None:
     counter = itertools.count(1)
 
     def next_uid() -> str:
@@ -51,8 +59,20 @@ def frozen(tmp_path, monkeypatch) -> Iterator[tuple[LiveServer, Seeded]]:
         if (module.__name__ or "").startswith("backend.store") and hasattr(module, "new_uid"):
             monkeypatch.setattr(module, "new_uid", next_uid)
     monkeypatch.setattr(store_core, "now_iso", lambda: SERVER_TIME)
+
+
+@pytest.fixture
+def frozen(tmp_path, monkeypatch) -> Iterator[tuple[LiveServer, Seeded]]:
+    freeze(monkeypatch)
     with run_server(tmp_path / "snap.db") as live:
         yield live, seed(live)
+
+
+@pytest.fixture
+def frozen_empty(tmp_path, monkeypatch) -> Iterator[LiveServer]:
+    freeze(monkeypatch)
+    with run_server(tmp_path / "empty.db") as live:
+        yield live
 
 
 def app_for(live: LiveServer) -> FrozenApp:
@@ -155,3 +175,98 @@ def test_help(frozen, snap_compare):
         await pilot.pause(0.2)
 
     assert snap_compare(app_for(live), terminal_size=SIZE, run_before=run_before)
+
+
+# ---- at the narrowest and a wide terminal ---------------------------------------------------
+
+SIZES = pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "200x50"])
+
+
+@SIZES
+def test_intents_list_fits(frozen, snap_compare, size):
+    live, _ = frozen
+    assert snap_compare(app_for(live), terminal_size=size, run_before=ready)
+
+
+@SIZES
+def test_intent_detail_fits(frozen, snap_compare, size):
+    live, seeded = frozen
+    launch = seeded.intents["Draft the Q3 launch plan"]
+    with live.client(agent_id="planner") as api:
+        create_intent(api, "Book the launch venue", parent_intent_id=launch)
+
+    async def run_before(pilot) -> None:
+        await reach(pilot, IntentDetailScreen, "colon", *f"open {launch}", "enter")
+        await wait_until(pilot, pilot.app.screen.loaded.is_set)
+        tail = pilot.app.screen.query_one(EventTail)
+        await wait_until(pilot, lambda: len(tail.lines) >= 6, what="the tail's backfill")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app_for(live), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [(LeasesScreen, "2"), (ArbitrationScreen, "3"), (PortfoliosScreen, "4")],
+    ids=["leases", "arbitration", "portfolios"],
+)
+def test_lists_fit(frozen, snap_compare, size, kind, key):
+    """The other list screens at both widths: columns dropped whole, never clipped."""
+    live, _ = frozen
+
+    async def run_before(pilot) -> None:
+        await reach(pilot, kind, key)
+
+    assert snap_compare(app_for(live), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_overview(frozen, snap_compare, size):
+    live, _ = frozen
+
+    async def run_before(pilot) -> None:
+        await reach(pilot, OverviewScreen, "5")
+
+    assert snap_compare(app_for(live), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_event_log(frozen, snap_compare, size):
+    live, _ = frozen
+
+    async def run_before(pilot) -> None:
+        await reach(pilot, EventsScreen, "6")
+        await pilot.pause(0.6)  # past the table's deferred rebuild
+
+    assert snap_compare(app_for(live), terminal_size=size, run_before=run_before)
+
+
+def test_describe_intent(frozen, snap_compare):
+    live, _ = frozen
+
+    async def run_before(pilot) -> None:
+        await reach(pilot, DescribeScreen, "d")
+
+    assert snap_compare(app_for(live), terminal_size=SMALL, run_before=run_before)
+
+
+def test_graph(frozen, snap_compare):
+    live, seeded = frozen
+    launch = seeded.intents["Draft the Q3 launch plan"]
+    with live.client(agent_id="planner") as api:
+        venue = create_intent(api, "Book the launch venue", parent_intent_id=launch)
+        create_intent(api, "Sign the venue contract", parent_intent_id=venue)
+        create_intent(api, "Print the flyers", depends_on=[venue], parent_intent_id=launch)
+
+    async def run_before(pilot) -> None:
+        await reach(pilot, GraphScreen, "colon", *f"graph {launch}", "enter")
+        await pilot.press("j", "j", "j", "j", "l")  # expand "Book the launch venue"
+        await wait_until(pilot, lambda: pilot.app.screen.intent_tree.cursor_node.children)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app_for(live), terminal_size=LARGE, run_before=run_before)
+
+
+def test_first_run(frozen_empty, snap_compare):
+    assert snap_compare(app_for(frozen_empty), terminal_size=SMALL, run_before=ready)

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import msgspec
+from textual import events
 
 from openintent_tui.app import OpenIntentApp
 from openintent_tui.contexts import ConnectionInfo
@@ -139,3 +140,17 @@ def seed(server: LiveServer) -> Seeded:
     return Seeded(
         intents=intents, leases=leases, arbitrations=arbitrations, portfolio=portfolio["id"]
     )
+
+
+def burst(app: OpenIntentApp, *keys: str) -> None:
+    """Queue `keys` at once, the way one read from a terminal delivers fast typing or a paste.
+
+    `pilot.press` waits for the app to go idle after every key, which hides races a real
+    terminal shows; this does not wait at all."""
+    driver = app._driver
+    assert driver is not None
+    for key in keys:
+        char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(app)
+        driver.send_message(event)

@@ -7,8 +7,11 @@ import sqlite3
 from ...domain.errors import NotFound
 from ...wire.attachments import Attachment
 from ..attachments import AttachmentStore, NewAttachment
-from .core import SqliteCore, Tx, dumps, loads, new_uid, read_page
+from ..keyset import KeyColumns, Slice
+from .core import RowidKey, SqliteCore, TimeKey, Tx, dumps, loads, new_uid, read_keyset
 from .intents import fetch_intent, require_intent
+
+ATTACHMENT_ORDER = KeyColumns("attachments", ("created_at", "rowid"), (TimeKey, RowidKey))
 
 ATTACHMENT_COLUMNS = (
     "id, intent_id, filename, mime_type, size, reference_url, sha256, metadata,"
@@ -99,19 +102,23 @@ class SqliteAttachments(SqliteCore, AttachmentStore):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Attachment]:
-        def read(conn: sqlite3.Connection) -> list[Attachment]:
+        cursor: str | None = None,
+    ) -> Slice[Attachment]:
+        def read(conn: sqlite3.Connection) -> Slice[Attachment]:
             fetch_intent(conn, intent_id)
-            rows = read_page(
+            rows, more, next_cursor = read_keyset(
                 conn,
-                f"SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE intent_id = ?"
-                " ORDER BY created_at, rowid",
-                (intent_id,),
+                ATTACHMENT_COLUMNS,
+                "attachments",
+                ["intent_id = ?"],
+                [intent_id],
+                ATTACHMENT_ORDER,
+                cursor=cursor,
                 offset=offset,
                 limit=limit,
                 max_bytes=max_bytes,
             )
-            return [attachment_from_row(r) for r in rows]
+            return Slice([attachment_from_row(r) for r in rows], more, next_cursor)
 
         return await self._read(read)
 

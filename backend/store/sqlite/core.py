@@ -16,7 +16,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import aiosqlite
 import msgspec
@@ -24,7 +24,9 @@ import msgspec
 from ...domain.clock import now_iso
 from ...private_files import create_private_file, make_private_dirs, restrict_to_owner
 from ...wire.events import Event
+from ...wire.limits import MAX_INT64
 from ..events import CommitListener
+from ..keyset import KeyColumns, check_cursor_or_offset, decode_cursor, encode_cursor
 from .schema import migrate
 
 T = TypeVar("T")
@@ -116,6 +118,52 @@ def read_page(
 MAX_ROWS = 2**62
 
 
+RowidKey = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)]
+TimeKey = Annotated[str, msgspec.Meta(max_length=64)]
+
+
+def by_rowid(kind: str, rowid: str = "rowid") -> KeyColumns:
+    """Insertion order: the rowid, which every index of the table carries."""
+    return KeyColumns(kind, (rowid,), (RowidKey,))
+
+
+def read_keyset(
+    conn: sqlite3.Connection,
+    columns: str,
+    source: str,
+    where: Sequence[str],
+    params: Sequence[Any],
+    key: KeyColumns,
+    *,
+    cursor: str | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+    max_bytes: int | None = None,
+) -> tuple[list[Any], bool, str | None]:
+    """`SELECT columns FROM source WHERE where` in `key` order, from a cursor (the rows
+    after it, found through the index) or from `offset`: at most `limit` rows, ending
+    early at about `max_bytes` of text (see rows_within); whether more follow; the next
+    page's cursor. One query: `limit + 1` rows tell whether there are more."""
+    check_cursor_or_offset(cursor, offset)
+    clauses, values = list(where), list(params)
+    keys = ", ".join(key.columns)
+    if cursor is not None:
+        after = decode_cursor(cursor, key.cursor_shape())[1:]
+        clauses.append(f"({keys}) > ({', '.join('?' * len(after))})")
+        values.extend(after)
+    clause = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    take = MAX_ROWS if limit is None else limit
+    found = conn.execute(
+        f"SELECT {columns}, {keys} FROM {source}{clause} ORDER BY {keys} LIMIT ? OFFSET ?",
+        [*values, -1 if limit is None else limit + 1, offset],
+    )
+    rows, more = rows_within(found, take, max_bytes)
+    found.close()
+    width = len(key.columns)
+    next_cursor = encode_cursor(key.kind, *rows[-1][-width:]) if more and rows else None
+    return [r[:-width] for r in rows], more, next_cursor
+
+
 def dumps(value: Any) -> str:
     return _json_encode(value).decode()
 
@@ -190,6 +238,7 @@ def _prepare_private_database(path: Path) -> None:
 StateGuard = Callable[["Tx", str, list[str], str | None], None]
 StatusHook = Callable[["Tx", str, str, str, str | None], None]
 EventHook = Callable[["Tx", Event], None]
+EventGuard = Callable[["Tx", str, str, str | None], None]
 
 
 class WriteHooks:
@@ -197,9 +246,18 @@ class WriteHooks:
     that owns the writer fills them in (`SqliteStore.__init__` lists every one), so each
     call path can be followed from there; hooks run in the writer thread."""
 
-    __slots__ = ("event_appended", "rolled_back", "state_patching", "status_changed")
+    __slots__ = (
+        "event_appended",
+        "event_logging",
+        "rolled_back",
+        "state_patching",
+        "status_changed",
+    )
 
     def __init__(self) -> None:
+        self.event_logging: list[EventGuard] = []
+        """`guard(tx, intent_id, event_type, actor)` before a client's own event (the events
+        API, not the events other changes emit) is appended; raises to refuse it."""
         self.state_patching: list[StateGuard] = []
         """`guard(tx, intent_id, paths, actor)` before a state patch is written; raises to
         refuse it."""

@@ -16,7 +16,7 @@ from .core import (
     event_row_size,
     rows_within,
 )
-from .intents import fetch_intent, require_intent
+from .intents import require_intent
 
 
 def check_event_type(event_type: str) -> None:
@@ -33,6 +33,8 @@ class SqliteEvents(SqliteCore, EventStore):
 
         def op(tx: Tx) -> Event:
             require_intent(tx, intent_id)
+            for guard in tx.hooks.event_logging:  # a delegated agent needs events.log
+                guard(tx, intent_id, data.event_type, actor)
             return tx.emit(
                 intent_id,
                 data.event_type,
@@ -72,7 +74,7 @@ class SqliteEvents(SqliteCore, EventStore):
             params.append(event_type)
 
         def read(conn: sqlite3.Connection) -> EventPage:
-            fetch_intent(conn, intent_id)
+            require_intent(conn, intent_id)
             cursor = conn.execute(
                 f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)}"
                 " ORDER BY seq LIMIT ?",

@@ -99,6 +99,7 @@ RELAYED_EVENTS = frozenset({"state_patched", "status_changed", "comment"})
 # agent is bound: local operators keep every right on the intent.
 STATE_PERMISSION = "state.patch"
 STATUS_PERMISSION = "status.update"
+EVENTS_PERMISSION = "events.log"
 
 
 class _Delegated(msgspec.Struct, frozen=True, kw_only=True):
@@ -155,6 +156,10 @@ class FederatedIntents:
         """A status hook (raising fails the change): the delegated agent needs
         `status.update`."""
         self._check(tx, intent_id, actor, STATUS_PERMISSION)
+
+    def event_guard(self, tx: Tx, intent_id: str, event_type: str, actor: str | None) -> None:
+        """The delegated agent may log its own events only with `events.log`."""
+        self._check(tx, intent_id, actor, EVENTS_PERMISSION)
 
     def _check(self, tx: Tx, intent_id: str, actor: str | None, permission: str) -> None:
         if actor is None:

@@ -10,7 +10,6 @@ from typing import Any
 
 from ...domain.delegation import allows
 from ...domain.errors import NotFound
-from ...domain.lifecycle import check_transition
 from ...federation.identity import normalize_url
 from ..federation import (
     CallbackIn,
@@ -22,7 +21,8 @@ from ..federation import (
     SendResult,
 )
 from ..subscriptions import AttemptOutcome
-from .core import SqliteCore, Tx, dumps, loads, new_uid
+from .core import Tx, dumps, loads, new_uid
+from .federation_workflows import SqliteFederationWorkflows, change_status
 from .intents import require_intent
 
 ACTIVE_STATUSES = ("pending", "delivered", "accepted")
@@ -109,25 +109,11 @@ def _finish_origin(
         patches = [{"op": "set", "path": k, "value": v} for k, v in delta.items()]
         tx.emit(intent_id, "state_patched", actor, {"patches": patches, "version": version})
     new_status = "completed" if callback.event_type == "completed" else "blocked"
-    check_transition(status, new_status)
-    version += 1
-    tx.execute(
-        "UPDATE intents SET status = ?, version = ?, updated_at = ? WHERE id = ?",
-        (new_status, version, tx.now, intent_id),
-    )
-    payload = {
-        "status": new_status,
-        "old_status": status,
-        "new_status": new_status,
-        "version": version,
-        "reason": f"federation callback {callback.event_type} for {callback.dispatch_id}",
-    }
-    tx.emit(intent_id, "status_changed", actor, payload)
-    for hook in tx.hooks.status_changed:
-        hook(tx, intent_id, status, new_status, actor)
+    reason = f"federation callback {callback.event_type} for {callback.dispatch_id}"
+    change_status(tx, intent_id, new_status, actor, reason)
 
 
-class SqliteFederationOutbox(SqliteCore, FederationOutbox):
+class SqliteFederationOutbox(SqliteFederationWorkflows, FederationOutbox):
     async def create_dispatch(self, dispatch: OutboundDispatch) -> DispatchView:
         def op(tx: Tx) -> DispatchView:
             require_intent(tx, dispatch.intent_id)
@@ -148,6 +134,11 @@ class SqliteFederationOutbox(SqliteCore, FederationOutbox):
                 ),
             )
             enqueue(tx, "dispatch", dispatch.dispatch_id, dispatch.receive_url, dispatch.envelope)
+            # A workflow's `dispatch_to` phase is sent once: it stops waiting with this commit.
+            tx.execute(
+                "UPDATE federation_workflow_phases SET waiting = 0 WHERE intent_id = ?",
+                (dispatch.intent_id,),
+            )
             tx.emit(dispatch.intent_id, "federation.dispatched", None, dispatch.event_payload)
             row = tx.row(
                 f"SELECT {OUT_COLUMNS} FROM federation_dispatches WHERE id = ?",

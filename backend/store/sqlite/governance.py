@@ -10,8 +10,12 @@ import msgspec
 from ...domain.errors import Conflict, InvalidInput, NotFound
 from ...wire.governance import Arbitration, ArbitrationOption, Decision
 from ..governance import GovernanceStore, NewDecision
-from .core import SqliteCore, Tx, dumps, loads, new_uid, read_page
-from .intents import fetch_intent, require_intent
+from ..keyset import Slice
+from .core import SqliteCore, Tx, by_rowid, dumps, loads, new_uid, read_keyset
+from .intents import require_intent
+
+ARBITRATION_ORDER = by_rowid("arbitrations")
+DECISION_ORDER = by_rowid("decisions")
 
 ARBITRATION_COLUMNS = (
     "id, intent_id, requester_id, reason, context, options, status, created_at,"
@@ -144,7 +148,8 @@ class SqliteGovernance(SqliteCore, GovernanceStore):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Arbitration]:
+        cursor: str | None = None,
+    ) -> Slice[Arbitration]:
         where: list[str] = []
         params: list[Any] = []
         if intent_id is not None:
@@ -153,20 +158,23 @@ class SqliteGovernance(SqliteCore, GovernanceStore):
         if status is not None:
             where.append("status = ?")
             params.append(status)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
 
-        def read(conn: sqlite3.Connection) -> list[Arbitration]:
+        def read(conn: sqlite3.Connection) -> Slice[Arbitration]:
             if intent_id is not None:
-                fetch_intent(conn, intent_id)
-            rows = read_page(
+                require_intent(conn, intent_id)
+            rows, more, next_cursor = read_keyset(
                 conn,
-                f"SELECT {ARBITRATION_COLUMNS} FROM arbitrations{clause} ORDER BY rowid",
+                ARBITRATION_COLUMNS,
+                "arbitrations",
+                where,
                 params,
+                ARBITRATION_ORDER,
+                cursor=cursor,
                 offset=offset,
                 limit=limit,
                 max_bytes=max_bytes,
             )
-            return [arbitration_from_row(r) for r in rows]
+            return Slice([arbitration_from_row(r) for r in rows], more, next_cursor)
 
         return await self._read(read)
 
@@ -222,17 +230,22 @@ class SqliteGovernance(SqliteCore, GovernanceStore):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Decision]:
-        def read(conn: sqlite3.Connection) -> list[Decision]:
-            fetch_intent(conn, intent_id)
-            rows = read_page(
+        cursor: str | None = None,
+    ) -> Slice[Decision]:
+        def read(conn: sqlite3.Connection) -> Slice[Decision]:
+            require_intent(conn, intent_id)
+            rows, more, next_cursor = read_keyset(
                 conn,
-                f"SELECT {DECISION_COLUMNS} FROM decisions WHERE intent_id = ? ORDER BY rowid",
-                (intent_id,),
+                DECISION_COLUMNS,
+                "decisions",
+                ["intent_id = ?"],
+                [intent_id],
+                DECISION_ORDER,
+                cursor=cursor,
                 offset=offset,
                 limit=limit,
                 max_bytes=max_bytes,
             )
-            return [decision_from_row(r) for r in rows]
+            return Slice([decision_from_row(r) for r in rows], more, next_cursor)
 
         return await self._read(read)

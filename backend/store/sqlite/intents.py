@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Annotated, Any, NamedTuple
 
 import msgspec
 
 from ...domain.errors import InvalidInput, NotFound, PayloadTooLarge, VersionConflict
 from ...domain.lifecycle import INITIAL_STATUSES, check_transition
 from ...domain.patches import apply_patches
-from ...wire.intents import AgentAssignment, Intent, IntentCreate, IntentList
+from ...wire.intents import (
+    AgentAssignment,
+    Intent,
+    IntentCounts,
+    IntentCreate,
+    IntentList,
+    IntentSort,
+)
+from ...wire.limits import MAX_INT64
 from ..intents import IntentFilter, IntentStore
+from ..keyset import check_cursor_or_offset, decode_cursor, encode_cursor
 from .core import SqliteCore, Tx, dumps, loads, new_uid, rows_within
 
 INTENT_COLUMNS = (
@@ -20,6 +29,80 @@ INTENT_COLUMNS = (
     " i.governance_policy, i.last_activity_at,"
     " (SELECT json_group_array(a.agent_id) FROM intent_agents a WHERE a.intent_id = i.id)"
 )
+
+
+class _Order(NamedTuple):
+    by: str
+    after: str
+    """Rows after the cursor's key, in this order."""
+    key: int | None
+    """The row's column (index into INTENT_COLUMNS) the cursor carries beside the rowid."""
+
+
+_UPDATED_AT = 11
+# Created order is insertion order: the rowid, which every index carries, so each filter's
+# index serves it. Updated order has its own index (migration 0007).
+_ORDERS: dict[str, _Order] = {
+    "-created_at": _Order("i.rowid DESC", "i.rowid < ?", None),
+    "created_at": _Order("i.rowid", "i.rowid > ?", None),
+    "-updated_at": _Order(
+        "i.updated_at DESC, i.rowid DESC", "(i.updated_at, i.rowid) < (?, ?)", _UPDATED_AT
+    ),
+    "updated_at": _Order("i.updated_at, i.rowid", "(i.updated_at, i.rowid) > (?, ?)", _UPDATED_AT),
+}
+_IntentCursor = tuple[
+    IntentSort,
+    Annotated[str, msgspec.Meta(max_length=64)] | None,
+    Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)],
+]
+"""(sort, the updated_at of the last row or None for created order, its rowid)."""
+
+MIN_INDEXED_QUERY = 3
+"""The trigram index answers substrings of three characters or more; shorter ones scan."""
+
+
+def fts_phrase(text: str) -> str:
+    """`text` as one FTS5 string: nothing in it is query syntax (quotes are doubled)."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _filter_clause(filters: IntentFilter) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if filters.status:
+        where.append("i.status = ?")
+        params.append(filters.status)
+    if filters.created_by:
+        where.append("i.created_by = ?")
+        params.append(filters.created_by)
+    if filters.parent_intent_id:
+        where.append("i.parent_id = ?")
+        params.append(filters.parent_intent_id)
+    if filters.text:
+        # FTS5 reads its query as a C string: a NUL would end it (and fail the query).
+        if len(filters.text) >= MIN_INDEXED_QUERY and "\x00" not in filters.text:
+            where.append("i.rowid IN (SELECT rowid FROM intents_fts WHERE intents_fts MATCH ?)")
+            params.append(fts_phrase(filters.text))
+        else:
+            where.append(
+                "(instr(lower(i.title), lower(?)) > 0 OR instr(lower(i.description), lower(?)) > 0)"
+            )
+            params.extend([filters.text, filters.text])
+    return where, params
+
+
+def _count_query(filters: IntentFilter, where: list[str], params: list[Any]) -> tuple[str, list]:
+    """`total` for these filters. Unfiltered or by status alone it is read from the counts
+    the triggers keep (O(1)); any other filter counts its matches through that filter's
+    index (created_by, parent, the search index), so it costs what the matches cost, never
+    a pass over the whole table; only a search shorter than three characters scans."""
+    if not (filters.created_by or filters.parent_intent_id or filters.text):
+        if filters.status:
+            return "SELECT COALESCE(SUM(n), 0) FROM intent_counts WHERE status = ?", [
+                filters.status
+            ]
+        return "SELECT COALESCE(SUM(n), 0) FROM intent_counts", []
+    return f"SELECT COUNT(*) FROM intents i WHERE {' AND '.join(where)}", list(params)
 
 
 def intent_from_row(row: tuple) -> Intent:
@@ -40,6 +123,7 @@ def intent_from_row(row: tuple) -> Intent:
         governance,
         last_activity,
         agents,
+        *_,
     ) = row
     return Intent(
         id=id_,
@@ -70,8 +154,8 @@ def fetch_intent(conn: sqlite3.Connection | Tx, intent_id: str) -> Intent:
     return intent_from_row(row)
 
 
-def require_intent(tx: Tx, intent_id: str) -> None:
-    if tx.one("SELECT 1 FROM intents WHERE id = ?", (intent_id,)) is None:
+def require_intent(conn: sqlite3.Connection | Tx, intent_id: str) -> None:
+    if conn.execute("SELECT 1 FROM intents WHERE id = ?", (intent_id,)).fetchone() is None:
         raise NotFound(f"Intent {intent_id} not found")
 
 
@@ -157,38 +241,57 @@ class SqliteIntents(SqliteCore, IntentStore):
         return await self._read(lambda c: fetch_intent(c, intent_id))
 
     async def list_intents(self, filters: IntentFilter) -> IntentList:
-        where, params = [], []
-        if filters.status:
-            where.append("i.status = ?")
-            params.append(filters.status)
-        if filters.created_by:
-            where.append("i.created_by = ?")
-            params.append(filters.created_by)
-        if filters.parent_intent_id:
-            where.append("i.parent_id = ?")
-            params.append(filters.parent_intent_id)
-        if filters.text:
-            where.append("instr(lower(i.title), lower(?)) > 0")
-            params.append(filters.text)
+        check_cursor_or_offset(filters.cursor, filters.offset)
+        sort = filters.sort
+        after: tuple[str | None, int] | None = None
+        if filters.cursor is not None:
+            decoded: tuple[IntentSort, str | None, int] = decode_cursor(
+                filters.cursor, _IntentCursor
+            )
+            cursor_sort, key, rowid = decoded
+            if sort is not None and sort != cursor_sort:
+                raise InvalidInput(
+                    f"The cursor continues sort={cursor_sort}, not sort={sort}",
+                    errors=[{"field": "sort", "source": "query"}],
+                )
+            sort, after = cursor_sort, (key, rowid)
+        order = _ORDERS[sort or "-created_at"]
+        where, params = _filter_clause(filters)
+        counted = _count_query(filters, where, params)
+        if after is not None:
+            where.append(order.after)
+            params.extend(after[1:] if order.key is None else after)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
 
         def read(conn: sqlite3.Connection) -> IntentList:
-            total = conn.execute(f"SELECT COUNT(*) FROM intents i{clause}", params).fetchone()[0]
+            total = conn.execute(*counted).fetchone()[0]
             cursor = conn.execute(
-                f"SELECT {INTENT_COLUMNS} FROM intents i{clause}"
-                " ORDER BY i.rowid DESC LIMIT ? OFFSET ?",
-                [*params, filters.limit, filters.offset],
+                f"SELECT {INTENT_COLUMNS}, i.rowid FROM intents i{clause}"
+                f" ORDER BY {order.by} LIMIT ? OFFSET ?",
+                [*params, filters.limit + 1, filters.offset],
             )
-            rows, _ = rows_within(cursor, filters.limit, filters.max_bytes)
+            rows, more = rows_within(cursor, filters.limit, filters.max_bytes)
             cursor.close()
-            end = filters.offset + len(rows)
+            next_cursor = None
+            if more:
+                last = rows[-1]
+                key = None if order.key is None else last[order.key]
+                next_cursor = encode_cursor(sort or "-created_at", key, last[-1])
             return IntentList(
                 intents=[intent_from_row(r) for r in rows],
                 total=total,
                 limit=filters.limit,
                 offset=filters.offset,
-                next_offset=end if end < total else None,
+                next_offset=filters.offset + len(rows) if more and after is None else None,
+                next_cursor=next_cursor,
             )
+
+        return await self._read(read)
+
+    async def intent_counts(self) -> IntentCounts:
+        def read(conn: sqlite3.Connection) -> IntentCounts:
+            rows = conn.execute("SELECT status, n FROM intent_counts WHERE n > 0").fetchall()
+            return IntentCounts(total=sum(n for _, n in rows), by_status=dict(rows))
 
         return await self._read(read)
 

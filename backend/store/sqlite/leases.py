@@ -26,9 +26,12 @@ from ...domain.leases import (
     scopes_touched,
 )
 from ...wire.leases import Lease, LeaseStatus
+from ..keyset import Slice
 from ..leases import LeaseStore
-from .core import SqliteCore, Tx, new_uid
-from .intents import fetch_intent, require_intent
+from .core import SqliteCore, Tx, by_rowid, new_uid, read_keyset
+from .intents import require_intent
+
+LEASE_ORDER = by_rowid("leases")
 
 LEASE_COLUMNS = (
     "id, intent_id, agent_id, scope, status, acquired_at, expires_at, expires_epoch,"
@@ -299,8 +302,13 @@ class SqliteLeases(SqliteCore, LeaseStore):
         return _outcome(await self._write(op))
 
     async def list_leases(
-        self, intent_id: str | None, status: str, limit: int = 1000, agent_id: str | None = None
-    ) -> list[Lease]:
+        self,
+        intent_id: str | None,
+        status: str,
+        limit: int = 1000,
+        agent_id: str | None = None,
+        cursor: str | None = None,
+    ) -> Slice[Lease]:
         now_epoch = utc_now().timestamp()
         where: list[str] = []
         params: list[Any] = []
@@ -319,23 +327,22 @@ class SqliteLeases(SqliteCore, LeaseStore):
         elif status != "all":
             where.append("status = ?")
             params.append(status)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        source = "leases"
         if status == "active":  # only the active rows, not the whole history (migration 0005)
             index = (
                 "leases_one_active_per_scope"
                 if intent_id is not None
                 else "leases_active_by_expiry"
             )
-            clause = f" INDEXED BY {index}{clause}"
+            source = f"leases INDEXED BY {index}"
 
-        def read(conn: sqlite3.Connection) -> list[Lease]:
+        def read(conn: sqlite3.Connection) -> Slice[Lease]:
             if intent_id is not None:
-                fetch_intent(conn, intent_id)
-            rows = conn.execute(
-                f"SELECT {LEASE_COLUMNS} FROM leases{clause} ORDER BY rowid LIMIT ?",
-                [*params, limit],
-            ).fetchall()
-            return [_row(r).to_lease(now_epoch) for r in rows]
+                require_intent(conn, intent_id)
+            rows, more, next_cursor = read_keyset(
+                conn, LEASE_COLUMNS, source, where, params, LEASE_ORDER, cursor=cursor, limit=limit
+            )
+            return Slice([_row(r).to_lease(now_epoch) for r in rows], more, next_cursor)
 
         return await self._read(read)
 

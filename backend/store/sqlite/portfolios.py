@@ -30,9 +30,12 @@ from ...wire.portfolios import (
     PortfolioDetail,
     PortfolioIntents,
 )
+from ..keyset import Slice
 from ..portfolios import PortfolioStore
-from .core import SqliteCore, Tx, dumps, loads, new_uid, read_page, rows_within
+from .core import SqliteCore, Tx, by_rowid, dumps, loads, new_uid, read_keyset, rows_within
 from .intents import INTENT_COLUMNS, intent_from_row, require_intent
+
+PORTFOLIO_ORDER = by_rowid("portfolios", "p.rowid")
 
 PORTFOLIO_COLUMNS = (
     "p.id, p.name, p.description, p.created_by, p.status, p.governance_policy, p.metadata,"
@@ -216,7 +219,8 @@ class SqlitePortfolios(SqliteCore, PortfolioStore):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Portfolio]:
+        cursor: str | None = None,
+    ) -> Slice[Portfolio]:
         where, params = [], []
         if created_by:
             where.append("p.created_by = ?")
@@ -224,18 +228,21 @@ class SqlitePortfolios(SqliteCore, PortfolioStore):
         if status:
             where.append("p.status = ?")
             params.append(status)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
 
-        def read(conn: sqlite3.Connection) -> list[Portfolio]:
-            rows = read_page(
+        def read(conn: sqlite3.Connection) -> Slice[Portfolio]:
+            rows, more, next_cursor = read_keyset(
                 conn,
-                f"SELECT {PORTFOLIO_COLUMNS} FROM portfolios p{clause} ORDER BY p.rowid",
+                PORTFOLIO_COLUMNS,
+                "portfolios p",
+                where,
                 params,
+                PORTFOLIO_ORDER,
+                cursor=cursor,
                 offset=offset,
                 limit=limit,
                 max_bytes=max_bytes,
             )
-            return [portfolio_from_row(r) for r in rows]
+            return Slice([portfolio_from_row(r) for r in rows], more, next_cursor)
 
         return await self._read(read)
 

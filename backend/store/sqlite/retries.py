@@ -10,9 +10,12 @@ from ...domain.clock import iso, parse_iso
 from ...domain.errors import NotFound
 from ...domain.retries import next_retry_delay_ms, retries_exhausted
 from ...wire.retries import Failure, FailureCreate, RetryPolicy, RetryPolicySet
+from ..keyset import KeyColumns, Slice
 from ..retries import RetryStore
-from .core import SqliteCore, Tx, dumps, loads, new_uid, read_page
+from .core import RowidKey, SqliteCore, TimeKey, Tx, dumps, loads, new_uid, read_keyset
 from .intents import fetch_intent, require_intent
+
+FAILURE_ORDER = KeyColumns("failures", ("created_at", "rowid"), (TimeKey, RowidKey))
 
 POLICY_COLUMNS = (
     "id, intent_id, strategy, max_retries, base_delay_ms, max_delay_ms, fallback_agent_id,"
@@ -267,18 +270,22 @@ class SqliteRetries(SqliteCore, RetryStore):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Failure]:
-        def read(conn: sqlite3.Connection) -> list[Failure]:
+        cursor: str | None = None,
+    ) -> Slice[Failure]:
+        def read(conn: sqlite3.Connection) -> Slice[Failure]:
             fetch_intent(conn, intent_id)
-            rows = read_page(
+            rows, more, next_cursor = read_keyset(
                 conn,
-                f"SELECT {FAILURE_COLUMNS} FROM failures WHERE intent_id = ?"
-                " ORDER BY created_at, rowid",
-                (intent_id,),
+                FAILURE_COLUMNS,
+                "failures",
+                ["intent_id = ?"],
+                [intent_id],
+                FAILURE_ORDER,
+                cursor=cursor,
                 offset=offset,
                 limit=limit,
                 max_bytes=max_bytes,
             )
-            return [failure_from_row(r) for r in rows]
+            return Slice([failure_from_row(r) for r in rows], more, next_cursor)
 
         return await self._read(read)

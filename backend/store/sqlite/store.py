@@ -13,6 +13,7 @@ from .federation_outbox import SqliteFederationOutbox
 from .governance import SqliteGovernance
 from .intents import SqliteIntents
 from .leases import SqliteLeases, lease_guard
+from .oap import SqliteOap
 from .portfolios import SqlitePortfolios, complete_portfolios_of
 from .retries import SqliteRetries
 from .subscriptions import SqliteSubscriptions, WebhookOutbox
@@ -30,6 +31,7 @@ class SqliteStore(
     SqlitePortfolios,
     SqliteFederation,
     SqliteFederationOutbox,
+    SqliteOap,
     Store,
 ):
     """Add a resource by writing its mixin beside the others and listing it here; a rule
@@ -47,6 +49,7 @@ class SqliteStore(
         self.federated_intents = FederatedIntents()
         self.hooks.state_patching.append(self.federated_intents.state_guard)
         self.hooks.status_changed.insert(0, self.federated_intents.status_guard)
+        self.hooks.event_logging.append(self.federated_intents.event_guard)
         self.hooks.event_appended.append(self.federated_intents.on_event)
         self.hooks.rolled_back.append(self.federated_intents.forget)
         # Webhook deliveries are written in their event's transaction (the outbox).

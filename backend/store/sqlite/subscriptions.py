@@ -23,18 +23,22 @@ from ...wire.subscriptions import (
     Subscription,
     SubscriptionCreate,
 )
+from ..keyset import KeyColumns, Slice
 from ..subscriptions import AttemptOutcome, DueDelivery, SubscriptionStore
 from .core import (
     EVENT_COLUMNS,
     SqliteCore,
+    TimeKey,
     Tx,
     dumps,
     event_from_row,
     loads,
     new_uid,
-    read_page,
+    read_keyset,
 )
 from .intents import require_intent
+
+SUBSCRIPTION_ORDER = KeyColumns("subscriptions", ("created_at", "id"), (TimeKey, TimeKey))
 
 SUBSCRIPTION_COLUMNS = (
     "id, intent_id, portfolio_id, subscriber_id, event_types, webhook_url, expires_at, created_at"
@@ -227,8 +231,9 @@ class SqliteSubscriptions(SqliteCore, SubscriptionStore):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Subscription]:
-        where, params = ["1"], []
+        cursor: str | None = None,
+    ) -> Slice[Subscription]:
+        where, params = [], []
         if intent_id:
             where.append("intent_id = ?")
             params.append(intent_id)
@@ -236,18 +241,21 @@ class SqliteSubscriptions(SqliteCore, SubscriptionStore):
             where.append("portfolio_id = ?")
             params.append(portfolio_id)
 
-        def read(conn: sqlite3.Connection) -> list[Subscription]:
-            rows = read_page(
+        def read(conn: sqlite3.Connection) -> Slice[Subscription]:
+            rows, more, next_cursor = read_keyset(
                 conn,
-                f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE {' AND '.join(where)}"
-                " ORDER BY created_at, id",
+                SUBSCRIPTION_COLUMNS,
+                "subscriptions",
+                where,
                 params,
+                SUBSCRIPTION_ORDER,
+                cursor=cursor,
                 offset=offset,
                 limit=limit,
                 max_bytes=max_bytes,
             )
             now = time.time()
-            return [subscription_from_row(r, now) for r in rows]
+            return Slice([subscription_from_row(r, now) for r in rows], more, next_cursor)
 
         return await self._read(read)
 

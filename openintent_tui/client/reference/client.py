@@ -21,6 +21,7 @@ from backend.wire.governance import (
 from backend.wire.intents import (
     AgentAssignmentList,
     ChildIntents,
+    IntentCounts,
     IntentDependencies,
     IntentList,
 )
@@ -53,10 +54,11 @@ REFERENCE = Capabilities(
     unassign_agents=False,
     store_attachments=False,
     webhooks=False,
+    agent_routing=False,
 )
 """What `openintent-server` 0.17.0 lacks (shared/spec/wire.md): no listing of intents, leases
 or arbitrations, no global stream or log, no revoke or unassign route, no stored attachment
-bytes, no webhook subscriptions."""
+bytes, no webhook subscriptions, no OAP agent routing."""
 
 # The envelope each list comes in on our server; it sends the bare list.
 ENVELOPES: dict[type, str] = {
@@ -105,6 +107,13 @@ class ReferenceClient(OpenIntentClient):
 
     def reshape(self, raw: Any, kind: type[T]) -> T:
         return adapters.convert(raw, kind, secret=self.api_key)
+
+    # -- intents ---------------------------------------------------------------------------
+    async def keyset_intents(self) -> bool:
+        return False  # it cannot list intents at all (REFERENCE.list_intents)
+
+    async def intent_counts(self) -> IntentCounts:
+        raise Unavailable(0, "This server does not count intents", None)
 
     # -- events and streams ------------------------------------------------------------------
     async def log_event(
