@@ -10,8 +10,10 @@ from functools import partial
 from typing import Annotated, Any
 
 from litestar import Controller, Litestar, Request, Response, delete, get, post
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import (
     HTTP_200_OK,
@@ -51,6 +53,11 @@ CAPABILITIES = ["oap-routing"]
 DISCOVERY_TIMEOUT_SECONDS = 10.0
 
 
+def oap_available(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """501 on a store that does not implement OAP routing yet (PostgreSQL)."""
+    connection.app.state.store.refuse_if_not_yet("oap")
+
+
 def _egress(state: State) -> EgressPolicy:
     return state.oap_egress
 
@@ -86,6 +93,7 @@ def _discovered(document: dict[str, Any] | None) -> tuple[str | None, list[str] 
 
 
 class OapAgentController(Controller):
+    guards = [oap_available]
     path = "/oap/agents"
     tags = ["oap"]
 
@@ -167,6 +175,7 @@ class OapAgentController(Controller):
 
 
 class OapRoutingController(Controller):
+    guards = [oap_available]
     path = "/oap"
     tags = ["oap"]
 
@@ -244,6 +253,7 @@ class OapRoutingController(Controller):
 
 
 class IntentChainController(Controller):
+    guards = [oap_available]
     path = "/intents/{intent_id:str}/oap/chains"
     tags = ["oap"]
 
@@ -305,6 +315,9 @@ async def oap_lifespan(app: Litestar) -> AsyncIterator[None]:
     marked `interrupted` first."""
     settings = app.state.settings
     store: Store = app.state.store
+    if "oap" in store.NOT_YET:  # its endpoints answer 501: nothing to run
+        yield
+        return
     async with outbound_client(60.0) as client:
         transport = AgentTransport(
             client,

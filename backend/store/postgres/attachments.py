@@ -11,10 +11,13 @@ from ...domain.clock import iso
 from ...domain.errors import NotFound
 from ...wire.attachments import Attachment
 from ..attachments import AttachmentStore, NewAttachment
+from ..keyset import Slice
 from ..sqlite.attachments import content_path
 from ..sqlite.core import dumps, loads, new_uid
-from .core import PostgresCore, Tx, read_page
+from .core import PostgresCore, Tx, by_ord, read_keyset
 from .intents import require_intent
+
+ATTACHMENT_ORDER = by_ord("attachments")
 
 ATTACHMENT_COLUMNS = (
     "id, intent_id, filename, mime_type, size, reference_url, sha256, metadata,"
@@ -99,18 +102,23 @@ class PostgresAttachments(PostgresCore, AttachmentStore):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Attachment]:
-        async def read(conn: asyncpg.Connection) -> list[Attachment]:
+        cursor: str | None = None,
+    ) -> Slice[Attachment]:
+        async def read(conn: asyncpg.Connection) -> Slice[Attachment]:
             await require_intent(conn, intent_id)
-            rows = await read_page(
+            rows, more, next_cursor = await read_keyset(
                 conn,
-                f"SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE intent_id = $1 ORDER BY ord",
+                ATTACHMENT_COLUMNS,
+                "attachments",
+                ["intent_id = $1"],
                 (intent_id,),
+                ATTACHMENT_ORDER,
+                cursor=cursor,
                 offset=offset,
                 limit=limit,
                 max_bytes=max_bytes,
             )
-            return [attachment_from_row(r) for r in rows]
+            return Slice([attachment_from_row(r) for r in rows], more, next_cursor)
 
         return await self._read(read)
 

@@ -22,15 +22,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import asyncpg
+import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
 from ...domain.clock import iso, utc_now
 from ...domain.errors import NotFound
 from ...wire.events import Event
+from ...wire.limits import MAX_INT64
 from ..events import CommitListener
+from ..keyset import KeyColumns, check_cursor_or_offset, decode_cursor, encode_cursor
 from ..sqlite.core import RowSize, dumps, loads, new_uid, rows_within, text_size
 from .live import CHANNEL, CommitFeed
 from .schema import migrate
@@ -442,3 +445,53 @@ async def read_page(
     if max_bytes is None or not rows:
         return rows
     return within(rows, len(rows), max_bytes)[0]
+
+
+OrdKey = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)]
+
+
+def by_ord(kind: str, column: str = "ord") -> KeyColumns:
+    """Insertion order: the table's identity column (PostgreSQL has no rowid)."""
+    return KeyColumns(kind, (column,), (OrdKey,))
+
+
+async def read_keyset(
+    conn: Any,
+    columns: str,
+    source: str,
+    where: Sequence[str],
+    params: Sequence[Any],
+    key: KeyColumns,
+    *,
+    cursor: str | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+    max_bytes: int | None = None,
+) -> tuple[list[tuple], bool, str | None]:
+    """The SQLite store's `read_keyset` (same cursors, same rules): `where` holds clauses
+    numbered `$1..$len(params)`. Rows come back as tuples without the key columns."""
+    check_cursor_or_offset(cursor, offset)
+    clauses, values = list(where), list(params)
+    keys = ", ".join(key.columns)
+    if cursor is not None:
+        after = decode_cursor(cursor, key.cursor_shape())[1:]
+        marks = ", ".join(f"${len(values) + i + 1}" for i in range(len(after)))
+        clauses.append(f"({keys}) > ({marks})")
+        values.extend(after)
+    clause = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    n = len(values)
+    found = await conn.fetch(
+        f"SELECT {columns}, {keys} FROM {source}{clause} ORDER BY {keys}"
+        f" LIMIT ${n + 1} OFFSET ${n + 2}",
+        *values,
+        None if limit is None else limit + 1,
+        offset,
+    )
+    take = len(found) if limit is None else limit
+    rows, more = within(found, take, max_bytes)
+    width = len(key.columns)
+    next_cursor = None
+    if more and rows:
+        last = tuple(rows[-1])[-width:]
+        next_cursor = encode_cursor(key.kind, *last)
+    return [tuple(r)[:-width] for r in rows], more, next_cursor

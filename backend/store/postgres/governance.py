@@ -11,9 +11,13 @@ from ...domain.clock import iso
 from ...domain.errors import Conflict, InvalidInput, NotFound
 from ...wire.governance import Arbitration, ArbitrationOption, Decision
 from ..governance import GovernanceStore, NewDecision
+from ..keyset import Slice
 from ..sqlite.core import dumps, loads, new_uid
-from .core import PostgresCore, Tx, iso_or_none, read_page
+from .core import PostgresCore, Tx, by_ord, iso_or_none, read_keyset
 from .intents import require_intent
+
+ARBITRATION_ORDER = by_ord("arbitrations")
+DECISION_ORDER = by_ord("decisions")
 
 ARBITRATION_COLUMNS = (
     "id, intent_id, requester_id, reason, context, options, status, created_at,"
@@ -144,21 +148,24 @@ class PostgresGovernance(PostgresCore, GovernanceStore):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Arbitration]:
-        async def read(conn: asyncpg.Connection) -> list[Arbitration]:
+        cursor: str | None = None,
+    ) -> Slice[Arbitration]:
+        async def read(conn: asyncpg.Connection) -> Slice[Arbitration]:
             if intent_id is not None:
                 await require_intent(conn, intent_id)
-            rows = await read_page(
+            rows, more, next_cursor = await read_keyset(
                 conn,
-                f"SELECT {ARBITRATION_COLUMNS} FROM arbitrations"
-                " WHERE ($1::text IS NULL OR intent_id = $1)"
-                " AND ($2::text IS NULL OR status = $2) ORDER BY ord",
+                ARBITRATION_COLUMNS,
+                "arbitrations",
+                ["($1::text IS NULL OR intent_id = $1)", "($2::text IS NULL OR status = $2)"],
                 (intent_id, status),
+                ARBITRATION_ORDER,
+                cursor=cursor,
                 offset=offset,
                 limit=limit,
                 max_bytes=max_bytes,
             )
-            return [arbitration_from_row(r) for r in rows]
+            return Slice([arbitration_from_row(r) for r in rows], more, next_cursor)
 
         return await self._read(read)
 
@@ -212,17 +219,22 @@ class PostgresGovernance(PostgresCore, GovernanceStore):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Decision]:
-        async def read(conn: asyncpg.Connection) -> list[Decision]:
+        cursor: str | None = None,
+    ) -> Slice[Decision]:
+        async def read(conn: asyncpg.Connection) -> Slice[Decision]:
             await require_intent(conn, intent_id)
-            rows = await read_page(
+            rows, more, next_cursor = await read_keyset(
                 conn,
-                f"SELECT {DECISION_COLUMNS} FROM decisions WHERE intent_id = $1 ORDER BY ord",
+                DECISION_COLUMNS,
+                "decisions",
+                ["intent_id = $1"],
                 (intent_id,),
+                DECISION_ORDER,
+                cursor=cursor,
                 offset=offset,
                 limit=limit,
                 max_bytes=max_bytes,
             )
-            return [decision_from_row(r) for r in rows]
+            return Slice([decision_from_row(r) for r in rows], more, next_cursor)
 
         return await self._read(read)

@@ -11,9 +11,18 @@ from ...domain.clock import iso
 from ...domain.errors import InvalidInput, NotFound, PayloadTooLarge, VersionConflict
 from ...domain.lifecycle import INITIAL_STATUSES, check_transition
 from ...domain.patches import apply_patches
-from ...wire.intents import AgentAssignment, Intent, IntentCreate, IntentList
+from ...wire.intents import (
+    AgentAssignment,
+    Intent,
+    IntentCounts,
+    IntentCreate,
+    IntentList,
+    IntentSort,
+)
 from ..intents import IntentFilter, IntentStore
+from ..keyset import check_cursor_or_offset, decode_cursor, encode_cursor
 from ..sqlite.core import dumps, loads, new_uid
+from ..sqlite.intents import _IntentCursor
 from .core import PostgresCore, Tx, iso_or_none, within
 
 INTENT_COLUMNS = (
@@ -25,6 +34,28 @@ INTENT_COLUMNS = (
 )
 
 Queryable = asyncpg.Connection | Tx
+
+_UPDATED_AT = 11  # its index in INTENT_COLUMNS
+
+_ORDERS: dict[str, tuple[str, str]] = {
+    # sort: (ORDER BY, the rows after a cursor's key with $K for updated_at, $R for the order)
+    "-created_at": ("i.created_order DESC", "i.created_order < $R"),
+    "created_at": ("i.created_order", "i.created_order > $R"),
+    "-updated_at": (
+        "i.updated_at DESC, i.created_order DESC",
+        "(i.updated_at, i.created_order) < ($K::text::timestamptz, $R)",
+    ),
+    "updated_at": (
+        "i.updated_at, i.created_order",
+        "(i.updated_at, i.created_order) > ($K::text::timestamptz, $R)",
+    ),
+}
+
+
+def like_pattern(text: str) -> str:
+    """`text` as an ILIKE substring pattern: its own `%`, `_` and `\\` match themselves."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def intent_from_row(row: Any) -> Intent:
@@ -165,6 +196,28 @@ class PostgresIntents(PostgresCore, IntentStore):
         return await self._read(lambda conn: fetch_intent(conn, intent_id))
 
     async def list_intents(self, filters: IntentFilter) -> IntentList:
+        check_cursor_or_offset(filters.cursor, filters.offset)
+        sort = filters.sort
+        after: tuple[str | None, int] | None = None
+        if filters.cursor is not None:
+            decoded: tuple[IntentSort, str | None, int] = decode_cursor(
+                filters.cursor, _IntentCursor
+            )
+            cursor_sort, key, order_key = decoded
+            if sort is not None and sort != cursor_sort:
+                raise InvalidInput(
+                    f"The cursor continues sort={cursor_sort}, not sort={sort}",
+                    errors=[{"field": "sort", "source": "query"}],
+                )
+            sort, after = cursor_sort, (key, order_key)
+        chosen: IntentSort = sort or "-created_at"
+        order_by, after_clause = _ORDERS[chosen]
+        by_updated = "updated_at" in chosen
+        if after is not None and by_updated and after[0] is None:
+            raise InvalidInput(
+                "cursor is not a cursor this list handed out; start again without it",
+                errors=[{"field": "cursor", "source": "query"}],
+            )
         where: list[str] = []
         params: list[Any] = []
 
@@ -179,28 +232,57 @@ class PostgresIntents(PostgresCore, IntentStore):
         if filters.parent_intent_id:
             where.append(f"i.parent_id = {arg(filters.parent_intent_id)}")
         if filters.text:
-            where.append(f"strpos(lower(i.title), lower({arg(filters.text)})) > 0")
+            if "\x00" in filters.text:  # PostgreSQL text cannot hold a NUL: nothing matches
+                where.append("FALSE")
+            else:
+                pattern = arg(like_pattern(filters.text))
+                where.append(f"(i.title ILIKE {pattern} OR i.description ILIKE {pattern})")
+        # Unfiltered or by status alone, `total` is read from the counts the trigger keeps.
+        if filters.created_by or filters.parent_intent_id or filters.text:
+            count_sql = "SELECT COUNT(*) FROM intents i" + (
+                f" WHERE {' AND '.join(where)}" if where else ""
+            )
+            count_params = list(params)
+        elif filters.status:
+            count_sql = "SELECT COALESCE(SUM(n), 0) FROM intent_counts WHERE status = $1"
+            count_params = [filters.status]
+        else:
+            count_sql, count_params = "SELECT COALESCE(SUM(n), 0) FROM intent_counts", []
+        if after is not None:
+            clause = after_clause.replace("$R", arg(after[1]))
+            if by_updated:
+                clause = clause.replace("$K", arg(after[0]))
+            where.append(clause)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
 
         async def read(conn: asyncpg.Connection) -> IntentList:
-            total = await conn.fetchval(f"SELECT COUNT(*) FROM intents i{clause}", *params)
+            total = await conn.fetchval(count_sql, *count_params)
             found = await conn.fetch(
-                f"SELECT {INTENT_COLUMNS} FROM intents i{clause}"
-                f" ORDER BY i.created_order DESC LIMIT {arg(filters.limit)}"
+                f"SELECT {INTENT_COLUMNS}, i.created_order FROM intents i{clause}"
+                f" ORDER BY {order_by} LIMIT {arg(filters.limit + 1)}"
                 f" OFFSET {arg(filters.offset)}",
                 *params,
             )
-            rows, _ = within(found, filters.limit, filters.max_bytes)
-            end = filters.offset + len(rows)
+            rows, more = within(found, filters.limit, filters.max_bytes)
+            next_cursor = None
+            if more and rows:
+                last = rows[-1]
+                key = last[_UPDATED_AT].isoformat() if by_updated else None
+                next_cursor = encode_cursor(chosen, key, last[-1])
             return IntentList(
-                intents=[intent_from_row(r) for r in rows],
+                intents=[intent_from_row(tuple(r)[:-1]) for r in rows],
                 total=total,
                 limit=filters.limit,
                 offset=filters.offset,
-                next_offset=end if end < total else None,
+                next_offset=filters.offset + len(rows) if more and after is None else None,
+                next_cursor=next_cursor,
             )
 
         return await self._read(read)
+
+    async def intent_counts(self) -> IntentCounts:
+        rows = await self.pool.fetch("SELECT status, n FROM intent_counts WHERE n > 0")
+        return IntentCounts(total=sum(n for _, n in rows), by_status={s: n for s, n in rows})
 
     async def patch_state(
         self,

@@ -16,11 +16,14 @@ from ...domain.clock import iso, parse_iso, utc_now
 from ...domain.errors import Conflict, DomainError, Forbidden, NotFound
 from ...domain.leases import ALL_SCOPES, expiry_after, scopes_touched
 from ...wire.leases import Lease
+from ..keyset import Slice
 from ..leases import LeaseStore
 from ..sqlite.core import new_uid
 from ..sqlite.leases import LeaseRow
-from .core import PostgresCore, Tx
+from .core import PostgresCore, Tx, by_ord, read_keyset
 from .intents import require_intent
+
+LEASE_ORDER = by_ord("leases", "created_order")
 
 LEASE_COLUMNS = (
     "id, intent_id, agent_id, scope, status, acquired_at, expires_at, released_at,"
@@ -261,8 +264,13 @@ class PostgresLeases(PostgresCore, LeaseStore):
         return _outcome(await self._write(op))
 
     async def list_leases(
-        self, intent_id: str | None, status: str, limit: int = 1000, agent_id: str | None = None
-    ) -> list[Lease]:
+        self,
+        intent_id: str | None,
+        status: str,
+        limit: int = 1000,
+        agent_id: str | None = None,
+        cursor: str | None = None,
+    ) -> Slice[Lease]:
         now = utc_now()
         where: list[str] = []
         params: list[Any] = []
@@ -283,15 +291,21 @@ class PostgresLeases(PostgresCore, LeaseStore):
             )
         elif status != "all":
             where.append(f"status = {arg(status)}")
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        sql = (
-            f"SELECT {LEASE_COLUMNS} FROM leases{clause} ORDER BY created_order LIMIT {arg(limit)}"
-        )
 
-        async def read(conn: asyncpg.Connection) -> list[Lease]:
+        async def read(conn: asyncpg.Connection) -> Slice[Lease]:
             if intent_id is not None:
                 await require_intent(conn, intent_id)
-            return [_row(r).to_lease(now.timestamp()) for r in await conn.fetch(sql, *params)]
+            rows, more, next_cursor = await read_keyset(
+                conn,
+                LEASE_COLUMNS,
+                "leases",
+                where,
+                params,
+                LEASE_ORDER,
+                cursor=cursor,
+                limit=limit,
+            )
+            return Slice([_row(r).to_lease(now.timestamp()) for r in rows], more, next_cursor)
 
         return await self._read(read)
 

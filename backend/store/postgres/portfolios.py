@@ -28,10 +28,13 @@ from ...wire.portfolios import (
     PortfolioDetail,
     PortfolioIntents,
 )
+from ..keyset import Slice
 from ..portfolios import PortfolioStore
 from ..sqlite.core import dumps, loads, new_uid
-from .core import PostgresCore, Tx, read_page, within
+from .core import PostgresCore, Tx, by_ord, read_keyset, within
 from .intents import INTENT_COLUMNS, Queryable, intent_from_row, require_intent
+
+PORTFOLIO_ORDER = by_ord("portfolios", "p.ord")
 
 PORTFOLIO_COLUMNS = (
     "p.id, p.name, p.description, p.created_by, p.status, p.governance_policy, p.metadata,"
@@ -213,18 +216,21 @@ class PostgresPortfolios(PostgresCore, PortfolioStore):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Portfolio]:
-        rows = await read_page(
+        cursor: str | None = None,
+    ) -> Slice[Portfolio]:
+        rows, more, next_cursor = await read_keyset(
             self.pool,
-            f"SELECT {PORTFOLIO_COLUMNS} FROM portfolios p"
-            " WHERE ($1::text IS NULL OR p.created_by = $1)"
-            " AND ($2::text IS NULL OR p.status = $2) ORDER BY p.ord",
+            PORTFOLIO_COLUMNS,
+            "portfolios p",
+            ["($1::text IS NULL OR p.created_by = $1)", "($2::text IS NULL OR p.status = $2)"],
             (created_by or None, status or None),
+            PORTFOLIO_ORDER,
+            cursor=cursor,
             offset=offset,
             limit=limit,
             max_bytes=max_bytes,
         )
-        return [portfolio_from_row(r) for r in rows]
+        return Slice([portfolio_from_row(r) for r in rows], more, next_cursor)
 
     async def get_portfolio(
         self, portfolio_id: str, *, offset: int = 0, max_bytes: int | None = None

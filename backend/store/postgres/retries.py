@@ -13,10 +13,13 @@ from ...domain.clock import iso
 from ...domain.errors import NotFound
 from ...domain.retries import next_retry_delay_ms, retries_exhausted
 from ...wire.retries import Failure, FailureCreate, RetryPolicy, RetryPolicySet
+from ..keyset import Slice
 from ..retries import RetryStore
 from ..sqlite.core import dumps, loads, new_uid
-from .core import PostgresCore, Tx, read_page
+from .core import PostgresCore, Tx, by_ord, read_keyset
 from .intents import Queryable, require_intent
+
+FAILURE_ORDER = by_ord("failures")
 
 POLICY_COLUMNS = (
     "id, intent_id, strategy, max_retries, base_delay_ms, max_delay_ms, fallback_agent_id,"
@@ -269,17 +272,22 @@ class PostgresRetries(PostgresCore, RetryStore):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Failure]:
-        async def read(conn: asyncpg.Connection) -> list[Failure]:
+        cursor: str | None = None,
+    ) -> Slice[Failure]:
+        async def read(conn: asyncpg.Connection) -> Slice[Failure]:
             await require_intent(conn, intent_id)
-            rows = await read_page(
+            rows, more, next_cursor = await read_keyset(
                 conn,
-                f"SELECT {FAILURE_COLUMNS} FROM failures WHERE intent_id = $1 ORDER BY ord",
+                FAILURE_COLUMNS,
+                "failures",
+                ["intent_id = $1"],
                 (intent_id,),
+                FAILURE_ORDER,
+                cursor=cursor,
                 offset=offset,
                 limit=limit,
                 max_bytes=max_bytes,
             )
-            return [failure_from_row(r) for r in rows]
+            return Slice([failure_from_row(r) for r in rows], more, next_cursor)
 
         return await self._read(read)

@@ -10,7 +10,12 @@ from .governance import PostgresGovernance
 from .intents import PostgresIntents
 from .leadership import Leadership
 from .leases import PostgresLeases, lease_guard
-from .not_yet import PostgresFederationNotYet
+from .not_yet import (
+    PostgresFederationNotYet,
+    PostgresNotYet,
+    PostgresOapNotYet,
+    PostgresWorkflowsNotYet,
+)
 from .portfolios import PostgresPortfolios, complete_portfolios_of
 from .retries import PostgresRetries
 from .subscriptions import PostgresSubscriptions, WebhookOutbox
@@ -26,7 +31,10 @@ class PostgresStore(
     PostgresCosts,
     PostgresRetries,
     PostgresPortfolios,
+    PostgresNotYet,
     PostgresFederationNotYet,
+    PostgresWorkflowsNotYet,
+    PostgresOapNotYet,
     Store,
 ):
     """As `SqliteStore`: a resource is a mixin listed here; a rule it must run inside

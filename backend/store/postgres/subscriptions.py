@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
+import msgspec
 
 from ...domain.clock import iso, parse_iso
 from ...domain.errors import NotFound
@@ -24,12 +25,26 @@ from ...wire.subscriptions import (
     Subscription,
     SubscriptionCreate,
 )
+from ..keyset import KeyColumns, Slice
 from ..sqlite.core import dumps, loads, new_uid
 from ..sqlite.subscriptions import _WebhookTarget
 from ..subscriptions import AttemptOutcome, DueDelivery, SubscriptionStore
-from .core import EVENT_COLUMNS, PostgresCore, Tx, event_from_row, iso_or_none, within
+from .core import (
+    EVENT_COLUMNS,
+    PostgresCore,
+    Tx,
+    event_from_row,
+    iso_or_none,
+    read_keyset,
+)
 from .intents import Queryable, require_intent
 from .leadership import Leadership
+
+SUBSCRIPTION_ORDER = KeyColumns(
+    "subscriptions",
+    ("created_at", "id"),
+    (datetime, Annotated[str, msgspec.Meta(max_length=64)]),
+)
 
 SUBSCRIPTION_COLUMNS = (
     "id, intent_id, portfolio_id, subscriber_id, event_types, webhook_url, expires_at, created_at"
@@ -202,20 +217,22 @@ class PostgresSubscriptions(PostgresCore, SubscriptionStore):
         offset: int = 0,
         limit: int | None = None,
         max_bytes: int | None = None,
-    ) -> list[Subscription]:
-        rows = await self.pool.fetch(
-            f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions"
-            " WHERE ($1::text IS NULL OR intent_id = $1)"
-            " AND ($2::text IS NULL OR portfolio_id = $2)"
-            " ORDER BY created_at, id LIMIT $3 OFFSET $4",
-            intent_id or None,
-            portfolio_id or None,
-            limit,
-            offset,
+        cursor: str | None = None,
+    ) -> Slice[Subscription]:
+        rows, more, next_cursor = await read_keyset(
+            self.pool,
+            SUBSCRIPTION_COLUMNS,
+            "subscriptions",
+            ["($1::text IS NULL OR intent_id = $1)", "($2::text IS NULL OR portfolio_id = $2)"],
+            (intent_id or None, portfolio_id or None),
+            SUBSCRIPTION_ORDER,
+            cursor=cursor,
+            offset=offset,
+            limit=limit,
+            max_bytes=max_bytes,
         )
-        page, _ = within(rows, len(rows), max_bytes)
         now = time.time()
-        return [subscription_from_row(r, now) for r in page]
+        return Slice([subscription_from_row(r, now) for r in rows], more, next_cursor)
 
     async def delete_subscription(self, subscription_id: str) -> None:
         async def op(tx: Tx) -> None:
