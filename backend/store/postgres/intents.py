@@ -244,10 +244,10 @@ class PostgresIntents(PostgresCore, IntentStore):
             )
             count_params = list(params)
         elif filters.status:
-            count_sql = "SELECT COALESCE(SUM(n), 0) FROM intent_counts WHERE status = $1"
+            count_sql = "SELECT COALESCE(SUM(n), 0)::bigint FROM intent_counts WHERE status = $1"
             count_params = [filters.status]
         else:
-            count_sql, count_params = "SELECT COALESCE(SUM(n), 0) FROM intent_counts", []
+            count_sql, count_params = "SELECT COALESCE(SUM(n), 0)::bigint FROM intent_counts", []
         if after is not None:
             clause = after_clause.replace("$R", arg(after[1]))
             if by_updated:
