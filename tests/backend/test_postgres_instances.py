@@ -104,3 +104,25 @@ def test_kill_9_of_one_instance_under_write_load(postgres_url, tmp_path):
         assert [e["event"] for e in events] == ["intent_created", "comment"]
         assert head["events"], "B reads what A wrote"
         assert b.stop() == 0
+
+
+def test_oap_and_workflows_answer_501_on_postgresql_and_run_nothing(postgres_url):
+    """Not on this store yet (README, PostgreSQL): every such endpoint says so and writes
+    nothing."""
+    with run_server(postgres_url) as server, server.client() as client:
+        intent = new_intent(client, "no chains here")
+        calls = [
+            ("GET", "/api/v1/oap/agents", None),
+            ("POST", "/api/v1/oap/agents", {"url": "http://127.0.0.1:9/", "agent_id": "a"}),
+            ("GET", "/api/v1/oap/chains", None),
+            ("GET", f"/api/v1/intents/{intent}/oap/chains", None),
+            ("POST", "/api/v1/workflows", {"name": "w", "phases": []}),
+            ("GET", "/api/v1/workflows/w1", None),
+        ]
+        for method, path, body in calls:
+            response = client.request(method, path, json=body)
+            assert response.status_code == 501, (path, response.text)
+            error = response.json()
+            assert "PostgreSQL" in error["detail"] and error["message"], path
+        events = client.get(f"/api/v1/intents/{intent}/events").json()
+        assert [e["event_type"] for e in events["events"]] == ["intent_created"]
