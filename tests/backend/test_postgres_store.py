@@ -279,3 +279,45 @@ async def test_the_commit_feed_survives_losing_its_listen_connection(pair):
         assert time.monotonic() < deadline, "B never heard of the intent"
         await asyncio.sleep(0.05)
     assert seen == [intent]
+
+
+async def test_intent_counts_follow_status_changes_and_deletes_in_sql(postgres_url):
+    """The trigger keeps `intent_counts` true for any writer, the API or plain SQL; the
+    trigram indexes exist where pg_trgm could be had (here: the CI machine's PostgreSQL)."""
+    store = PostgresStore(postgres_url)
+    await store.open()
+    try:
+        ids = [await new(store, f"count {n}") for n in range(3)]
+        conn = await asyncpg.connect(postgres_url)
+        try:
+
+            async def counts() -> dict[str, int]:
+                real = dict(await conn.fetch("SELECT status, COUNT(*) FROM intents GROUP BY 1"))
+                kept = await store.intent_counts()
+                assert kept.by_status == real and kept.total == sum(real.values())
+                return kept.by_status
+
+            assert await counts() == {"draft": 3}
+            await conn.execute("UPDATE intents SET status = 'active' WHERE id = $1", ids[0])
+            await conn.execute("UPDATE intents SET title = 'renamed' WHERE id = $1", ids[1])
+            assert await counts() == {"draft": 2, "active": 1}
+            await conn.execute(
+                "INSERT INTO intents (id, title, status, created_at, updated_at)"
+                " VALUES ('by-sql', 't', 'blocked', now(), now())"
+            )
+            assert await counts() == {"draft": 2, "active": 1, "blocked": 1}
+            await conn.execute("DELETE FROM intents WHERE id = 'by-sql'")
+            assert await counts() == {"draft": 2, "active": 1}
+            indexes = {
+                r[0]
+                for r in await conn.fetch(
+                    "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+                )
+            }
+            has_trgm = await conn.fetchval("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+            if has_trgm:
+                assert {"intents_title_trgm", "intents_description_trgm"} <= indexes
+        finally:
+            await conn.close()
+    finally:
+        await store.close()
