@@ -65,13 +65,16 @@ def test_conflicting_targets_are_rejected(capsys):
 
 
 def test_a_database_url_other_than_sqlite_is_refused(tmp_path, capsys, monkeypatch):
+    """The console's bundled server is SQLite's; a PostgreSQL URL points to `serve`."""
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as exited:
-        build_parser().parse_args(["--db", "postgresql://u@db.example/oi"])
-    assert exited.value.code != 0
-    error = capsys.readouterr().err
-    assert "unsupported database URL scheme 'postgresql'" in error
-    assert "PostgreSQL support is planned" in error
+    for url, expected in [
+        ("postgresql://u@db.example/oi", "openintent-tui serve --db postgresql://"),
+        ("mysql://u@db.example/oi", "unsupported database URL scheme 'mysql'"),
+    ]:
+        with pytest.raises(SystemExit) as exited:
+            build_parser().parse_args(["--db", url])
+        assert exited.value.code != 0
+        assert expected in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
     parsed = build_parser().parse_args(["--db", "sqlite:////srv/oi.db"])
     assert str(parsed.db) == "/srv/oi.db"
