@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -36,6 +37,7 @@ from pathlib import Path
 import httpx
 
 KEY = "bench-key"
+POST_CONNECTIONS = 8
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -43,6 +45,12 @@ def cpu_seconds(pid: int) -> float:
     """user + system CPU time of a process so far (/proc/PID/stat fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def client_cpu_seconds() -> float:
+    """user + system CPU of this benchmark client (it shares the 2 cores with the servers)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def free_port() -> int:
@@ -141,7 +149,13 @@ def summary(latencies: list[float]) -> dict:
 async def run(args: argparse.Namespace, a_url: str, b_url: str, pids: list[int]) -> dict:
     headers = {"X-API-Key": KEY, "X-Agent-ID": "bench"}
     concurrency = args.concurrency
-    limits = httpx.Limits(max_connections=concurrency + 4)
+    # Few connections: a POST takes milliseconds (the slot then waits for the callback, not
+    # the connection), and httpcore's pool polls every connection it holds on every request
+    # and response (with concurrency + 4 of them, the client cost more CPU than both
+    # servers at 64 in flight).
+    limits = httpx.Limits(
+        max_connections=POST_CONNECTIONS, max_keepalive_connections=POST_CONNECTIONS
+    )
     async with httpx.AsyncClient(base_url=a_url, headers=headers, limits=limits, timeout=60) as a:
         gate = asyncio.Semaphore(concurrency)
 
@@ -181,10 +195,12 @@ async def run(args: argparse.Namespace, a_url: str, b_url: str, pids: list[int])
         sent.clear()
         idle_intents, intents = intents[: args.idle], intents[args.idle :]
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
+        client_before = client_cpu_seconds()
         first = time.perf_counter()
         await asyncio.gather(*((burst if args.open_loop else round_trip)(i) for i in intents))
         await asyncio.gather(*(callbacks.wait_for(d, 60) for d in list(sent)))
         cpu_used = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+        client_used = client_cpu_seconds() - client_before
         burst_sent = dict(sent)
         idle_latencies = []
         for intent_id in idle_intents:  # one at a time, the servers idle in between
@@ -208,6 +224,7 @@ async def run(args: argparse.Namespace, a_url: str, b_url: str, pids: list[int])
         **summary(latencies),
         "server_cpu_s": round(cpu_used, 2),
         "cpu_ms_per_round_trip": round(cpu_used * 1000 / len(done), 2) if done else None,
+        "client_cpu_ms_per_round_trip": round(client_used * 1000 / len(done), 2) if done else None,
         "idle_dispatches": len(idle_latencies),
         "idle_p50_ms": idle["p50_ms"],
         "idle_max_ms": idle["max_ms"],

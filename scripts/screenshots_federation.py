@@ -75,7 +75,7 @@ async def shoot(main: LiveServer, peer: LiveServer, out: Path, work: Path) -> li
         await wait_until(
             pilot, lambda: app.screen.loaded and app.connection_state == "live", limit=20
         )
-        await pilot.press("5")
+        await pilot.press("7")
         await wait_until(
             pilot,
             lambda: (
@@ -97,7 +97,7 @@ async def shoot(main: LiveServer, peer: LiveServer, out: Path, work: Path) -> li
         )
         await pilot.pause(0.5)
         save("federation-peer")
-        await pilot.press("6")
+        await pilot.press("8")
         await wait_until(
             pilot, lambda: isinstance(app.screen, DispatchesScreen) and app.screen.loaded
         )

@@ -77,7 +77,15 @@ def run_server(
         **{"webhook_allow_cidrs": ["127.0.0.0/8"], **overrides},  # a test may narrow it
     )
     app = create_app(settings)
-    server = Server(uvicorn.Config(app, log_level="warning", lifespan="on"), app)
+    # Keep-alive as long as the real server's idle timeout: uvicorn's own 5 s default can
+    # close a client's pooled connection as it sends, when the test process is starved.
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="on",
+        timeout_keep_alive=int(settings.http_idle_timeout_seconds),
+    )
+    server = Server(config, app)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

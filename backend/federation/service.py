@@ -13,6 +13,7 @@ from ..outbound.http1 import PostClient
 from ..settings import Settings
 from .config import FederationConfig, load_federation_config
 from .identity import Identity, load_identity
+from .outbox import LANE_CONCURRENCY
 from .peers import PeerMonitor
 from .receive import Receiver
 from .resolver import FETCH_TIMEOUT_SECONDS, KeyResolver
@@ -36,11 +37,11 @@ class Federation:
         config: FederationConfig,
         identity: Identity,
         egress_cidrs: Sequence[str] = (),
-        connections: int = 16,
+        connections: int = LANE_CONCURRENCY,
     ) -> None:
         self.config = config
         self.connections = connections
-        """The outbound worker's slots: federation sends never use more connections."""
+        """The federation lane's slots: its sends never use more connections per peer."""
         self.identity = identity
         self.egress = EgressPolicy(egress_cidrs)
         self.client: httpx.AsyncClient | None = None
@@ -77,7 +78,7 @@ class Federation:
             return None
         config = load_federation_config(settings)
         identity = load_identity(config.key_file, config.server_did)
-        return cls(config, identity, settings.egress_cidrs, settings.webhook_concurrency)
+        return cls(config, identity, settings.egress_cidrs)
 
     @property
     def did(self) -> str:

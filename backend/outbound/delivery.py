@@ -6,7 +6,8 @@ server stops stays pending, so it is sent again after a restart (receivers dedup
 the delivery is marked failed; every attempt is recorded and visible through the API.
 
 Other durable outboxes (federation dispatches and callbacks) are drained by the same worker
-as extra `OutboxLane`s: one loop, one concurrency limit, one wake-up on commit.
+as extra `OutboxLane`s: one loop and one wake-up on commit, but each lane has its own slots,
+so a backlog in one never holds the other's sends back.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import Collection
 from typing import Any, Protocol
 
 import httpx
@@ -53,11 +55,14 @@ class OutboxLane(Protocol):
     in flight when the server stops stays due and is tried again after a restart)."""
 
     name: str
+    concurrency: int
+    """How many of its jobs may be in flight at once (its own slots, not the webhooks')."""
 
     def wants(self, events: list[Event]) -> bool:
         """Whether these committed events may have queued work for this lane."""
 
-    async def due(self, now: float, limit: int) -> list[Any]: ...
+    async def due(self, now: float, limit: int, skip: Collection[str]) -> list[Any]:
+        """Up to `limit` jobs due by `now`, oldest first, except the ids in `skip`."""
 
     async def next_due(self) -> float | None: ...
 
@@ -86,6 +91,8 @@ class WebhookWorker:
         self.has_targets = False
         self._wake = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task] = {}
+        self._lane_jobs: dict[str, set[str]] = {}
+        """Per lane, the ids of its jobs in flight (each lane counts against its own slots)."""
         # Attempts recorded while an outbox read is running: that read may predate their
         # commit and still list them as due, so its result must not start them again.
         self._settled_during_read: set[str] = set()
@@ -93,6 +100,7 @@ class WebhookWorker:
 
     def add_lane(self, lane: OutboxLane) -> None:
         self.lanes.append(lane)
+        self._lane_jobs[lane.name] = set()
         self._wake.set()
 
     def wake(self) -> None:
@@ -121,14 +129,19 @@ class WebhookWorker:
                 task.cancel()  # unrecorded attempts stay pending: resent after restart
             await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
+    def _webhooks_in_flight(self) -> int:
+        return len(self._in_flight) - sum(len(jobs) for jobs in self._lane_jobs.values())
+
+    def _lane_free(self, lane: OutboxLane) -> int:
+        return lane.concurrency - len(self._lane_jobs[lane.name])
+
     async def _start_due(self) -> None:
-        free = self.concurrency - len(self._in_flight)
-        if free <= 0:
-            return
         self._settled_during_read.clear()
+        busy = self._webhooks_in_flight()
+        free = self.concurrency - busy
         due = []
-        if self.has_targets:  # no subscription with a URL: no webhook delivery can be due
-            due = await self.store.due_deliveries(time.time(), free + len(self._in_flight))
+        if free > 0 and self.has_targets:  # no subscription with a URL: none can be due
+            due = await self.store.due_deliveries(time.time(), free + busy)
         for delivery in due:
             if free <= 0:
                 break
@@ -138,15 +151,18 @@ class WebhookWorker:
             task = asyncio.create_task(self._deliver(delivery), name=f"webhook-{delivery.id}")
             self._in_flight[delivery.id] = task
         for lane in self.lanes:
+            free = self._lane_free(lane)
             if free <= 0:
-                break
-            for job in await lane.due(time.time(), free + len(self._in_flight)):
+                continue
+            jobs = self._lane_jobs[lane.name]
+            for job in await lane.due(time.time(), free, list(jobs)):
                 key = f"{lane.name}:{job.id}"
                 if free <= 0:
                     break
-                if key in self._in_flight or key in self._settled_during_read:
-                    continue
+                if job.id in jobs or key in self._settled_during_read:
+                    continue  # the read began before this job's start or its record
                 free -= 1
+                jobs.add(job.id)
                 task = asyncio.create_task(self._run_lane_job(lane, job, key), name=key)
                 self._in_flight[key] = task
 
@@ -156,23 +172,28 @@ class WebhookWorker:
             await lane.record(job, outcome)
         finally:
             self._in_flight.pop(key, None)
+            self._lane_jobs[lane.name].discard(job.id)
             self._settled_during_read.add(key)
             self._wake.set()
 
     async def _sleep(self) -> None:
-        if len(self._in_flight) >= self.concurrency:
+        webhooks_open = self._webhooks_in_flight() < self.concurrency
+        open_lanes = [lane for lane in self.lanes if self._lane_free(lane) > 0]
+        if not webhooks_open and not open_lanes:
             # Every slot is busy: only a finished attempt can let more start, and it wakes
-            # us; when anything is due does not matter yet (saves two reads a wake-up).
+            # us; when anything is due does not matter yet (saves the reads of a wake-up).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
             return
         timeout = POLL_SECONDS
-        next_due = await self.store.next_delivery_due() if self.has_targets else None
-        for lane in self.lanes:
+        next_due = None
+        if webhooks_open and self.has_targets:
+            next_due = await self.store.next_delivery_due()
+        for lane in open_lanes:  # a full lane starts nothing before one of its jobs ends
             lane_due = await lane.next_due()
             if lane_due is not None:
                 next_due = lane_due if next_due is None else min(next_due, lane_due)
-        if next_due is not None and len(self._in_flight) < self.concurrency:
+        if next_due is not None:
             timeout = min(timeout, max(0.0, next_due - time.time()))
             if timeout == 0.0 and not self._in_flight:
                 return  # due now and nothing blocks it: go again at once

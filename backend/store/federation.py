@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from typing import Any
 
 import msgspec
@@ -184,7 +185,11 @@ class FederationOutbox(FederationWorkflows, ABC):
         """The received envelope that created this local intent, if one did (re-dispatch)."""
 
     @abstractmethod
-    async def due_federation_jobs(self, now: float, limit: int) -> list[OutboxJob]: ...
+    async def due_federation_jobs(
+        self, now: float, limit: int, skip: Collection[str] = ()
+    ) -> list[OutboxJob]:
+        """Up to `limit` pending jobs due by `now`, oldest first, except the ids in `skip`
+        (the ones in flight: still pending until their attempt is recorded)."""
 
     @abstractmethod
     async def next_federation_due(self) -> float | None: ...

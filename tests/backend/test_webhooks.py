@@ -255,7 +255,8 @@ def test_deleting_a_subscription_stops_its_deliveries(tmp_path):
         assert api.delete(f"/api/v1/subscriptions/{sub['id']}").status_code == 204
         comment(api, intent_id)
         wait_until(lambda: receiver.requests, "the remaining subscription's delivery")
-        assert deliveries(api, keep["id"])[0]["status"] == "delivered"
+        # The receiver answers before the worker records the attempt: wait for the record.
+        wait_until(lambda: deliveries(api, keep["id"])[0]["status"] == "delivered", "the record")
     assert [json.loads(r.body)["subscription_id"] for r in receiver.requests] == [keep["id"]]
 
 
