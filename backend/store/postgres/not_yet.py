@@ -7,6 +7,7 @@ been written, so lists are empty and lookups find nothing.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from ...domain.errors import DomainError, NotFound
@@ -66,7 +67,9 @@ class PostgresFederationNotYet(FederationStore, FederationOutbox):
     async def inbound_for_intent(self, intent_id: str) -> dict[str, Any] | None:
         return None
 
-    async def due_federation_jobs(self, now: float, limit: int) -> list[OutboxJob]:
+    async def due_federation_jobs(
+        self, now: float, limit: int, skip: Collection[str] = ()
+    ) -> list[OutboxJob]:
         return []
 
     async def next_federation_due(self) -> float | None:
