@@ -155,15 +155,21 @@ async def shoot(live: LiveServer, out: Path, work: Path) -> list[Path]:
     return written
 
 
-def main() -> None:
+def output_dir() -> Path:
+    """`--out` (default screenshots/), created; exits when rsvg-convert is missing."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
-    args = parser.parse_args()
+    out: Path = parser.parse_args().out
     if shutil.which("rsvg-convert") is None:
         sys.exit("rsvg-convert not found: apt-get install -y librsvg2-bin fonts-firacode")
-    args.out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def main() -> None:
+    out = output_dir()
     with tempfile.TemporaryDirectory() as tmp, run_server(Path(tmp) / "demo.db") as live:
-        written = asyncio.run(shoot(live, args.out, Path(tmp)))
+        written = asyncio.run(shoot(live, out, Path(tmp)))
     for path in written:
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 

@@ -9,9 +9,7 @@ federation-send PNGs, the same way as scripts/screenshots.py (whose `to_png` it 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -29,7 +27,7 @@ from openintent_tui.screens.dispatches import DispatchesScreen  # noqa: E402
 from openintent_tui.screens.intent_detail import IntentDetailScreen  # noqa: E402
 from openintent_tui.screens.peer_detail import PeerScreen  # noqa: E402
 from openintent_tui.screens.peers import PeersScreen  # noqa: E402
-from screenshots import to_png  # noqa: E402
+from screenshots import output_dir, to_png  # noqa: E402
 from tests.federation.helpers import free_port, write_config  # noqa: E402
 from tests.support import API_KEY, LiveServer, run_server  # noqa: E402
 from tests.tui.tui_support import connection, wait_until  # noqa: E402
@@ -125,12 +123,7 @@ async def shoot(main: LiveServer, peer: LiveServer, out: Path, work: Path) -> li
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
-    args = parser.parse_args()
-    if shutil.which("rsvg-convert") is None:
-        sys.exit("rsvg-convert not found: apt-get install -y librsvg2-bin fonts-firacode")
-    args.out.mkdir(parents=True, exist_ok=True)
+    out = output_dir()
     main_port, peer_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -148,7 +141,7 @@ def main() -> None:
                 work / "peer.db", peer_port, federation_enabled=True, federation_config=peer_config
             ) as peer_server,
         ):
-            written = asyncio.run(shoot(main_server, peer_server, args.out, work))
+            written = asyncio.run(shoot(main_server, peer_server, out, work))
     for path in written:
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 

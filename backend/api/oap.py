@@ -210,11 +210,7 @@ class OapRoutingController(Controller):
         offset: Offset = 0,
         cursor: Cursor = None,
     ) -> OapChainList:
-        fetch = partial(store.list_oap_chains, status=status, intent_id=intent_id)
-        page = await page_of(fetch, request, offset, cursor=cursor)
-        return OapChainList(
-            chains=page.items, next_offset=page.next_offset, next_cursor=page.next_cursor
-        )
+        return await _chain_page(store, request, offset, cursor, status=status, intent_id=intent_id)
 
     @get("/chains/{chain_id:str}", summary="One chain with its envelope checkpoint and hops")
     async def get_chain(self, store: NamedDependency[Store], chain_id: FromPath[str]) -> OapChain:
@@ -283,11 +279,24 @@ class IntentChainController(Controller):
         cursor: Cursor = None,
     ) -> OapChainList:
         await store.get_intent(intent_id)  # 404 for an unknown intent
-        fetch = partial(store.list_oap_chains, intent_id=intent_id)
-        page = await page_of(fetch, request, offset, cursor=cursor)
-        return OapChainList(
-            chains=page.items, next_offset=page.next_offset, next_cursor=page.next_cursor
-        )
+        return await _chain_page(store, request, offset, cursor, intent_id=intent_id)
+
+
+async def _chain_page(
+    store: Store,
+    request: Request,
+    offset: int,
+    cursor: str | None,
+    *,
+    intent_id: str | None,
+    status: str | None = None,
+) -> OapChainList:
+    """One page of chains (both chain lists), newest first."""
+    fetch = partial(store.list_oap_chains, status=status, intent_id=intent_id)
+    page = await page_of(fetch, request, offset, cursor=cursor)
+    return OapChainList(
+        chains=page.items, next_offset=page.next_offset, next_cursor=page.next_cursor
+    )
 
 
 async def _ping(state: State, store: Store, agent: OapAgent, timeout_s: float) -> OapPing:
