@@ -492,7 +492,11 @@ async def test_every_view_renders_and_says_what_is_unavailable(
         portfolios.table.move_to(seeded["portfolio"])
         await pilot.press("enter")
         await wait_until(pilot, screen_is(app, PortfolioScreen), what="portfolio")
-        assert [r.key for r in app.screen.table.visible_rows] == [seeded["intent"]]
+        await wait_until(  # the member rows arrive after the screen does
+            pilot,
+            lambda: [r.key for r in app.screen.table.visible_rows] == [seeded["intent"]],
+            what="the portfolio's member",
+        )
         await pilot.press("escape")
 
         await pilot.press("question_mark")
