@@ -181,11 +181,11 @@ class ChainRunner:
         while True:
             try:
                 if self._tasks:
-                    before = dict(self._tasks)
+                    before = dict(self._tasks)  # a run launched meanwhile is not judged
                     mine = set(await store.renew_oap_claims(self.owner))
                     for chain_id, task in before.items():
-                        # Launched after the renewal read its rows, or already replaced by
-                        # a new run: not judged by this renewal.
+                        # Not ours any more (taken over, or cancelled through another
+                        # instance): stop the run, unless a newer one replaced it meanwhile.
                         if chain_id not in mine and self._tasks.get(chain_id) is task:
                             task.cancel()
                 for chain_id in await store.take_over_oap_chains(self.owner, TAKE_OVER_BATCH):
