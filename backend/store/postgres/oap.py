@@ -14,7 +14,7 @@ sees the same agents at once."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import asyncpg
 import msgspec
@@ -455,46 +455,44 @@ class PostgresOap(PostgresCore, OapStore, OapClaims):
         response_json = stored_response(result.response)
 
         async def op(tx: Tx) -> OapChain:
-            intent_id = await _owned(tx, chain_id, owner)
-            selected_by = await tx.fetchval(
-                "SELECT selected_by FROM oap_hops WHERE chain_id = $1 AND hop = $2", chain_id, hop
+            # The hottest write: one read and one write statement (data-modifying CTEs)
+            # around the lease guard, rather than one round trip per row.
+            found = await tx.fetchrow(
+                "SELECT c.intent_id, c.status, c.owner, h.selected_by, i.version, i.state"
+                " FROM oap_chains c JOIN intents i ON i.id = c.intent_id"
+                " LEFT JOIN oap_hops h ON h.chain_id = c.chain_id AND h.hop = $2"
+                " WHERE c.chain_id = $1",
+                chain_id,
+                hop,
             )
+            if found is None or found[1] != "running" or found[2] != owner:
+                raise ChainLost(chain_id)
+            intent_id, _, _, selected_by, version, state_text = found
             paths = ["/" + STATE_MEMORY_KEY, "/" + STATE_LAST_RESULT_KEY]
             for guard in tx.hooks.state_patching:  # a lease on these keys refuses the hop
                 await guard(tx, intent_id, paths, agent_id)
-            version, state_text = cast(
-                asyncpg.Record,
-                await tx.fetchrow("SELECT version, state FROM intents WHERE id = $1", intent_id),
-            )
             state = loads(state_text) or {}
             state[STATE_MEMORY_KEY] = result.state_memory
             state[STATE_LAST_RESULT_KEY] = result.last_result
-            await tx.execute(
-                "UPDATE intents SET state = $1, version = $2, updated_at = $3,"
-                " last_activity_at = $3 WHERE id = $4",
-                dumps(state),
-                version + 1,
-                tx.moment,
-                intent_id,
-            )
-            await tx.execute(
-                "UPDATE oap_hops SET status = 'ok', attempts = $1, http_status = $2,"
-                " response = $3, duration_ms = $4, finished_at = $5"
-                " WHERE chain_id = $6 AND hop = $7",
-                result.attempts, result.http_status, response_json, result.duration_ms,
-                tx.moment, chain_id, hop,
-            )  # fmt: skip
             running = result.status == "running"
-            await tx.execute(
-                "UPDATE oap_chains SET envelope = $1, hops_done = $2, next_agent = $3,"
-                " next_selected_by = $4, status = $5,"
-                " owner = CASE WHEN $6 THEN owner END,"
-                f" claimed_until = CASE WHEN $6 THEN {_claim(7)} END,"
-                " error = NULL, error_kind = NULL, heartbeat_at = $8, updated_at = $8,"
-                " finished_at = $9 WHERE chain_id = $10",
-                envelope_json, hop, result.next_agent, result.next_selected_by, result.status,
-                running, self.oap_claim_seconds, tx.moment,
-                tx.moment if result.status == "completed" else None, chain_id,
+            chain_row = await tx.fetchrow(
+                "WITH intent AS (UPDATE intents SET state = $1, version = $2, updated_at = $3,"
+                " last_activity_at = $3 WHERE id = $4),"
+                " hop AS (UPDATE oap_hops SET status = 'ok', attempts = $5, http_status = $6,"
+                " response = $7, duration_ms = $8, finished_at = $3"
+                " WHERE chain_id = $9 AND hop = $10)"
+                " UPDATE oap_chains SET envelope = $11, hops_done = $10, next_agent = $12,"
+                " next_selected_by = $13, status = $14,"
+                " owner = CASE WHEN $15 THEN owner END,"
+                f" claimed_until = CASE WHEN $15 THEN {_claim(16)} END,"
+                " error = NULL, error_kind = NULL, heartbeat_at = $3, updated_at = $3,"
+                f" finished_at = $17 WHERE chain_id = $9 RETURNING {CHAIN_COLUMNS}",
+                dumps(state), version + 1, tx.moment, intent_id,
+                result.attempts, result.http_status, response_json, result.duration_ms,
+                chain_id, hop,
+                envelope_json, result.next_agent, result.next_selected_by, result.status,
+                running, self.oap_claim_seconds,
+                tx.moment if result.status == "completed" else None,
             )  # fmt: skip
             await tx.emit(
                 intent_id,
@@ -562,7 +560,7 @@ class PostgresOap(PostgresCore, OapStore, OapClaims):
                 )
             elif result.status == "hop_limit":
                 await tx.emit(intent_id, "task.blocked", None, limit_payload(chain_id, hop, result))
-            return await _fetch_chain(tx, chain_id)
+            return _chain(chain_row)
 
         return await self._write(op)
 
