@@ -116,7 +116,8 @@ async def test_two_survivors_taking_over_at_once_split_the_chains(trio):
 async def test_a_released_chain_is_taken_at_once_and_finished_chains_never(trio):
     a, b, _ = trio
     running, finished = await new_chain(a, "A"), await new_chain(a, "A")
-    await a.cancel_oap_chain(finished, "done with it", "a")
+    await b.cancel_oap_chain(finished, "done with it", "a")  # through the other instance
+    assert await a.renew_oap_claims("A") == [running]  # A's runner stops the cancelled run
     assert await b.take_over_oap_chains("B", 50) == []  # A's claims last LONG
     assert await a.release_oap_chains("A") == [running]
     assert await b.take_over_oap_chains("B", 50) == [running]

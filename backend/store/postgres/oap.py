@@ -1,13 +1,7 @@
 """The OAP registry, chains and hops on PostgreSQL, as the SQLite store's (sqlite/oap.py): a
 hop's outcome, the chain's checkpoint, the intent's state and their events are written in
-one transaction.
-
-Several instances share one database, so a running chain is claimed (`OapClaims`): `owner`
-runs it until `claimed_until`, on the database's clock (instances' clocks may differ), which
-every write of the owner's and its runner's renewals move on. Every chain write checks the
-owner first (ChainLost otherwise), and all write transactions of all instances take the
-`event_head` row lock first (core.py), so a take-over and the old owner's writes are
-ordered: once a chain is taken, its old owner can no longer advance it.
+one transaction. Every chain write checks that the chain is still running under the caller
+(ChainLost otherwise); how instances share chains is oap_claims.py.
 
 The registry has no in-process cache: every read goes to the database, so every instance
 sees the same agents at once."""
@@ -25,7 +19,7 @@ from ...oap.envelope import STATE_LAST_RESULT_KEY, STATE_MEMORY_KEY
 from ...wire.limits import MAX_INT64
 from ...wire.oap import OapAgent, OapChain, OapHop
 from ..keyset import KeyColumns, Slice
-from ..oap import AgentRecord, ChainLost, ChainState, HopResult, NewChain, OapClaims, OapStore
+from ..oap import AgentRecord, ChainLost, ChainState, HopResult, NewChain, OapStore
 from ..sqlite.core import dumps, loads, new_uid
 from ..sqlite.oap import (
     FINISHED,
@@ -36,7 +30,8 @@ from ..sqlite.oap import (
     limit_payload,
     stored_response,
 )
-from .core import PostgresCore, Tx, iso_or_none, read_keyset
+from .core import Tx, iso_or_none, read_keyset
+from .oap_claims import PostgresOapClaims, claim_deadline, pending_hop
 
 CHAIN_ORDER = KeyColumns(
     "oap_chains", ("-ord",), (Annotated[int, msgspec.Meta(ge=-MAX_INT64, le=0)],)
@@ -55,11 +50,6 @@ HOP_COLUMNS = (
     "chain_id, hop, agent_id, selected_by, status, attempts, http_status, idempotency_key,"
     " request_sha256, response, error, error_kind, duration_ms, started_at, finished_at"
 )
-
-
-def _claim(param: int) -> str:
-    """SQL for a claim deadline `$param` seconds from now on the database's clock."""
-    return f"clock_timestamp() + make_interval(secs => ${param})"
 
 
 def _agent(row: Any) -> OapAgent:
@@ -145,14 +135,6 @@ async def _owned(tx: Tx, chain_id: str, owner: str) -> str:
     return row[0]
 
 
-async def _pending_hop(conn: asyncpg.Connection | Tx, chain_id: str) -> int | None:
-    return await conn.fetchval(
-        "SELECT hop FROM oap_hops WHERE chain_id = $1 AND status = 'pending'"
-        " ORDER BY hop DESC LIMIT 1",
-        chain_id,
-    )
-
-
 async def _join_intent(tx: Tx, intent_id: str, agent_id: str, actor: str | None) -> None:
     """As the SQLite store's: an agent's first hop on an intent assigns it (role `oap`)."""
     added = await tx.fetchval(
@@ -181,7 +163,7 @@ async def _finish(tx: Tx, chain_id: str, status: str, *, kind: str | None, error
     )
 
 
-class PostgresOap(PostgresCore, OapStore, OapClaims):
+class PostgresOap(PostgresOapClaims, OapStore):
     # --- registry
 
     async def save_oap_agent(
@@ -308,7 +290,7 @@ class PostgresOap(PostgresCore, OapStore, OapClaims):
                 " stop_at_hop, status, envelope, next_agent, next_selected_by, owner,"
                 " claimed_until, heartbeat_at, created_by, created_at, updated_at)"
                 " VALUES ($1, $2, $3, $4, $5, $5, 'running', $6, $7, $8, $9,"
-                f" {_claim(10)}, $11, $12, $11, $11)",
+                f" {claim_deadline(10)}, $11, $12, $11, $11)",
                 chain.chain_id, chain.intent_id, chain.mode,
                 None if chain.pipeline is None else dumps(chain.pipeline), chain.max_hops,
                 dumps(chain.envelope), chain.next_agent, chain.next_selected_by, owner,
@@ -392,7 +374,7 @@ class PostgresOap(PostgresCore, OapStore, OapClaims):
                 " started_at = excluded.started_at, finished_at = NULL",
                 chain_id, hop, agent_id, selected_by, key, request_sha256, tx.moment,
             )  # fmt: skip
-            await self._touch(tx, chain_id, updated=True)
+            await self.touch_claim(tx, chain_id, updated=True)
             await _join_intent(tx, intent_id, agent_id, agent_id)
             await tx.emit(
                 intent_id,
@@ -410,17 +392,6 @@ class PostgresOap(PostgresCore, OapStore, OapClaims):
 
         await self._write(op)
 
-    async def _touch(self, tx: Tx, chain_id: str, *, updated: bool = False) -> None:
-        """The owner is alive: its claim moves on with every write it makes."""
-        await tx.execute(
-            f"UPDATE oap_chains SET heartbeat_at = $1, claimed_until = {_claim(2)},"
-            " updated_at = CASE WHEN $4 THEN $1 ELSE updated_at END WHERE chain_id = $3",
-            tx.moment,
-            self.oap_claim_seconds,
-            chain_id,
-            updated,
-        )
-
     async def record_oap_retry(
         self, chain_id: str, owner: str, hop: int, attempt: int, why: str
     ) -> None:
@@ -431,7 +402,7 @@ class PostgresOap(PostgresCore, OapStore, OapClaims):
                 chain_id,
                 hop,
             )
-            await self._touch(tx, chain_id)
+            await self.touch_claim(tx, chain_id)
             await tx.emit(
                 intent_id,
                 "task.retrying",
@@ -484,7 +455,7 @@ class PostgresOap(PostgresCore, OapStore, OapClaims):
                 " UPDATE oap_chains SET envelope = $11, hops_done = $10, next_agent = $12,"
                 " next_selected_by = $13, status = $14,"
                 " owner = CASE WHEN $15 THEN owner END,"
-                f" claimed_until = CASE WHEN $15 THEN {_claim(16)} END,"
+                f" claimed_until = CASE WHEN $15 THEN {claim_deadline(16)} END,"
                 " error = NULL, error_kind = NULL, heartbeat_at = $3, updated_at = $3,"
                 f" finished_at = $17 WHERE chain_id = $9 RETURNING {CHAIN_COLUMNS}",
                 dumps(state), version + 1, tx.moment, intent_id,
@@ -652,7 +623,7 @@ class PostgresOap(PostgresCore, OapStore, OapClaims):
             )
             if active:
                 raise Conflict(f"Intent {chain.intent_id} already runs chain {active}")
-            pending = await _pending_hop(tx, chain_id)
+            pending = await pending_hop(tx, chain_id)
             if pipeline is not None and pending is not None:
                 raise Conflict(
                     f"Hop {pending} of chain {chain_id} was in flight: resume without a"
@@ -670,7 +641,7 @@ class PostgresOap(PostgresCore, OapStore, OapClaims):
                 )
             await tx.execute(
                 "UPDATE oap_chains SET status = 'running', owner = $1,"
-                f" claimed_until = {_claim(2)}, heartbeat_at = $3, stop_at_hop = $4,"
+                f" claimed_until = {claim_deadline(2)}, heartbeat_at = $3, stop_at_hop = $4,"
                 " error = NULL, error_kind = NULL, updated_at = $3, finished_at = NULL"
                 " WHERE chain_id = $5",
                 owner,
@@ -743,7 +714,7 @@ class PostgresOap(PostgresCore, OapStore, OapClaims):
                     {
                         "oap": "chain_interrupted",
                         "chain_id": chain_id,
-                        "pending_hop": await _pending_hop(tx, chain_id),
+                        "pending_hop": await pending_hop(tx, chain_id),
                         "resumable": True,
                     },
                 )
@@ -808,72 +779,3 @@ class PostgresOap(PostgresCore, OapStore, OapClaims):
             )
 
         return await self._read(read)
-
-    # --- claims shared by the instances (OapClaims)
-
-    async def renew_oap_claims(self, owner: str) -> list[str]:
-        async def op(tx: Tx) -> list[str]:
-            rows = await tx.fetch(
-                f"UPDATE oap_chains SET claimed_until = {_claim(2)}, heartbeat_at = $3"
-                " WHERE owner = $1 AND status = 'running' RETURNING chain_id",
-                owner,
-                self.oap_claim_seconds,
-                tx.moment,
-            )
-            return [r[0] for r in rows]
-
-        return await self._write(op)
-
-    async def take_over_oap_chains(self, owner: str, limit: int) -> list[str]:
-        lapsed = (
-            "status = 'running' AND (owner IS NULL OR claimed_until IS NULL"
-            " OR claimed_until < clock_timestamp())"
-        )
-        # Polled by every instance: a read first, so a quiet database costs no write.
-        if not await self.pool.fetchval(f"SELECT EXISTS (SELECT 1 FROM oap_chains WHERE {lapsed})"):
-            return []
-
-        async def op(tx: Tx) -> list[str]:
-            # The event_head lock (core.py) orders this against every other instance's
-            # take-over and the old owner's writes: the rows are re-read under it.
-            rows = await tx.fetch(
-                f"SELECT chain_id, intent_id, owner, hops_done FROM oap_chains WHERE {lapsed}"
-                " ORDER BY claimed_until NULLS FIRST, ord LIMIT $1",
-                limit,
-            )
-            for chain_id, intent_id, previous, hops_done in rows:
-                await tx.execute(
-                    f"UPDATE oap_chains SET owner = $1, claimed_until = {_claim(2)},"
-                    " heartbeat_at = $3, updated_at = $3 WHERE chain_id = $4",
-                    owner,
-                    self.oap_claim_seconds,
-                    tx.moment,
-                    chain_id,
-                )
-                await tx.emit(
-                    intent_id,
-                    "task.unblocked",
-                    None,
-                    {
-                        "oap": "chain_taken_over",
-                        "chain_id": chain_id,
-                        "from_owner": previous,
-                        "why": "released" if previous is None else "claim_lapsed",
-                        "hops_done": hops_done,
-                        "resend_hop": await _pending_hop(tx, chain_id),
-                    },
-                )
-            return [r[0] for r in rows]
-
-        return await self._write(op)
-
-    async def release_oap_chains(self, owner: str) -> list[str]:
-        async def op(tx: Tx) -> list[str]:
-            rows = await tx.fetch(
-                "UPDATE oap_chains SET owner = NULL, claimed_until = NULL"
-                " WHERE owner = $1 AND status = 'running' RETURNING chain_id",
-                owner,
-            )
-            return [r[0] for r in rows]
-
-        return await self._write(op)
