@@ -122,3 +122,13 @@ async def test_a_released_chain_is_taken_at_once_and_finished_chains_never(trio)
     assert await a.release_oap_chains("A") == [running]
     assert await b.take_over_oap_chains("B", 50) == [running]
     assert (await b.get_oap_chain(finished)).status == "cancelled"
+
+
+def test_the_claim_length_is_a_setting_and_must_be_positive():
+    from backend.settings import load_settings
+
+    environ = {"OPENINTENT_OAP_CLAIM_SECONDS": "2.5"}
+    assert load_settings({}, environ=environ).oap_claim_seconds == 2.5
+    for bad in (0, -1):
+        with pytest.raises(SystemExit, match="oap_claim_seconds"):
+            load_settings({"oap_claim_seconds": bad}, environ={})
