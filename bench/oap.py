@@ -11,6 +11,7 @@ of chains, one at a time and then `--concurrency` at a time.
 
     .venv/bin/python bench/oap.py                 # --chains 40 --concurrency 8
     .venv/bin/python bench/oap.py --json
+    .venv/bin/python bench/oap.py --db postgresql://user@127.0.0.1:5432/bench   # PostgreSQL
 
 Targets: ours at least as fast as OAP's in-memory chain, and at least 300 hops/s.
 Needs `open-agent-protocol==0.3.0` (installed with --no-deps, see pyproject.toml).
@@ -104,11 +105,11 @@ def start_agents(workdir: Path) -> tuple[subprocess.Popen, str]:
     return proc, base
 
 
-def start_server(workdir: Path) -> tuple[subprocess.Popen, str]:
+def start_server(workdir: Path, db: str | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "OPENINTENT_EGRESS_ALLOW_CIDRS": "127.0.0.0/8"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backend", "--db", str(workdir / "bench.db"), "--port",
+        [sys.executable, "-m", "backend", "--db", db or str(workdir / "bench.db"), "--port",
          str(port), "--api-key", KEY],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -123,10 +124,11 @@ async def ours(url: str, agents: str, chains: int, concurrency: int) -> dict:
     async with httpx.AsyncClient(
         base_url=f"{url}/api/v1", headers=headers, timeout=120, limits=limits
     ) as api:
-        existing = {a["agent_id"] for a in (await api.get("/oap/agents")).json()["agents"]}
-        for i in range(1, HOPS + 1):
-            if f"a{i}" not in existing:
-                (await api.post("/oap/agents", json={"url": f"{agents}/a{i}"})).raise_for_status()
+        for i in range(1, HOPS + 1):  # replace: a reused database names an earlier run's URL
+            registered = await api.post(
+                "/oap/agents", params={"replace": "true"}, json={"url": f"{agents}/a{i}"}
+            )
+            registered.raise_for_status()
         intents = []
         for n in range(chains):
             created = await api.post("/intents", json={"title": f"start a1 (chain {n})"})
@@ -174,12 +176,13 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--db", help="a PostgreSQL URL instead of a fresh SQLite file")
     args = parser.parse_args()
     results: dict[str, dict] = {"load_before": list(os.getloadavg())}
     with tempfile.TemporaryDirectory(prefix="oap-bench-") as tmp:
         workdir = Path(tmp)
         agents_proc, agents = start_agents(workdir)
-        server_proc, url = start_server(workdir)
+        server_proc, url = start_server(workdir, args.db)
         try:
             asyncio.run(ours(url, agents, 4, 1))  # warm-up: registration, first connections
             asyncio.run(theirs(agents, 4, 1))

@@ -10,10 +10,8 @@ from functools import partial
 from typing import Annotated, Any
 
 from litestar import Controller, Litestar, Request, Response, delete, get, post
-from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import (
     HTTP_200_OK,
@@ -53,11 +51,6 @@ CAPABILITIES = ["oap-routing"]
 DISCOVERY_TIMEOUT_SECONDS = 10.0
 
 
-def oap_available(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """501 on a store that does not implement OAP routing yet (PostgreSQL)."""
-    connection.app.state.store.refuse_if_not_yet("oap")
-
-
 def _egress(state: State) -> EgressPolicy:
     return state.oap_egress
 
@@ -93,7 +86,6 @@ def _discovered(document: dict[str, Any] | None) -> tuple[str | None, list[str] 
 
 
 class OapAgentController(Controller):
-    guards = [oap_available]
     path = "/oap/agents"
     tags = ["oap"]
 
@@ -175,7 +167,6 @@ class OapAgentController(Controller):
 
 
 class OapRoutingController(Controller):
-    guards = [oap_available]
     path = "/oap"
     tags = ["oap"]
 
@@ -249,7 +240,6 @@ class OapRoutingController(Controller):
 
 
 class IntentChainController(Controller):
-    guards = [oap_available]
     path = "/intents/{intent_id:str}/oap/chains"
     tags = ["oap"]
 
@@ -321,12 +311,9 @@ async def _ping(state: State, store: Store, agent: OapAgent, timeout_s: float) -
 @asynccontextmanager
 async def oap_lifespan(app: Litestar) -> AsyncIterator[None]:
     """The agent transport and the chain runner; chains a dead server left running are
-    marked `interrupted` first."""
+    marked `interrupted` first (on PostgreSQL: taken over, see ChainRunner.recover)."""
     settings = app.state.settings
     store: Store = app.state.store
-    if "oap" in store.NOT_YET:  # its endpoints answer 501: nothing to run
-        yield
-        return
     async with outbound_client(60.0) as client:
         transport = AgentTransport(
             client,

@@ -5,7 +5,11 @@ A hop is: record it `pending` (its Idempotency-Key is `{chain_id}:{hop}`), POST 
 with OAP's retries, apply the answer as OAP does, then commit the hop, the checkpoint, the
 intent's state and the events in one transaction. A server that dies mid-hop leaves the hop
 `pending`; on start-up the chain is marked `interrupted`, and resuming re-sends that hop with
-the same key (at least once: an agent that dedupes on the key applies it once)."""
+the same key (at least once: an agent that dedupes on the key applies it once).
+
+On a store several instances share (`OapClaims`, PostgreSQL) nothing is marked
+`interrupted`: each runner renews its chains' claims, and takes over (and runs on from the
+checkpoint) the chains whose instance died or shut down."""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import msgspec
 
 from ..domain.errors import DomainError, InvalidInput, NotFound, PayloadTooLarge
 from ..store import Store
-from ..store.oap import ChainLost, ChainState, HopResult, NewChain
+from ..store.oap import ChainLost, ChainState, HopResult, NewChain, OapClaims
 from ..store.sqlite.core import new_uid
 from ..wire.headers import IDEMPOTENCY_KEY, INTENT_ID
 from ..wire.oap import OapChain, OapChainResume, OapChainStart, TaskEnvelope
@@ -40,6 +44,9 @@ from .transport import AgentTransport, HopError
 
 log = logging.getLogger("openintent.oap")
 
+TAKE_OVER_BATCH = 50
+"""Chains one instance takes over per round (the others take the rest)."""
+
 
 def unknown_agent_message(agent_id: str) -> str:
     return f"Requested agent '{agent_id}' is not registered."  # OAP's own wording
@@ -53,6 +60,7 @@ class ChainRunner:
         # Who runs a chain: chain writes check it, so a chain is never advanced by two runs.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_uid()}"
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._claims: asyncio.Task[None] | None = None
 
     # --- starting, resuming, cancelling
 
@@ -141,24 +149,62 @@ class ChainRunner:
         return await self.store.get_oap_chain(chain_id)
 
     async def recover(self) -> list[str]:
-        """At start-up: chains left `running` by a server that died are `interrupted`."""
+        """At start-up: chains left `running` by a server that died are `interrupted`; on a
+        shared store, the claims task starts instead (it takes over such chains)."""
+        if isinstance(self.store, OapClaims):
+            self._claims = asyncio.create_task(self._keep_claims(self.store), name="oap-claims")
+            return []
         found = await self.store.interrupt_oap_chains(None)
         if found:
             log.warning("OAP chains interrupted by the last shutdown: %s", ", ".join(found))
         return found
 
     async def close(self) -> None:
-        """At shutdown: stop every run; their chains become `interrupted` (resumable)."""
+        """At shutdown: stop every run; their chains become `interrupted` (resumable), or
+        on a shared store are released for another instance to take over."""
+        if self._claims is not None:
+            self._claims.cancel()
+            await asyncio.gather(self._claims, return_exceptions=True)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self.store.interrupt_oap_chains(self.owner)
+        if isinstance(self.store, OapClaims):
+            await self.store.release_oap_chains(self.owner)
+        else:
+            await self.store.interrupt_oap_chains(self.owner)
+
+    async def _keep_claims(self, store: OapClaims) -> None:
+        """Every third of the claim's length: renew this instance's claims (a run whose
+        chain is no longer ours stops: another instance took it, or it was cancelled), then
+        take over the chains whose claim lapsed or was released."""
+        while True:
+            try:
+                if self._tasks:
+                    before = dict(self._tasks)  # a run launched meanwhile is not judged
+                    mine = set(await store.renew_oap_claims(self.owner))
+                    for chain_id, task in before.items():
+                        # Not ours any more (taken over, or cancelled through another
+                        # instance): stop the run, unless a newer one replaced it meanwhile.
+                        if chain_id not in mine and self._tasks.get(chain_id) is task:
+                            task.cancel()
+                for chain_id in await store.take_over_oap_chains(self.owner, TAKE_OVER_BATCH):
+                    log.warning("OAP chain %s taken over by %s", chain_id, self.owner)
+                    if chain_id not in self._tasks:  # our own lapsed claim: the run goes on
+                        self._launch(chain_id)
+            except Exception:  # the database may be away for a while: try again next round
+                log.exception("OAP chain claims could not be renewed or taken over")
+            await asyncio.sleep(store.oap_claim_seconds / 3)
 
     def _launch(self, chain_id: str) -> None:
         task = asyncio.create_task(self._run(chain_id), name=f"oap-chain-{chain_id}")
         self._tasks[chain_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(chain_id, None))
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._tasks.get(chain_id) is done:  # not a newer run of the same chain
+                del self._tasks[chain_id]
+
+        task.add_done_callback(forget)
 
     # --- one run
 

@@ -35,7 +35,7 @@ class Store(
     OapStore,
 ):
     NOT_YET: frozenset[str] = frozenset()
-    """Features ("oap", "workflows") this store does not implement yet: their endpoints
+    """Features (e.g. "workflows") this store does not implement yet: their endpoints
     answer 501 (`refuse_if_not_yet`) and their background runners do not start."""
 
     def refuse_if_not_yet(self, feature: str) -> None:

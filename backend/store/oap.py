@@ -192,3 +192,27 @@ class OapStore(ABC):
     @abstractmethod
     async def get_oap_chain(self, chain_id: str) -> OapChain:
         """With the envelope checkpoint and every hop."""
+
+
+class OapClaims(ABC):
+    """For a store that several server instances share (PostgreSQL). A running chain is
+    claimed by one instance (`owner`) until a deadline on the database's clock, which that
+    instance's runner keeps moving. A chain whose claim lapsed (its instance died) or was
+    released (it shut down) is taken over by a live instance and continues from its
+    checkpoint, re-sending an unfinished hop under the same Idempotency-Key. A store without
+    this part serves one server at a time: chains left running become `interrupted`."""
+
+    oap_claim_seconds: float = 10.0
+
+    @abstractmethod
+    async def renew_oap_claims(self, owner: str) -> list[str]:
+        """Move the deadline of `owner`'s running chains; returns the ids still its own."""
+
+    @abstractmethod
+    async def take_over_oap_chains(self, owner: str, limit: int) -> list[str]:
+        """Claim for `owner` up to `limit` running chains whose claim lapsed or was released
+        (one instance each: rows another instance is claiming are skipped)."""
+
+    @abstractmethod
+    async def release_oap_chains(self, owner: str) -> list[str]:
+        """At shutdown: `owner`'s running chains stay running, free for another instance."""

@@ -13,9 +13,9 @@ from .leases import PostgresLeases, lease_guard
 from .not_yet import (
     PostgresFederationNotYet,
     PostgresNotYet,
-    PostgresOapNotYet,
     PostgresWorkflowsNotYet,
 )
+from .oap import PostgresOap
 from .portfolios import PostgresPortfolios, complete_portfolios_of
 from .retries import PostgresRetries
 from .subscriptions import PostgresSubscriptions, WebhookOutbox
@@ -34,14 +34,15 @@ class PostgresStore(
     PostgresNotYet,
     PostgresFederationNotYet,
     PostgresWorkflowsNotYet,
-    PostgresOapNotYet,
+    PostgresOap,
     Store,
 ):
     """As `SqliteStore`: a resource is a mixin listed here; a rule it must run inside
     another resource's transaction is registered below."""
 
-    def __init__(self, dsn: str, *, readers: int = 2) -> None:
+    def __init__(self, dsn: str, *, readers: int = 2, oap_claim_seconds: float = 10.0) -> None:
         super().__init__(dsn, readers=readers)
+        self.oap_claim_seconds = oap_claim_seconds
         self.webhook_outbox = WebhookOutbox()
         # RFC-0003: a patch into a scope another agent holds a lease on is refused.
         self.hooks.state_patching.append(lease_guard)

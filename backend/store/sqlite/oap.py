@@ -36,7 +36,7 @@ EVENT_RESULT_CHARS = 2_000
 """An agent's result in a hop event is cut to this much JSON (the hop row keeps it whole)."""
 HOP_RESPONSE_MAX_CHARS = 262_144
 
-_decode_envelope = msgspec.json.Decoder(TaskEnvelope).decode
+decode_envelope = msgspec.json.Decoder(TaskEnvelope).decode
 
 
 def idempotency_key(chain_id: str, hop: int) -> str:
@@ -124,14 +124,14 @@ def _owned(tx: Tx, chain_id: str, owner: str) -> str:
     return row[0]
 
 
-def _clip(value: Any) -> Any:
+def clip_for_event(value: Any) -> Any:
     text = dumps(value)
     if len(text) <= EVENT_RESULT_CHARS:
         return value
     return {"truncated": True, "bytes": len(text), "preview": text[:EVENT_RESULT_CHARS]}
 
 
-def _stored_response(value: Any) -> str | None:
+def stored_response(value: Any) -> str | None:
     if value is None:
         return None
     text = dumps(value)
@@ -349,7 +349,7 @@ class SqliteOap(SqliteCore, OapStore):
                 pipeline_start=row[4],
                 hops_done=row[5],
                 stop_at_hop=row[6],
-                envelope=_decode_envelope(row[7]),
+                envelope=decode_envelope(row[7]),
                 next_agent=row[8],
                 next_selected_by=row[9],
                 pending_hop=pending[0] if pending else None,
@@ -437,7 +437,7 @@ class SqliteOap(SqliteCore, OapStore):
         step = result.envelope.steps_taken[-1]
         agent_id = step.agent_id
         envelope_json = dumps(result.envelope)
-        response_json = _stored_response(result.response)
+        response_json = stored_response(result.response)
 
         def op(tx: Tx) -> OapChain:
             intent_id = _owned(tx, chain_id, owner)
@@ -479,8 +479,16 @@ class SqliteOap(SqliteCore, OapStore):
                 agent_id,
                 {
                     "patches": [
-                        {"op": "set", "path": paths[0], "value": _clip(result.state_memory)},
-                        {"op": "set", "path": paths[1], "value": _clip(result.last_result)},
+                        {
+                            "op": "set",
+                            "path": paths[0],
+                            "value": clip_for_event(result.state_memory),
+                        },
+                        {
+                            "op": "set",
+                            "path": paths[1],
+                            "value": clip_for_event(result.last_result),
+                        },
                     ],
                     "version": version + 1,
                     "oap": "hop_checkpoint",
@@ -502,8 +510,10 @@ class SqliteOap(SqliteCore, OapStore):
                     "selected_by": selected_by,
                     "attempts": result.attempts,
                     "duration_ms": result.duration_ms,
-                    "result": _clip(result.response),
-                    "handoff": None if handoff is None else _clip(msgspec.to_builtins(handoff)),
+                    "result": clip_for_event(result.response),
+                    "handoff": None
+                    if handoff is None
+                    else clip_for_event(msgspec.to_builtins(handoff)),
                 },
             )
             if result.next_agent is not None and result.next_selected_by == "handoff":
@@ -528,7 +538,7 @@ class SqliteOap(SqliteCore, OapStore):
                     {"oap": "chain_completed", "chain_id": chain_id, "hops": hop},
                 )
             elif result.status == "hop_limit":
-                tx.emit(intent_id, "task.blocked", None, _limit_payload(chain_id, hop, result))
+                tx.emit(intent_id, "task.blocked", None, limit_payload(chain_id, hop, result))
             return _fetch_chain(tx, chain_id)
 
         return await self._write(op)
@@ -554,7 +564,7 @@ class SqliteOap(SqliteCore, OapStore):
                     "UPDATE oap_hops SET status = 'failed', attempts = ?, http_status = ?,"
                     " response = ?, error = ?, error_kind = ?, duration_ms = ?, finished_at = ?"
                     " WHERE chain_id = ? AND hop = ?",
-                    (attempts, http_status, _stored_response(response), message, kind,
+                    (attempts, http_status, stored_response(response), message, kind,
                      duration_ms, tx.now, chain_id, hop),
                 )  # fmt: skip
                 found = tx.one(
@@ -765,13 +775,13 @@ class SqliteOap(SqliteCore, OapStore):
                 f"SELECT {HOP_COLUMNS} FROM oap_hops WHERE chain_id = ? ORDER BY hop", (chain_id,)
             ).fetchall()
             return msgspec.structs.replace(
-                chain, envelope=_decode_envelope(envelope), hops=[_hop(h) for h in hops]
+                chain, envelope=decode_envelope(envelope), hops=[_hop(h) for h in hops]
             )
 
         return await self._read(read)
 
 
-def _limit_payload(chain_id: str, hop: int, result: HopResult) -> dict[str, Any]:
+def limit_payload(chain_id: str, hop: int, result: HopResult) -> dict[str, Any]:
     return {
         "oap": "chain_hop_limit",
         "chain_id": chain_id,
