@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from backend.waiting import wait_event
+
 from .client import ClientError, ConflictError, ConnectionLost, OpenIntentClient, Unavailable
 
 T = TypeVar("T")
@@ -400,7 +402,4 @@ async def run_agents(
 
 
 async def _wait(stop_event: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop_event.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
+    await wait_event(stop_event, seconds)

@@ -13,7 +13,6 @@ so a backlog in one never holds the other's sends back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Collection
@@ -25,6 +24,7 @@ import msgspec
 from ..domain.clock import now_iso
 from ..store import Store
 from ..store.subscriptions import AttemptOutcome, AttemptResult, DueDelivery
+from ..waiting import wait_event
 from ..wire.events import Event
 from ..wire.subscriptions import WebhookBody
 from .egress import EgressPolicy, EgressRefused, guarded_post
@@ -182,8 +182,7 @@ class WebhookWorker:
         if not webhooks_open and not open_lanes:
             # Every slot is busy: only a finished attempt can let more start, and it wakes
             # us; when anything is due does not matter yet (saves the reads of a wake-up).
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            await wait_event(self._wake, POLL_SECONDS)
             return
         timeout = POLL_SECONDS
         next_due = None
@@ -197,10 +196,7 @@ class WebhookWorker:
             timeout = min(timeout, max(0.0, next_due - time.time()))
             if timeout == 0.0 and not self._in_flight:
                 return  # due now and nothing blocks it: go again at once
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout or POLL_SECONDS)
-        except TimeoutError:
-            pass
+        await wait_event(self._wake, timeout or POLL_SECONDS)
 
     async def _deliver(self, delivery: DueDelivery) -> None:
         try:

@@ -23,6 +23,7 @@ from litestar import Litestar
 
 from ..api.streams import end_streams
 from ..settings import Settings
+from ..waiting import wait_event
 from .asgi import ASGIApp, Receive, Scope, Send
 from .granian_guard import IdleSocketGuard
 from .http_limits import BodyTimeout, max_connections
@@ -60,9 +61,7 @@ class _Drain:
             message = await receive()
             if message["type"] == "lifespan.shutdown" and self.active:
                 self._idle = asyncio.Event()
-                try:
-                    await asyncio.wait_for(self._idle.wait(), self.grace_seconds)
-                except TimeoutError:
+                if not await wait_event(self._idle, self.grace_seconds):
                     log.warning(
                         "%d requests still open after %.0f s", self.active, self.grace_seconds
                     )

@@ -12,7 +12,6 @@ restart picks up where it stopped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -23,6 +22,7 @@ from ..federation.dispatch import create_dispatch
 from ..federation.service import Federation
 from ..store import Store
 from ..store.federation import ReadyPhase
+from ..waiting import wait_event
 from ..wire.events import Event
 from ..wire.federation import DelegationScope, DispatchRequest
 
@@ -61,8 +61,7 @@ class WorkflowRunner:
                 await self.step()
             except Exception:  # a bad row must not stop every later workflow
                 log.exception("workflow runner step failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            await wait_event(self._wake, POLL_SECONDS)
 
     async def step(self) -> None:
         for phase in await self.store.ready_workflow_phases():

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import httpx
 import msgspec
 
+from backend.waiting import wait_event
 from backend.wire.events import Event
 from backend.wire.headers import LAST_EVENT_ID
 
@@ -189,10 +190,7 @@ class EventStream:
 
     async def _sleep(self, delay: float) -> None:
         self._wake.clear()
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=delay)
-        except TimeoutError:
-            pass
+        await wait_event(self._wake, delay)
 
     def _sequence_of(self, event: Event) -> int:
         return event.sequence if self.intent_id else event.global_sequence
