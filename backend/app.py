@@ -69,7 +69,11 @@ def open_store(settings: Settings) -> Store:
     if settings.postgres_url:
         from .store.postgres import PostgresStore  # asyncpg is loaded only when used
 
-        return PostgresStore(settings.postgres_url, readers=settings.reader_connections)
+        return PostgresStore(
+            settings.postgres_url,
+            readers=settings.reader_connections,
+            claim_seconds=settings.postgres_claim_seconds,
+        )
     return SqliteStore(settings.db_path, readers=settings.reader_connections)
 
 
