@@ -187,13 +187,12 @@ class WebhookWorker:
             return
         timeout = POLL_SECONDS
         next_due = None
-        if webhooks_open:
-            # Asked even when no subscription of ours has a URL: on a database several
-            # instances share, a subscription made through another fills the outbox that
-            # this instance sends too (and takes over when that one dies).
+        if webhooks_open and not self.has_targets:
+            # On a database several servers share, a subscription made through another
+            # fills the outbox this one sends too (and takes over when that one dies).
+            self.has_targets = bool(await self.store.shared_webhook_targets())
+        if webhooks_open and self.has_targets:
             next_due = await self.store.next_delivery_due()
-            if next_due is not None:
-                self.has_targets = True
         for lane in open_lanes:  # a full lane starts nothing before one of its jobs ends
             lane_due = await lane.next_due()
             if lane_due is not None:

@@ -351,6 +351,11 @@ class PostgresSubscriptions(PostgresCore, SubscriptionStore):
             self.delivery_claims.owner,
         )
 
+    async def shared_webhook_targets(self) -> bool | None:
+        return await self.pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM subscriptions WHERE webhook_url IS NOT NULL)"
+        )
+
     async def record_attempt(self, delivery_id: str, outcome: AttemptOutcome) -> None:
         retry = outcome.result == "retry"
 
