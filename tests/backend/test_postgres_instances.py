@@ -17,6 +17,7 @@ from datetime import datetime
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
 
 from backend.settings import load_settings
@@ -143,6 +144,13 @@ def test_a_postgresql_url_selects_the_postgresql_store():
     assert isinstance(open_store(load_settings({"db": "x.db"}, environ={})), SqliteStore)
     with pytest.raises(SystemExit, match="federation is not available on the PostgreSQL"):
         load_settings({"db": "postgres://h/oi", "federation_enabled": True}, environ={})
+    claims = load_settings({}, environ={"OPENINTENT_POSTGRES_CLAIM_SECONDS": "2.5"})
+    assert (
+        open_store(msgspec.structs.replace(claims, db="postgres://h/oi")).delivery_claims.seconds
+        == 2.5
+    )
+    with pytest.raises(SystemExit, match="postgres_claim_seconds must be more than 0"):
+        load_settings({"postgres_claim_seconds": 0}, environ={})
 
 
 def test_serve_on_postgresql_as_operators_start_it(postgres_url, tmp_path):
