@@ -73,6 +73,7 @@ def open_store(settings: Settings) -> Store:
             settings.postgres_url,
             readers=settings.reader_connections,
             oap_claim_seconds=settings.oap_claim_seconds,
+            claim_seconds=settings.postgres_claim_seconds,
         )
     return SqliteStore(settings.db_path, readers=settings.reader_connections)
 

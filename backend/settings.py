@@ -60,6 +60,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_lease_seconds: int = 86_400
     lease_sweep_seconds: float = 1.0
     reader_connections: int = 2
+    postgres_claim_seconds: float = 10.0
+    """PostgreSQL: how long a webhook delivery an instance claimed stays its own without
+    renewal (renewed every third of it while the instance lives). When an instance dies,
+    the others send what it had claimed after at most this long."""
     egress_allow_cidrs: list[str] = msgspec.field(default_factory=list)
     """Private or loopback ranges that outbound requests (webhooks, federation dispatches,
     callbacks, manifest fetches) may reach anyway (tests: 127.0.0.0/8)."""
@@ -127,6 +131,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 "federation is not available on the PostgreSQL store yet; serve a SQLite"
                 " database to federate"
             )
+        if self.postgres_claim_seconds <= 0:
+            raise ValueError("postgres_claim_seconds must be more than 0")
         for name in (
             "http_idle_timeout_seconds",
             "http_header_timeout_seconds",

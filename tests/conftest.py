@@ -10,8 +10,8 @@ import pytest
 from tests.pg_support import URL_VARIABLE, drop_schema, fresh_schema_url, throwaway_cluster
 from tests.support import LiveServer, run_server
 
-# The stores the `server` fixture runs each test on: SQLite alone by default (CI's time
-# budget); OPENINTENT_TEST_STORES=sqlite,postgres runs every API test on both.
+# The stores the `server` fixture runs each test on: SQLite alone by default (a quick local
+# run); OPENINTENT_TEST_STORES=sqlite,postgres runs every API test on both, as .ci/run does.
 SERVER_STORES = os.environ.get("OPENINTENT_TEST_STORES", "sqlite").split(",")
 
 

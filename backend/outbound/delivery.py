@@ -186,6 +186,10 @@ class WebhookWorker:
             return
         timeout = POLL_SECONDS
         next_due = None
+        if webhooks_open and not self.has_targets:
+            # On a database several servers share, a subscription made through another
+            # fills the outbox this one sends too (and takes over when that one dies).
+            self.has_targets = bool(await self.store.shared_webhook_targets())
         if webhooks_open and self.has_targets:
             next_due = await self.store.next_delivery_due()
         for lane in open_lanes:  # a full lane starts nothing before one of its jobs ends

@@ -81,6 +81,13 @@ class SubscriptionStore(ABC):
     async def next_delivery_due(self) -> float | None:
         """Unix time of the earliest pending attempt, None when nothing is pending."""
 
+    async def shared_webhook_targets(self) -> bool | None:
+        """Whether a subscription with a webhook URL exists, on a store several servers
+        share (asked about once a second while the worker knows of none: it may have been
+        made through another server). None: only this server writes this store, and the
+        worker's `refresh()` after each subscription change is exact."""
+        return None
+
     @abstractmethod
     async def record_attempt(self, delivery_id: str, outcome: AttemptOutcome) -> None: ...
 

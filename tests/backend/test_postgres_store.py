@@ -10,6 +10,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -17,9 +18,12 @@ import pytest
 from backend.domain.errors import Conflict, VersionConflict
 from backend.store.postgres import PostgresStore
 from backend.store.postgres.schema import DatabaseTooNew, migration_files
+from backend.store.subscriptions import AttemptOutcome
 from backend.wire.events import EventCreate
 from backend.wire.intents import IntentCreate
 from backend.wire.subscriptions import SubscriptionCreate
+
+SECOND = timedelta(seconds=1)
 
 
 @pytest.fixture
@@ -239,24 +243,83 @@ async def test_commit_listeners_get_every_instances_events_once_in_order(pair):
     assert seen == list(range(3, expected + 1))
 
 
-async def test_deliveries_are_sent_by_one_instance_and_taken_over_when_it_goes(postgres_url):
-    first, second = PostgresStore(postgres_url), PostgresStore(postgres_url)
+async def pending_deliveries(store: PostgresStore, count: int) -> list[int]:
+    """A webhook subscription (to a port nobody answers) and `count` events for it: the
+    global sequences of `count` pending deliveries."""
+    intent = await new(store)
+    await store.create_subscription(
+        SubscriptionCreate(intent_id=intent, webhook_url="http://127.0.0.1:9/h"), "x", "s"
+    )
+    return [
+        (await store.append_event(intent, EventCreate(event_type="comment"), "x")).global_sequence
+        for _ in range(count)
+    ]
+
+
+def sequences(due) -> list[int]:
+    return [d.event.global_sequence for d in due]
+
+
+async def test_every_instance_claims_its_own_deliveries(pair):
+    """Row claims (claims.py): two instances asking at once get different deliveries, each
+    gets its own claims back (as pending rows on SQLite) but never the other's, and a
+    retry is anyone's again."""
+    first, second = pair
+    events = await pending_deliveries(first, 6)
+    later = time.time() + 3600  # everything pending is due by then
+    mine, theirs = await asyncio.gather(
+        first.due_deliveries(later, 3), second.due_deliveries(later, 10)
+    )
+    assert len(mine) <= 3 and sorted(sequences(mine) + sequences(theirs)) == events
+    assert not set(sequences(mine)) & set(sequences(theirs))
+    assert sequences(await first.due_deliveries(later, 10)) == sequences(mine)
+    assert sequences(await second.due_deliveries(later, 10)) == sequences(theirs)
+    retried = (mine or theirs)[0]
+    owner, other = (first, second) if mine else (second, first)
+    await owner.record_attempt(
+        retried.id,
+        AttemptOutcome(
+            started_at="2026-01-01T00:00:00+00:00",
+            duration_ms=1.0,
+            status_code=503,
+            error="HTTP 503",
+            result="retry",
+            next_attempt_at=time.time(),
+        ),
+    )
+    assert retried.event.global_sequence in sequences(await other.due_deliveries(later, 10))
+
+
+async def test_a_live_instance_keeps_its_claims_and_hands_them_over_when_it_stops(
+    postgres_url,
+):
+    """Claims outlive their first deadline while their instance lives (renewed); a store
+    that closes releases them and the other sends them at once."""
+    first = PostgresStore(postgres_url, claim_seconds=0.6)
+    second = PostgresStore(postgres_url, claim_seconds=0.6)
     await first.open()
     await second.open()
     try:
-        intent = await new(first)
-        made = await first.create_subscription(
-            SubscriptionCreate(intent_id=intent, webhook_url="http://127.0.0.1:9/h"), "x", "s"
-        )
-        event = await second.append_event(intent, EventCreate(event_type="comment"), "x")
-        later = time.time() + 3600  # everything pending is due by then
-        sender = await first.due_deliveries(later, 10)
-        assert [d.event.global_sequence for d in sender] == [event.global_sequence]
-        assert await second.due_deliveries(later, 10) == []
+        events = await pending_deliveries(first, 2)
+        later = time.time() + 3600
+        assert sequences(await first.due_deliveries(later, 10)) == events
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            first_deadline = await conn.fetchval(
+                "SELECT MIN(claimed_until) FROM webhook_deliveries"
+            )
+            # Until the database's clock is two claim times past the first deadline, the
+            # claims stay first's (renewed).
+            while await conn.fetchval(
+                "SELECT clock_timestamp() < $1", first_deadline + 2 * 0.6 * SECOND
+            ):
+                assert await second.due_deliveries(later, 10) == []
+                await asyncio.sleep(0.05)
+        finally:
+            await conn.close()
         assert await second.next_delivery_due() is None
-        await first.close()  # the sender goes away: its lock goes with its connection
-        taken_over = await second.due_deliveries(later, 10)
-        assert [d.subscription_id for d in taken_over] == [made.id]
+        await first.close()
+        assert sequences(await second.due_deliveries(later, 10)) == events
     finally:
         await first.close()
         await second.close()

@@ -15,15 +15,18 @@ class Received:
         self.path = path
         self.headers = headers
         self.body = body
+        self.at = time.monotonic()
 
 
 class Receiver:
-    """Records every POST. `status` and `body` decide the answer."""
+    """Records every POST. `status` and `body` decide the answer; `delay` makes it a slow
+    receiver (sends stay in flight that long)."""
 
-    def __init__(self, port: int, status: int = 204, body: bytes = b"") -> None:
+    def __init__(self, port: int, status: int = 204, body: bytes = b"", delay: float = 0) -> None:
         self.port = port
         self.status = status
         self.body = body
+        self.delay = delay
         self.requests: list[Received] = []
         self.url = f"http://127.0.0.1:{port}/hook"
 
@@ -36,6 +39,8 @@ class Receiver:
                 body = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 receiver.requests.append(Received(self.path, headers, body))
+                if receiver.delay:
+                    time.sleep(receiver.delay)  # a slow receiver, not a wait of the test
                 self.send_response(receiver.status)
                 if receiver.status in (301, 302, 307, 308):
                     self.send_header("Location", receiver.url + "/elsewhere")

@@ -37,7 +37,8 @@ def test_disabled_federation_answers_as_the_sdk_expects(server):
     assert status.trust_policy == TrustPolicy.ALLOWLIST
     assert (status.peer_count, status.total_dispatches, status.total_received) == (0, 0, 0)
     assert client.list_federated_agents() == []
-    assert not (server.settings.db_path.parent / "oi.db.federation-key").exists()
+    if server.settings.postgres_url is None:  # a key file would sit beside the SQLite file
+        assert not (server.settings.db_path.parent / "oi.db.federation-key").exists()
 
 
 @pytest.fixture

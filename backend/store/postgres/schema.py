@@ -15,7 +15,8 @@ import asyncpg
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # pg_advisory_lock's keys: a constant the application uses for nothing else ("OIMG"), and
-# the schema's (as leadership.py).
+# the schema's, so stores in different schemas of one database (the tests') do not
+# wait for each other. (Advisory locks are per database already.)
 MIGRATION_LOCK = 0x4F494D47
 
 

@@ -29,6 +29,7 @@ from ..keyset import KeyColumns, Slice
 from ..sqlite.core import dumps, loads, new_uid
 from ..sqlite.subscriptions import _WebhookTarget
 from ..subscriptions import AttemptOutcome, DueDelivery, SubscriptionStore
+from .claims import ClaimKeeper, RowClaims
 from .core import (
     EVENT_COLUMNS,
     PostgresCore,
@@ -38,7 +39,6 @@ from .core import (
     read_keyset,
 )
 from .intents import Queryable, require_intent
-from .leadership import Leadership
 
 SUBSCRIPTION_ORDER = KeyColumns(
     "subscriptions",
@@ -169,11 +169,18 @@ async def _fetch_subscription(conn: Queryable, subscription_id: str) -> Subscrip
 
 class PostgresSubscriptions(PostgresCore, SubscriptionStore):
     webhook_outbox: WebhookOutbox  # PostgresStore.__init__
-    delivery_leadership: Leadership  # PostgresStore.__init__
+    delivery_claims: RowClaims  # PostgresStore.__init__
+    claim_keeper: ClaimKeeper  # PostgresStore.__init__
+
+    async def open(self) -> None:
+        await super().open()
+        self.claim_keeper.start(self.pool)
 
     async def close(self) -> None:
+        # Claims first, while the pool is open: what this instance held (its worker has
+        # stopped by now) is another's to send at once.
+        await self.claim_keeper.stop(self._pool)
         await super().close()
-        await self.delivery_leadership.release()
         self.webhook_outbox.forget()
 
     async def create_subscription(
@@ -303,16 +310,23 @@ class PostgresSubscriptions(PostgresCore, SubscriptionStore):
         return await self._read(read)
 
     async def due_deliveries(self, now: float, limit: int) -> list[DueDelivery]:
-        if not await self.delivery_leadership.held():
-            return []  # another instance sends them (leadership.py)
+        """Claims them (claims.py): this instance's own claims come back too, as pending
+        rows do on SQLite (the worker skips those in flight); other instances' do not."""
         columns = ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
+        claim = self.delivery_claims.claim_statement(
+            where="next_attempt_at <= $3",
+            order_by="next_attempt_at, event_seq",
+            limit="$4",
+            returning="id, subscription_id, event_seq, attempts, next_attempt_at",
+        )
         rows = await self.pool.fetch(
-            "SELECT d.id, d.subscription_id, s.webhook_url, s.secret, d.attempts,"
-            f" {columns} FROM webhook_deliveries d"
+            f"WITH d AS ({claim})"
+            " SELECT d.id, d.subscription_id, s.webhook_url, s.secret, d.attempts,"
+            f" {columns} FROM d"
             " JOIN subscriptions s ON s.id = d.subscription_id"
             " JOIN events e ON e.id = d.event_seq"
-            " WHERE d.status = 'pending' AND d.next_attempt_at <= $1"
-            " ORDER BY d.next_attempt_at, d.event_seq LIMIT $2",
+            " ORDER BY d.next_attempt_at, d.event_seq",
+            *self.delivery_claims.claim_args(),
             now,
             limit,
         )
@@ -329,25 +343,37 @@ class PostgresSubscriptions(PostgresCore, SubscriptionStore):
         ]
 
     async def next_delivery_due(self) -> float | None:
-        if not await self.delivery_leadership.held():
-            return None  # the worker polls again within a second, ready to take over
+        """The earliest this instance may send: rows other live instances hold do not
+        count (when one dies, its claims lapse and the worker's next poll finds them)."""
         return await self.pool.fetchval(
-            "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'"
+            "SELECT MIN(next_attempt_at) FROM webhook_deliveries"
+            f" WHERE {self.delivery_claims.claimable()}",
+            self.delivery_claims.owner,
+        )
+
+    async def shared_webhook_targets(self) -> bool | None:
+        return await self.pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM subscriptions WHERE webhook_url IS NOT NULL)"
         )
 
     async def record_attempt(self, delivery_id: str, outcome: AttemptOutcome) -> None:
         retry = outcome.result == "retry"
 
         async def op(tx: Tx) -> None:
+            # A retry is anyone's to send when due; a finished delivery keeps the name of
+            # the instance that finished it (claimed_by), for the operator.
             attempts = await tx.fetchval(
                 "UPDATE webhook_deliveries SET attempts = attempts + 1, status = $1,"
-                " next_attempt_at = $2, last_error = $3, finished_at = $4"
+                " next_attempt_at = $2, last_error = $3, finished_at = $4,"
+                " claimed_by = CASE WHEN $6 THEN NULL ELSE claimed_by END,"
+                " claimed_until = NULL"
                 " WHERE id = $5 AND status = 'pending' RETURNING attempts",
                 "pending" if retry else outcome.result,
                 outcome.next_attempt_at if retry else None,
                 outcome.error,
                 None if retry else tx.moment,
                 delivery_id,
+                retry,
             )
             if attempts is None:  # deleted with its subscription meanwhile
                 return
