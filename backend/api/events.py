@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -115,7 +115,8 @@ class IntentEventController(Controller):
     ) -> Response[EventPage]:
         state = request.app.state
         body = await _event_page(store, state, intent_id, limit, cursor, since, event_type)
-        return Response(body, media_type=MediaType.JSON)
+        # Already encoded: Litestar sends bytes as they are (the type documents the schema).
+        return Response(cast("EventPage", body), media_type=MediaType.JSON)
 
 
 class GlobalEventController(Controller):
