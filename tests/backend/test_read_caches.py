@@ -52,7 +52,8 @@ def test_list_rows_are_the_single_reads_bytes_for_awkward_values(api):
         )
         assert created.status_code == 201, created.text
         ids.append(created.json()["id"])
-    api.post(f"{API}/intents/{ids[0]}/agents", json={"agent_id": "agent-ü"}).raise_for_status()
+    for iid, agent in [(ids[0], "b-agent"), (ids[0], "agent-ü"), (ids[0], "a"), (ids[2], "z")]:
+        api.post(f"{API}/intents/{iid}/agents", json={"agent_id": agent}).raise_for_status()
     listed = _rows(api.get(f"{API}/intents?limit=10").content)
     singles = [api.get(f"{API}/intents/{i}").content for i in reversed(ids)]
     assert listed == singles
@@ -64,11 +65,11 @@ def test_list_rows_are_the_single_reads_bytes_for_awkward_values(api):
         ).content
         for value in (AWKWARD, {}, {"deep": AWKWARD})
     ]
-    # The first events are the intent's own (created, agent assigned); a page that ends
-    # before the last event is a full one, kept encoded: both ways answer the same rows.
-    full = _rows(api.get(f"{API}/intents/{ids[0]}/events?cursor=2&limit=2").content)
-    again = _rows(api.get(f"{API}/intents/{ids[0]}/events?cursor=2&limit=2").content)
-    tail = _rows(api.get(f"{API}/intents/{ids[0]}/events?cursor=2").content)
+    # The first events are the intent's own (created, three agents assigned); a page that
+    # ends before the last event is a full one, kept encoded: both answer the same rows.
+    full = _rows(api.get(f"{API}/intents/{ids[0]}/events?cursor=4&limit=2").content)
+    again = _rows(api.get(f"{API}/intents/{ids[0]}/events?cursor=4&limit=2").content)
+    tail = _rows(api.get(f"{API}/intents/{ids[0]}/events?cursor=4").content)
     assert full == again == appended[:2]
     assert tail == appended
 
