@@ -6,6 +6,7 @@ single-row read does, for awkward values too."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 import msgspec
 import pytest
@@ -100,18 +101,18 @@ def test_the_intents_list_shows_every_acknowledged_write_at_once(api):
         return api.get(f"{API}/intents", params={"limit": 5}).json()
 
     iid = api.post(f"{API}/intents", json={"title": "one"}).json()["id"]
-    for _ in range(2):  # once on each reader connection
+    for _ in range(4):  # twice on each reader connection: kept, then answered
         assert [i["title"] for i in first_page()["intents"]] == ["one"]
     api.post(f"{API}/intents", json={"title": "two"}).raise_for_status()
-    for _ in range(2):
+    for _ in range(4):
         assert [i["title"] for i in first_page()["intents"]] == ["two", "one"]
     api.post(
         f"{API}/intents/{iid}/state", json={"state": {"k": 1}}, headers={"If-Match": "1"}
     ).raise_for_status()
-    for _ in range(2):
+    for _ in range(4):
         assert first_page()["intents"][1]["state"] == {"k": 1}
     api.post(f"{API}/intents/{iid}/agents", json={"agent_id": "a1"}).raise_for_status()
-    for _ in range(2):
+    for _ in range(4):
         assert first_page()["intents"][1]["agents"] == ["a1"]
     assert first_page()["total"] == 2
 
@@ -120,14 +121,14 @@ def test_the_intents_list_shows_a_write_by_another_process(tmp_path):
     db = tmp_path / "shared.db"
     with run_server(db) as server, server.client() as api:
         iid = api.post(f"{API}/intents", json={"title": "before"}).json()["id"]
-        for _ in range(3):
+        for _ in range(5):
             assert api.get(f"{API}/intents").json()["intents"][0]["title"] == "before"
         other = sqlite3.connect(db, isolation_level=None)  # as another process would
         try:
             other.execute("UPDATE intents SET title = 'after' WHERE id = ?", (iid,))
         finally:
             other.close()
-        for _ in range(3):
+        for _ in range(5):
             assert api.get(f"{API}/intents").json()["intents"][0]["title"] == "after"
 
 
@@ -140,24 +141,29 @@ def test_read_cache_answers_until_any_commit_and_stays_bounded(tmp_path, monkeyp
     cache = ReadCache()
     calls = []
 
-    def count(conn: sqlite3.Connection) -> tuple[int, int]:
+    def count(conn: sqlite3.Connection) -> tuple[int, Callable[[], int]]:
         calls.append(1)
-        return conn.execute("SELECT COUNT(*) FROM t").fetchone()[0], 10
+        return conn.execute("SELECT COUNT(*) FROM t").fetchone()[0], lambda: 10
 
-    assert cache.read(reader, "n", count) == 0
-    assert cache.read(reader, "n", count) == 0
-    assert len(calls) == 1
+    assert [cache.read(reader, "n", count) for _ in range(4)] == [0, 0, 0, 0]
+    assert len(calls) == 2  # kept once asked a second time
     writer.execute("INSERT INTO t VALUES (1)")
-    assert cache.read(reader, "n", count) == 1
-    assert len(calls) == 2
+    assert [cache.read(reader, "n", count) for _ in range(3)] == [1, 1, 1]
+    assert len(calls) == 3
 
     monkeypatch.setattr(core, "READ_CACHE_ENTRIES", 3)
+    monkeypatch.setattr(core, "READ_CACHE_ASKED", 3)
     monkeypatch.setattr(core, "READ_CACHE_TEXT_BYTES", 25)
+    for key in range(10):  # a scan: asked once each, none kept
+        cache.read(reader, key, count)
+    assert list(cache._entries) == ["n"]
     for key in range(10):
         cache.read(reader, key, count)
+        cache.read(reader, key, count)
     assert len(cache._entries) == 2 and cache._held == 20  # 25 bytes hold two of 10
-    assert cache.read(reader, "big", lambda conn: ("big", 26)) == "big"  # answered, not kept
-    assert "big" not in cache._entries
+    big = lambda conn: ("big", lambda: 26)  # noqa: E731
+    assert [cache.read(reader, "big", big) for _ in range(2)] == ["big", "big"]
+    assert "big" not in cache._entries  # answered, never kept
     writer.close()
     reader.close()
 

@@ -228,6 +228,10 @@ def event_from_row(row: sqlite3.Row | tuple) -> Event:
 READ_CACHE_ENTRIES = 64
 READ_CACHE_TEXT_BYTES = 4 * 1_048_576
 """Per reader connection: at most this many results, holding this much row text."""
+READ_CACHE_ASKED = READ_CACHE_ENTRIES
+"""Keys remembered as asked once; a result is kept only when its key is asked again while
+remembered. As many as are kept: a round of more distinct pages than that is never kept,
+so it never evicts one page after another."""
 
 
 class ReadCache:
@@ -235,31 +239,43 @@ class ReadCache:
     `PRAGMA data_version` from just before it was read. That number changes whenever any
     other connection (our writer, another process) commits, so a result is answered again
     only while nothing at all was committed since it was read: never stale, even right
-    after a write is acknowledged (the writer commits before it answers). Used only from
-    its connection's own thread, so it needs no lock."""
+    after a write is acknowledged (the writer commits before it answers).
 
-    __slots__ = ("_entries", "_held")
+    A result is kept only for a key asked before (a console polling its first page), not
+    for each of many pages read once (a scan): keeping and evicting each of those added
+    ~75 us to every read of 50 intents (bench/README.md). Used only from its connection's
+    own thread, so it needs no lock."""
+
+    __slots__ = ("_asked", "_entries", "_held")
 
     def __init__(self) -> None:
         self._entries: OrderedDict[Hashable, tuple[int, Any, int]] = OrderedDict()
+        self._asked: OrderedDict[Hashable, None] = OrderedDict()
         self._held = 0
 
     def read(
         self,
         conn: sqlite3.Connection,
         key: Hashable,
-        fn: Callable[[sqlite3.Connection], tuple[T, int]],
+        fn: Callable[[sqlite3.Connection], tuple[T, Callable[[], int]]],
     ) -> T:
-        """`fn(conn)` returns the result and the size of the row text it was built from."""
+        """`fn(conn)` returns the result and how to weigh it: the size of the row text it
+        was built from, asked only if it is kept."""
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         hit = self._entries.get(key)
         if hit is not None and hit[0] == version:
             self._entries.move_to_end(key)
             return hit[1]
-        value, size = fn(conn)  # read after `version`: a commit in between only makes
+        value, weigh = fn(conn)  # read after `version`: a commit in between only makes
         if hit is not None:  # this entry older than its data, never newer
             del self._entries[key]
             self._held -= hit[2]
+        elif key not in self._asked:
+            self._asked[key] = None
+            if len(self._asked) > READ_CACHE_ASKED:
+                self._asked.popitem(last=False)
+            return value
+        size = weigh()
         if size <= READ_CACHE_TEXT_BYTES:
             self._entries[key] = (version, value, size)
             self._held += size
@@ -482,11 +498,11 @@ class SqliteCore:
         return await run_in_connection(next(self._reader_cycle), fn)
 
     async def _read_cached(
-        self, key: Hashable, fn: Callable[[sqlite3.Connection], tuple[T, int]]
+        self, key: Hashable, fn: Callable[[sqlite3.Connection], tuple[T, Callable[[], int]]]
     ) -> T:
         """Like `_read`, answered from the reader's ReadCache while nothing was committed
-        since `key` was read there. `fn` returns (result, size of its row text); results
-        are shared between callers, who must not modify them."""
+        since `key` was read there. `fn` returns (result, a function giving the size of
+        its row text); results are shared between callers, who must not modify them."""
         if self._reader_cycle is None:
             raise RuntimeError("store is not open")
         reader = next(self._reader_cycle)

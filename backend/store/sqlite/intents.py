@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Annotated, Any, NamedTuple
 
 import msgspec
@@ -23,18 +24,12 @@ from ..intents import IntentFilter, IntentStore
 from ..keyset import check_cursor_or_offset, decode_cursor, encode_cursor
 from .core import SqliteCore, Tx, dumps, loads, new_uid, rows_within, text_size
 
-_INTENT_FIELDS = (
+INTENT_COLUMNS = (
     "i.id, i.title, i.description, i.created_by, i.status, i.constraints, i.state, i.version,"
     " i.parent_id, i.depends_on, i.created_at, i.updated_at, i.confidence,"
-    " i.governance_policy, i.last_activity_at"
-)
-INTENT_COLUMNS = (
-    f"{_INTENT_FIELDS},"
+    " i.governance_policy, i.last_activity_at,"
     " (SELECT json_group_array(a.agent_id) FROM intent_agents a WHERE a.intent_id = i.id)"
 )
-# A page leaves the agents out (NULL) and reads them in one query (`_page_of_intents`): a
-# correlated aggregate per row was a third of the time of listing 50 intents.
-_PAGE_COLUMNS = f"{_INTENT_FIELDS}, NULL"
 
 
 class _Order(NamedTuple):
@@ -149,24 +144,6 @@ def intent_from_row(row: tuple) -> Intent:
         agents=loads(agents) if agents else [],
         last_activity_at=last_activity,
     )
-
-
-def _page_of_intents(conn: sqlite3.Connection, rows: list[tuple]) -> list[Intent]:
-    """Intents from rows of `_PAGE_COLUMNS`, their agents read for the whole page at once, in
-    the order the single read's aggregate has them (the primary key's, by agent id)."""
-    intents = [intent_from_row(r) for r in rows]
-    if intents:
-        assigned = conn.execute(
-            "SELECT intent_id, json_group_array(agent_id) FROM intent_agents"
-            f" WHERE intent_id IN ({','.join('?' * len(intents))}) GROUP BY intent_id",
-            [intent.id for intent in intents],
-        ).fetchall()
-        if assigned:
-            agents = dict(assigned)
-            for intent in intents:
-                if (found := agents.get(intent.id)) is not None:
-                    intent.agents = loads(found)
-    return intents
 
 
 def fetch_intent(conn: sqlite3.Connection | Tx, intent_id: str) -> Intent:
@@ -287,10 +264,10 @@ class SqliteIntents(SqliteCore, IntentStore):
             params.extend(after[1:] if order.key is None else after)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
 
-        def read(conn: sqlite3.Connection) -> tuple[IntentList, int]:
+        def read(conn: sqlite3.Connection) -> tuple[IntentList, Callable[[], int]]:
             total = conn.execute(*counted).fetchone()[0]
             cursor = conn.execute(
-                f"SELECT {_PAGE_COLUMNS}, i.rowid FROM intents i{clause}"
+                f"SELECT {INTENT_COLUMNS}, i.rowid FROM intents i{clause}"
                 f" ORDER BY {order.by} LIMIT ? OFFSET ?",
                 [*params, filters.limit + 1, filters.offset],
             )
@@ -302,14 +279,14 @@ class SqliteIntents(SqliteCore, IntentStore):
                 key = None if order.key is None else last[order.key]
                 next_cursor = encode_cursor(sort or "-created_at", key, last[-1])
             page = IntentList(
-                intents=_page_of_intents(conn, rows),
+                intents=[intent_from_row(r) for r in rows],
                 total=total,
                 limit=filters.limit,
                 offset=filters.offset,
                 next_offset=filters.offset + len(rows) if more and after is None else None,
                 next_cursor=next_cursor,
             )
-            return page, sum(map(text_size, rows))
+            return page, lambda: sum(map(text_size, rows))
 
         # A console polling the first page reads it again and again between writes.
         return await self._read_cached(("intents", *msgspec.structs.astuple(filters)), read)
