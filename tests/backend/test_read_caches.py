@@ -19,7 +19,7 @@ from tests.support import run_server
 API = "/api/v1"
 
 AWKWARD = {
-    "unicode": 'é ü 漢字 😀 \u2028 \x00 \x1f "quoted" back\\slash </script>',
+    "unicode": 'é ü 漢字 😀 \u2028 \x01 \x1f "quoted" back\\slash </script>',
     "floats": [0.1, 1e300, -2.5e-300, 123456789.125, 0.0, -1.5],
     "ints": [0, -1, 2**53 + 1, 2**63 - 1, -(2**63)],
     "nested": {"a": [{"b": {"c": [[], {}, [{}]]}}], "": {"": None}},
