@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, cast
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -31,7 +32,7 @@ async def _append(store: Store, intent_id: str, data: EventCreate, agent_id: str
 
 async def _event_page(
     store: Store,
-    state: Any,
+    state: State,
     intent_id: str,
     limit: int,
     cursor: int,
