@@ -30,6 +30,7 @@ from .api import (
     subscriptions,
 )
 from .api.body import StrictRequest
+from .api.event_pages import FullPages
 from .api.fast import fast_layer
 from .api.fast import install as install_fast_routes
 from .api.fast_routes import FAST_ROUTES
@@ -136,6 +137,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
                 "keyring": KeyRing(settings.api_keys, settings.api_key_hashes),
                 "capabilities": capabilities,
                 "federation": federation_runtime,
+                "event_pages": FullPages(),
             }
         ),
         request_max_body_size=settings.max_body_bytes,

@@ -41,6 +41,8 @@ SCENARIOS = {
     "append": ("append.lua", "append event", 5000),
     "list": ("list.lua", "list 100 events", None),
     "list_intents": ("list_intents.lua", "list 50 intents", None),
+    "list_tail": ("list_tail.lua", "list the last 100 events (never kept)", None),
+    "list_intents_uncached": ("list_intents_uncached.lua", "list 50 intents, 160 pages", None),
 }
 P99_TARGET_MS = 50
 
@@ -103,6 +105,8 @@ def prepare(url: str, connections: int) -> dict[str, list[str]]:
             "append": make(connections),
             "list": listed,
             "list_intents": [],
+            "list_tail": listed,
+            "list_intents_uncached": [],
         }
 
 

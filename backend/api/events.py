@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
-from litestar import Controller, Request, get, post
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.enums import MediaType
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
@@ -14,47 +17,61 @@ from ..store import Store
 from ..wire.events import Event, EventCreate, EventPage
 from ..wire.headers import AGENT_ID
 from ..wire.limits import MAX_INT64, MAX_PAGE
+from .event_pages import FullPages
 from .fast import Call
 from .params import AgentIdHeader, Limit, Sequence, actor_of
 
 CAPABILITIES = ["events"]
+
+_encode = msgspec.json.Encoder().encode
 
 
 async def _append(store: Store, intent_id: str, data: EventCreate, agent_id: str | None) -> Event:
     return await store.append_event(intent_id, data, actor_of(agent_id, data.actor, data.agent_id))
 
 
-async def _list_events(
+async def _event_page(
     store: Store,
+    state: State,
     intent_id: str,
-    settings: Settings,
     limit: int,
     cursor: int,
     since: str | None,
     event_type: str | None,
-) -> EventPage:
-    return await store.list_events(
-        intent_id,
-        limit=limit,
-        cursor=cursor,
-        since=since,
-        event_type=event_type,
-        max_bytes=settings.max_response_bytes,
-    )
+) -> bytes:
+    """The encoded `EventPage`; a full page is answered from `state.event_pages`, and kept
+    there once read (api/event_pages.py says why it never goes stale)."""
+    settings: Settings = state.settings
+    pages: FullPages = state.event_pages
+    key = (intent_id, limit, cursor, since, event_type, settings.max_response_bytes)
+    body = pages.get(key)
+    if body is None:
+        page = await store.list_events(
+            intent_id,
+            limit=limit,
+            cursor=cursor,
+            since=since,
+            event_type=event_type,
+            max_bytes=settings.max_response_bytes,
+        )
+        body = _encode(page)
+        if page.next_cursor is not None:
+            pages.put(key, body)
+    return body
 
 
 async def lean_list_events(call: Call):
     query = call.query()
-    page = await _list_events(
+    body = await _event_page(
         call.store,
+        call.state,
         call.path_params["intent_id"],
-        call.state.settings,
         limit=query.integer("limit", 100, 1, MAX_PAGE),
         cursor=query.integer("cursor", 0, 0, MAX_INT64),
         since=query.text("since"),
         event_type=query.text("event_type"),
     )
-    return 200, page, None
+    return 200, msgspec.Raw(body), None
 
 
 async def lean_append_event(call: Call):
@@ -96,9 +113,11 @@ class IntentEventController(Controller):
             str | None, QueryParameter(description="Only events after this ISO 8601 time")
         ] = None,
         event_type: Annotated[str | None, QueryParameter()] = None,
-    ) -> EventPage:
-        settings = request.app.state.settings
-        return await _list_events(store, intent_id, settings, limit, cursor, since, event_type)
+    ) -> Response[EventPage]:
+        state = request.app.state
+        body = await _event_page(store, state, intent_id, limit, cursor, since, event_type)
+        # Already encoded: Litestar sends bytes as they are (the type documents the schema).
+        return Response(cast("EventPage", body), media_type=MediaType.JSON)
 
 
 class GlobalEventController(Controller):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Annotated, Any, NamedTuple
 
 import msgspec
@@ -21,7 +22,7 @@ from ...wire.intents import (
 from ...wire.limits import MAX_INT64
 from ..intents import IntentFilter, IntentStore
 from ..keyset import check_cursor_or_offset, decode_cursor, encode_cursor
-from .core import SqliteCore, Tx, dumps, loads, new_uid, rows_within
+from .core import SqliteCore, Tx, dumps, loads, new_uid, rows_within, text_size
 
 INTENT_COLUMNS = (
     "i.id, i.title, i.description, i.created_by, i.status, i.constraints, i.state, i.version,"
@@ -263,7 +264,7 @@ class SqliteIntents(SqliteCore, IntentStore):
             params.extend(after[1:] if order.key is None else after)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
 
-        def read(conn: sqlite3.Connection) -> IntentList:
+        def read(conn: sqlite3.Connection) -> tuple[IntentList, Callable[[], int]]:
             total = conn.execute(*counted).fetchone()[0]
             cursor = conn.execute(
                 f"SELECT {INTENT_COLUMNS}, i.rowid FROM intents i{clause}"
@@ -277,7 +278,7 @@ class SqliteIntents(SqliteCore, IntentStore):
                 last = rows[-1]
                 key = None if order.key is None else last[order.key]
                 next_cursor = encode_cursor(sort or "-created_at", key, last[-1])
-            return IntentList(
+            page = IntentList(
                 intents=[intent_from_row(r) for r in rows],
                 total=total,
                 limit=filters.limit,
@@ -285,8 +286,10 @@ class SqliteIntents(SqliteCore, IntentStore):
                 next_offset=filters.offset + len(rows) if more and after is None else None,
                 next_cursor=next_cursor,
             )
+            return page, lambda: sum(map(text_size, rows))
 
-        return await self._read(read)
+        # A console polling the first page reads it again and again between writes.
+        return await self._read_cached(("intents", *msgspec.structs.astuple(filters)), read)
 
     async def intent_counts(self) -> IntentCounts:
         def read(conn: sqlite3.Connection) -> IntentCounts:
