@@ -109,15 +109,20 @@ _INSERT_INTENT_EVENT = (
 StateGuard = Callable[["Tx", str, list[str], str | None], Awaitable[None]]
 StatusHook = Callable[["Tx", str, str, str, str | None], Awaitable[None]]
 EventHook = Callable[["Tx", Event], Awaitable[None]]
+EventGuard = Callable[["Tx", str, str, str | None], Awaitable[None]]
 
 
 class WriteHooks:
     """Rules of one feature that run inside another feature's write transaction (as the
     SQLite store's `WriteHooks`, but awaited). `PostgresStore.__init__` fills them in."""
 
-    __slots__ = ("event_appended", "rolled_back", "state_patching", "status_changed")
+    __slots__ = (
+        "event_appended", "event_logging", "rolled_back", "state_patching", "status_changed",
+    )  # fmt: skip
 
     def __init__(self) -> None:
+        self.event_logging: list[EventGuard] = []
+        """Before a client's own event (the events API) is appended; raises to refuse it."""
         self.state_patching: list[StateGuard] = []
         self.status_changed: list[StatusHook] = []
         self.event_appended: list[EventHook] = []
