@@ -1,4 +1,6 @@
-"""One sender of webhook deliveries among the instances on a database.
+"""Who does what among the instances on one database: one sender of webhook deliveries
+(`Leadership`), and per-row claims on federation jobs and workflow phase dispatches by live
+instances (`Presence`, `claim_free`).
 
 The instance whose dedicated connection holds a session advisory lock sends deliveries; the
 others' `due_deliveries` answer nothing. A delivery is therefore never sent by two live
