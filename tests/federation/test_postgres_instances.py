@@ -25,6 +25,7 @@ import pytest
 
 from backend.federation.outbox import LANE_CONCURRENCY
 from backend.store.postgres.leadership import LIVE_CLAIMS
+from tests.support import run_server
 
 from .helpers import (
     envelope,
@@ -313,3 +314,58 @@ def claims(db: str) -> list[tuple[str, int]]:
         " WHERE status = 'pending' AND claimed_by IS NOT NULL",
     )
     return [(job, key) for job, key in json.loads(rows or "[]")]
+
+
+def test_an_intent_received_through_one_instance_is_bound_and_relayed_through_the_other(
+    postgres_url, tmp_path
+):
+    """Each instance's index of federated intents follows the other's receives: the agent's
+    delegated scope binds it, and its progress is called back to the origin, whichever
+    instance it works through."""
+    with serving(Peer()) as peer:
+        config = write_config(
+            tmp_path / "o.yaml",
+            "federation:\n  trust_policy: allowlist\n  peers:\n" + pinned_peer_yaml(peer.url),
+        )
+        options = {"federation_enabled": True, "federation_config": config}
+        with run_server(postgres_url, **options) as a:
+            public = {"public_url": a.url}  # one server: A's URL is B's too
+            with run_server(postgres_url, **options, **public) as b:
+                on_b = b.client("analyst")
+                # B builds its index of federated intents before A receives the dispatch.
+                warm = on_b.post("/api/v1/intents", json={"title": "warm B's index"})
+                assert warm.status_code == 201
+                assert (
+                    on_b.post(
+                        f"/api/v1/intents/{warm.json()['id']}/events",
+                        json={"event_type": "comment", "payload": {}},
+                    ).status_code
+                    == 201
+                )
+                callback_url = f"{peer.url}/api/v1/federation/callback"
+                body = envelope(peer.url, a.url, callback_url=callback_url, agent_id="analyst")
+                answer = httpx.post(
+                    f"{a.url}/api/v1/federation/receive",
+                    json=signed(sdk_identity("A", peer.url), body),
+                    timeout=10,
+                )
+                assert answer.status_code == 200, answer.text
+                local = answer.json()["local_intent_id"]
+                # The default scope: state.patch and events.log, not status changes.
+                patched = on_b.post(
+                    f"/api/v1/intents/{local}/state",
+                    json={"patches": [{"op": "set", "path": "/step", "value": 2}]},
+                    headers={"If-Match": "1"},
+                )
+                assert patched.status_code == 200, patched.text
+                refused = on_b.post(
+                    f"/api/v1/intents/{local}/status",
+                    json={"status": "completed"},
+                    headers={"If-Match": "2"},
+                )
+                assert refused.status_code == 403, refused.text
+                assert "status.update" in refused.json()["detail"]
+                dispatch_id = body["dispatch_id"]
+                wait_for(lambda: f"state-{dispatch_id}-2" in peer.keys("callback"))
+                state = next(r.body for r in peer.receipts if r.key == f"state-{dispatch_id}-2")
+                assert state["state_delta"] == {"step": 2}
