@@ -158,10 +158,11 @@ def client(url: str) -> httpx.Client:
     return httpx.Client(base_url=url, headers=headers, timeout=10)
 
 
-def check_sends(peer: Peer, killed_at: float) -> int:
+def check_sends(peer: Peer, kill_sent: float, dead_by: float) -> int:
     """No job was ever in flight twice at once from live instances, and a job sent twice
-    was first sent before the kill (the dead instance had it in flight or unrecorded).
-    Returns how many jobs were sent again."""
+    was first sent before the kill (the dead instance had it in flight or unrecorded), the
+    second time after it. The kill happened between `kill_sent` and `dead_by`. Returns how
+    many jobs were sent again."""
     by_key: dict[tuple[str, str], list[Receipt]] = {}
     for receipt in peer.receipts:
         by_key.setdefault((receipt.kind, receipt.key), []).append(receipt)
@@ -170,11 +171,11 @@ def check_sends(peer: Peer, killed_at: float) -> int:
         receipts.sort(key=lambda r: r.arrived)
         if len(receipts) > 1:
             resent += 1
-            assert receipts[0].arrived < killed_at, key
-            assert all(r.arrived > killed_at for r in receipts[1:]), key
+            assert receipts[0].arrived < dead_by, key
+            assert all(r.arrived > kill_sent for r in receipts[1:]), key
         for earlier, later in itertools.pairwise(receipts):
             overlapped = earlier.answered is None or later.arrived < earlier.answered
-            assert not overlapped or earlier.arrived < killed_at <= later.arrived, key
+            assert not overlapped or (earlier.arrived < dead_by and later.arrived > kill_sent), key
     return resent
 
 
@@ -262,9 +263,10 @@ def run(peer: Peer, procs, urls: list[str], public_url: str, db: str) -> None:
     # Kill one instance while both are sending: the jobs it holds are known just before.
     wait_for(lambda: len(peer.receipts) >= 8, timeout=30)
     held = claims(db)
+    kill_sent = time.monotonic()
     procs[0].send_signal(signal.SIGKILL)
     procs[0].wait()
-    killed_at = time.monotonic()
+    dead_by = time.monotonic()
 
     # The survivor sends everything: each job finished, every dispatch and callback arrived.
     jobs = DISPATCHES + PHASES + RECEIVED  # + one `accepted` callback per received dispatch
@@ -288,7 +290,7 @@ def run(peer: Peer, procs, urls: list[str], public_url: str, db: str) -> None:
     assert sorted(sent_phases) == sorted(phase_intents)
 
     # Never sent by two live instances at once; resent only what the dead one held.
-    assert check_sends(peer, killed_at) <= LANE_CONCURRENCY
+    assert check_sends(peer, kill_sent, dead_by) <= LANE_CONCURRENCY
     # The survivor took over the jobs the dead instance held (its claim key is gone).
     live = set(json.loads(query_value(db, f"SELECT json_agg(k) FROM {LIVE_CLAIMS} AS live(k)")))
     orphaned = [job for job, key in held if key not in live]
