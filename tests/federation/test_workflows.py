@@ -165,12 +165,12 @@ def test_without_federation_local_phases_run_and_dispatch_to_is_refused(database
         assert "federation is not enabled" in answer.json()["detail"]
 
 
-def test_the_workflow_command_sends_the_file_and_lists_the_phases(tmp_path, capsys):
+def test_the_workflow_command_sends_the_file_and_lists_the_phases(tmp_path, databases, capsys):
     from openintent_tui.cli import main
 
     path = tmp_path / "flow.yaml"
     path.write_text("openintent: '1.0'\ninfo: {name: cli}\nworkflow:\n  only: {assign: me}\n")
-    with run_server(tmp_path / "cli.db") as live:
+    with run_server(databases("cli")) as live:
         main(["workflow", "run", str(path), "--server", live.url, "--api-key", live.api_key])
         out = capsys.readouterr().out
         assert out.startswith("workflow ") and " cli\n" in out
