@@ -4,7 +4,7 @@ the SQLite store's (backend/store/sqlite/federation.py, whose rules and bodies i
 Several instances: write transactions of all instances run one after another (core.py), so
 the replay check and the insert of a received dispatch are one step whichever instance
 receives it, and the table's unique keys decide besides. Each instance keeps an index of
-the federated intents; a receive raises `event_head.cache_version`, and an instance whose
+the federated intents; a receive raises `event_head.federated_version`, and an instance whose
 index is older reads the rows received after its last one (`ord`, commit order).
 """
 
@@ -88,7 +88,7 @@ async def _create_local_intent(tx: Tx, dispatch: InboundDispatch, actor: str) ->
 
 class FederatedIntents:
     """The SQLite store's `FederatedIntents` on PostgreSQL (awaited hooks), kept current
-    with the other instances' receives through `event_head.cache_version`."""
+    with the other instances' receives through `event_head.federated_version`."""
 
     def __init__(self) -> None:
         self._index: dict[str, Delegated] | None = None
@@ -102,7 +102,7 @@ class FederatedIntents:
         index = self._index
         if index is None:
             index, self._last_ord = {}, 0
-        elif self._version == tx.cache_version:
+        elif self._version == tx.federated_version:
             return index
         rows = await tx.fetch(
             "SELECT local_intent_id, dispatch_id, callback_url,"
@@ -119,7 +119,7 @@ class FederatedIntents:
                 scope=normalize_scope(loads(row[5])),  # none sent: the SDK's default
             )
             self._last_ord = row[6]
-        self._index, self._version = index, tx.cache_version
+        self._index, self._version = index, tx.federated_version
         return index
 
     async def state_guard(
@@ -226,7 +226,7 @@ class PostgresFederation(PostgresCore, FederationStore):
                 await enqueue(tx, "callback", dispatch.dispatch_id, dispatch.callback_url, body)
             await _record(tx, dispatch, answer, local_intent_id)
             # Every instance's index of federated intents reads this row before its next use.
-            await tx.caches_changed()
+            await tx.federated_changed()
             return InboundOutcome(answer=answer, replayed=False)
 
         return await self._write(op)

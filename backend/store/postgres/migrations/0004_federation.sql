@@ -94,6 +94,10 @@ CREATE TABLE federation_callbacks (
     PRIMARY KEY (dispatch_id, idempotency_key)
 );
 
+-- Raised by every received dispatch: each instance's index of federated intents (delegated
+-- scopes, callback targets) reads the rows received since its version (core.py's Tx).
+ALTER TABLE event_head ADD COLUMN federated_version bigint NOT NULL DEFAULT 0;
+
 -- The server's Ed25519 identity when no key file is given (`--identity`): every instance on
 -- the database signs with the same key, so they are one server with one DID. The newest
 -- row signs; every row verifies (rotation adds one; deleting a row retires it for good).
