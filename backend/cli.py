@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import logging
 import math
@@ -234,8 +235,31 @@ def rotate_identity_command(settings: Settings, announce=print) -> None:
     from .federation.identity import load_identity, rotate_identity
 
     config = load_federation_config(settings)
+    if config.key_file is None:  # the PostgreSQL database holds it
+        asyncio.run(_rotate_stored_identity(settings, announce))
+        return
     old = load_identity(config.key_file, config.server_did).public_key_b64
     retired = rotate_identity(config.key_file)
     new = load_identity(config.key_file, config.server_did).public_key_b64
     announce(f"federation identity {config.key_file}: new key {new}")
     announce(f"retired key {old} kept in {retired}: delete that file to stop accepting it")
+
+
+async def _rotate_stored_identity(settings: Settings, announce) -> None:
+    from .app import open_store
+    from .federation.identity import SEED_BYTES, KeyPair
+
+    store = open_store(settings)
+    await store.open()
+    try:
+        old = KeyPair((await store.stored_identity_seeds(os.urandom(SEED_BYTES)))[0])
+        seed = os.urandom(SEED_BYTES)
+        new = KeyPair(seed)
+        await store.rotate_stored_identity(seed)
+    finally:
+        await store.close()
+    announce(f"federation identity in {settings.db_display}: new key {new.public_b64}")
+    announce(
+        f"retired key {old.public_b64} still verifies: delete its row from federation_identity"
+        " to stop accepting it"
+    )

@@ -105,7 +105,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     federation_config: str = ""
     """YAML file with a top-level `federation:` block (peers, pins, agents, policy)."""
     federation_key_file: str = ""
-    """Ed25519 seed (32 raw bytes, mode 0600); empty: `federation-identity.key` beside the db."""
+    """Ed25519 seed (32 raw bytes, mode 0600); empty: `<db>.federation-key` beside a SQLite
+    file, or held by a PostgreSQL database (one identity for all its instances)."""
     federation_max_skew_seconds: int = 300
     """How far a signed `created_at` may be from our clock."""
     federation_max_attempts: int = 5
@@ -126,11 +127,6 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         if postgres_url(self.db) is None:
             database_path(self.db)  # an unsupported URL is refused when the settings load
-        elif self.federation_enabled:
-            raise ValueError(
-                "federation is not available on the PostgreSQL store yet; serve a SQLite"
-                " database to federate"
-            )
         if self.postgres_claim_seconds <= 0:
             raise ValueError("postgres_claim_seconds must be more than 0")
         for name in (

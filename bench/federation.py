@@ -16,6 +16,8 @@ Because wall-clock throughput on a shared machine says little, it also reports t
 round-trip latency of single dispatches sent one at a time to idle servers (`--idle`, the
 latency a lone dispatch sees when the delivery worker is woken from sleep).
 `--profile DIR` runs `py-spy record` on both servers during the burst (flame graphs in DIR).
+`--postgres URL` serves A and B from two fresh schemas of that PostgreSQL database instead
+of SQLite files (dropped afterwards).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(db: Path, port: int, config: Path) -> subprocess.Popen:
+def start(db: Path | str, port: int, config: Path) -> subprocess.Popen:
     env = {
         **os.environ,
         "OPENINTENT_FEDERATION_CONFIG": str(config),
@@ -126,14 +128,49 @@ async def watch_callbacks(url: str, callbacks: Callbacks, ready: asyncio.Event) 
                 callbacks.arrived(payload["dispatch_id"])
 
 
-def failed_attempts(db: Path) -> dict[str, int]:
+FAILED_ATTEMPTS = (
+    "SELECT substr(error, 1, 60), COUNT(*) FROM federation_attempts"
+    " WHERE error IS NOT NULL GROUP BY 1"
+)
+
+
+def failed_attempts(db: Path | str) -> dict[str, int]:
     """Federation sends that needed another try, by error (a lost answer, a timeout...)."""
+    if isinstance(db, str):
+        return asyncio.run(_on_postgres(db, lambda conn: conn.fetch(FAILED_ATTEMPTS)))
     with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT substr(error, 1, 60), COUNT(*) FROM federation_attempts"
-            " WHERE error IS NOT NULL GROUP BY 1"
-        ).fetchall()
+        rows = conn.execute(FAILED_ATTEMPTS).fetchall()
     return dict(rows)
+
+
+async def _on_postgres(url: str, action) -> dict:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return {row[0]: row[1] for row in await action(conn) or []}
+    finally:
+        await conn.close()
+
+
+def postgres_schemas(url: str, names: list[str], drop: bool = False) -> dict[str, str]:
+    """A URL per name, each with its own schema of the database at `url` (created, or
+    dropped with `drop`)."""
+    from urllib.parse import urlencode, urlsplit, urlunsplit
+
+    schemas = {name: f"bench_fed_{name}_{os.getpid()}" for name in names}
+    verb = "DROP SCHEMA IF EXISTS {} CASCADE" if drop else "CREATE SCHEMA {}"
+
+    async def act(conn):
+        for schema in schemas.values():
+            await conn.execute(verb.format(schema))
+
+    asyncio.run(_on_postgres(url, act))
+    parts = urlsplit(url)
+    return {
+        name: urlunsplit(parts._replace(query=urlencode({"search_path": schema})))
+        for name, schema in schemas.items()
+    }
 
 
 def summary(latencies: list[float]) -> dict:
@@ -243,6 +280,7 @@ def main() -> None:
         " callback): measures the backlog, not the round trip",
     )
     parser.add_argument("--profile", type=Path, help="py-spy profiles of both servers here")
+    parser.add_argument("--postgres", help="a PostgreSQL URL: A and B in two schemas of it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -251,8 +289,11 @@ def main() -> None:
         (root / "a.yaml").write_text(f'federation:\n  peers: ["{b_url}"]\n')
         (root / "b.yaml").write_text(f'federation:\n  peers: ["{a_url}"]\n')
         load_before = os.getloadavg()
-        a = start(root / "a.db", a_port, root / "a.yaml")
-        b = start(root / "b.db", b_port, root / "b.yaml")
+        dbs: dict[str, Path | str] = {name: root / f"{name}.db" for name in ("a", "b")}
+        if args.postgres:
+            dbs.update(postgres_schemas(args.postgres, ["a", "b"]))
+        a = start(dbs["a"], a_port, root / "a.yaml")
+        b = start(dbs["b"], b_port, root / "b.yaml")
         spies = []
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
@@ -263,9 +304,8 @@ def main() -> None:
                 spies.append(subprocess.Popen(spy, stdout=subprocess.DEVNULL))
         try:
             result = asyncio.run(run(args, a_url, b_url, [a.pid, b.pid]))
-            result["failed_attempts"] = {
-                name: failed_attempts(root / f"{name}.db") for name in ("a", "b")
-            }
+            result["failed_attempts"] = {name: failed_attempts(dbs[name]) for name in ("a", "b")}
+            result["store"] = "postgres" if args.postgres else "sqlite"
         finally:
             for spy in spies:
                 spy.send_signal(2)  # SIGINT: py-spy writes its flame graph and exits
@@ -273,6 +313,8 @@ def main() -> None:
             for proc in (a, b):
                 proc.terminate()
                 proc.wait(30)
+            if args.postgres:
+                postgres_schemas(args.postgres, ["a", "b"], drop=True)
         result["load_average_before"] = [round(x, 2) for x in load_before]
         result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         print(json.dumps(result, indent=2))

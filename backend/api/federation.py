@@ -279,6 +279,7 @@ async def federation_running(app: Litestar) -> AsyncIterator[None]:
     if federation is None:
         yield
         return
+    await federation.load_stored_identity(app.state.store)
     async with federation.running():
         settings = app.state.settings
         assert federation.posts is not None  # set by running()

@@ -7,9 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from litestar import Controller, Litestar, Request, get, post
-from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
-from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
@@ -49,13 +47,7 @@ def peer_resolver(federation: Federation):
     return resolve
 
 
-def workflows_available(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """501 on a store that does not implement workflows yet (PostgreSQL)."""
-    connection.app.state.store.refuse_if_not_yet("workflows")
-
-
 class WorkflowController(Controller):
-    guards = [workflows_available]
     path = "/workflows"
     tags = ["workflows"]
 
@@ -87,9 +79,6 @@ class WorkflowController(Controller):
 @asynccontextmanager
 async def workflow_runner(app: Litestar) -> AsyncIterator[None]:
     store: Store = app.state.store
-    if "workflows" in store.NOT_YET:  # its endpoints answer 501: nothing to run
-        yield
-        return
     runner = WorkflowRunner(store, app.state.federation, app.state.webhook_worker.wake)
     store.add_commit_listener(runner.on_commit)
     app.state.workflow_runner = runner

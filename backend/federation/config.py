@@ -93,7 +93,9 @@ class FederationConfig(msgspec.Struct, frozen=True, kw_only=True):
     visibility_default: Visibility
     peers: list[Peer]
     agents: list[FederatedAgent]
-    key_file: Path
+    key_file: Path | None
+    """None: the database holds the identity (PostgreSQL without `federation_key_file`, so
+    every instance on it is the same server)."""
     max_skew_seconds: int
     max_attempts: int
     did_web_http: bool
@@ -138,11 +140,11 @@ def load_federation_config(
         )
         for a in block.agents
     ]
-    key_file = (
-        Path(settings.federation_key_file)
-        if settings.federation_key_file
-        else default_key_path(settings.db_path)
-    )
+    key_file: Path | None = None
+    if settings.federation_key_file:
+        key_file = Path(settings.federation_key_file)
+    elif settings.postgres_url is None:
+        key_file = default_key_path(settings.db_path)
     return FederationConfig(
         enabled=settings.federation_enabled,
         server_url=server_url,

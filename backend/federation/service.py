@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 
@@ -11,8 +12,9 @@ import httpx
 from ..outbound.egress import EgressPolicy, outbound_client, post_client
 from ..outbound.http1 import PostClient
 from ..settings import Settings
+from ..store import Store
 from .config import FederationConfig, load_federation_config
-from .identity import Identity, load_identity
+from .identity import SEED_BYTES, Identity, KeyPair, load_identity
 from .outbox import LANE_CONCURRENCY
 from .peers import PeerMonitor
 from .receive import Receiver
@@ -35,14 +37,14 @@ class Federation:
     def __init__(
         self,
         config: FederationConfig,
-        identity: Identity,
+        identity: Identity | None,
         egress_cidrs: Sequence[str] = (),
         connections: int = LANE_CONCURRENCY,
     ) -> None:
         self.config = config
         self.connections = connections
         """The federation lane's slots: its sends never use more connections per peer."""
-        self.identity = identity
+        self._identity = identity
         self.egress = EgressPolicy(egress_cidrs)
         self.client: httpx.AsyncClient | None = None
         """GETs: manifests, DID documents, peer checks."""
@@ -51,6 +53,19 @@ class Federation:
         self.resolver: KeyResolver | None = None
         self.receiver: Receiver | None = None
         self.peers: PeerMonitor | None = None
+
+    @property
+    def identity(self) -> Identity:
+        if self._identity is None:
+            raise RuntimeError("the federation identity is read from the database at start")
+        return self._identity
+
+    async def load_stored_identity(self, store: Store) -> None:
+        """The identity the database holds (`config.key_file` None): created by the first
+        instance to start, then shared by all of them."""
+        if self._identity is None:
+            seeds = await store.stored_identity_seeds(os.urandom(SEED_BYTES))
+            self._identity = Identity([KeyPair(s) for s in seeds], self.config.server_did)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -77,7 +92,9 @@ class Federation:
         if not settings.federation_enabled:
             return None
         config = load_federation_config(settings)
-        identity = load_identity(config.key_file, config.server_did)
+        identity = None  # held by the database: `load_stored_identity` at start
+        if config.key_file is not None:
+            identity = load_identity(config.key_file, config.server_did)
         return cls(config, identity, settings.egress_cidrs)
 
     @property

@@ -34,13 +34,6 @@ class Store(
     FederationOutbox,
     OapStore,
 ):
-    NOT_YET: frozenset[str] = frozenset()
-    """Features (e.g. "workflows") this store does not implement yet: their endpoints
-    answer 501 (`refuse_if_not_yet`) and their background runners do not start."""
-
-    def refuse_if_not_yet(self, feature: str) -> None:
-        """Raises a 501 DomainError when `feature` is in NOT_YET."""
-
     @abstractmethod
     async def open(self) -> None: ...
 

@@ -62,6 +62,16 @@ class FederationStore(ABC):
     @abstractmethod
     async def federation_counts(self) -> FederationCounts: ...
 
+    async def stored_identity_seeds(self, new_seed: bytes) -> list[bytes]:
+        """The server's identity when the database holds it (PostgreSQL: every instance on
+        it signs with the same key), newest first; `new_seed` becomes it when there is none.
+        A store whose identity is a file beside the database does not hold one."""
+        raise NotImplementedError("this store keeps the identity in a key file")
+
+    async def rotate_stored_identity(self, new_seed: bytes) -> None:
+        """Add a new signing key to the identity the database holds."""
+        raise NotImplementedError("this store keeps the identity in a key file")
+
 
 class OutboundDispatch(msgspec.Struct, frozen=True, kw_only=True):
     """A dispatch to record and queue (built by the dispatch service)."""

@@ -26,9 +26,6 @@ _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 DEEP = b"[" * 10_000 + b"]" * 10_000
 
 
-_FEATURE = re.compile(r"/(oap|workflows)(?:/|$)")
-
-
 def json_endpoints() -> list[tuple[str, str]]:
     """(method, path template) of every /api/v1 handler that reads a JSON body (federation
     routes included: the app registers them even while federation is disabled)."""
@@ -71,15 +68,6 @@ class World:
         assert portfolio.status_code == 201, portfolio.text
         self.portfolio_id = portfolio.json()["id"]
 
-    not_yet: frozenset[str] = frozenset()
-    """Features the server's store does not implement yet (`Store.NOT_YET`)."""
-
-    def answers_501(self, template: str) -> bool:
-        """A not-yet feature's endpoint answers 501 whatever the request: like an unknown
-        route's 404, before its body is read."""
-        feature = _FEATURE.search(template)
-        return feature is not None and feature.group(1) in self.not_yet
-
     def url(self, template: str) -> str:
         ids = {
             "intent_id": self.iid,
@@ -108,12 +96,7 @@ class World:
 
 @pytest.fixture
 def world(api, server) -> World:
-    made = World(api)
-    if server.settings.postgres_url:
-        from backend.store.postgres.not_yet import PostgresNotYet
-
-        made.not_yet = PostgresNotYet.NOT_YET
-    return made
+    return World(api)
 
 
 @pytest.fixture
@@ -149,10 +132,7 @@ def test_deep_nesting_is_400_on_every_json_endpoint(world, quiet_log):
         nested = b'{"title": "t", "state": {"deep": ' + DEEP + b"}}"
         for content in (DEEP, nested):
             response = send(world, method, template, content=content, headers=json_ct)
-            if world.answers_501(template):
-                assert response.status_code == 501, response.text
-            else:
-                refused(response, 400)
+            refused(response, 400)
     # 500 levels inside a patch value, and a state stacked deeper patch by patch
     state = f"{API}/intents/{world.iid}/state"
     value = msgspec.json.encode({"patches": [{"op": "set", "path": "/v", "value": 0}]})
@@ -281,10 +261,7 @@ def test_bodies_must_be_declared_json(world, quiet_log):
         headers = {} if content_type is None else {"Content-Type": content_type}
         for method, template in json_endpoints():
             response = send(world, method, template, content=body, headers=headers)
-            if world.answers_501(template):
-                assert response.status_code == 501, response.text
-            else:
-                refused(response, 415)
+            refused(response, 415)
     assert world.snapshot() == before
     # the JSON media types are accepted, with parameters
     for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):

@@ -142,8 +142,6 @@ def test_a_postgresql_url_selects_the_postgresql_store():
         assert "secret" not in settings.db_display
     assert load_settings({}, environ={"OPENINTENT_DB": "postgres://h/oi"}).postgres_url
     assert isinstance(open_store(load_settings({"db": "x.db"}, environ={})), SqliteStore)
-    with pytest.raises(SystemExit, match="federation is not available on the PostgreSQL"):
-        load_settings({"db": "postgres://h/oi", "federation_enabled": True}, environ={})
     claims = load_settings({}, environ={"OPENINTENT_POSTGRES_CLAIM_SECONDS": "2.5"})
     assert (
         open_store(msgspec.structs.replace(claims, db="postgres://h/oi")).delivery_claims.seconds
@@ -151,6 +149,8 @@ def test_a_postgresql_url_selects_the_postgresql_store():
     )
     with pytest.raises(SystemExit, match="postgres_claim_seconds must be more than 0"):
         load_settings({"postgres_claim_seconds": 0}, environ={})
+    federated = load_settings({"db": "postgres://h/oi", "federation_enabled": True}, environ={})
+    assert federated.federation_enabled and federated.postgres_url
 
 
 def test_serve_on_postgresql_as_operators_start_it(postgres_url, tmp_path):
@@ -317,21 +317,3 @@ def test_kill_9_of_one_instance_under_write_load(postgres_url, tmp_path):
         assert f":{a.proc.pid}:" not in deliveries[delivery][3]
     last_receipt = {r.headers["webhook-id"]: r.at for r in receiver.requests}
     assert all(last_receipt[d] > killed_at for d in again)  # repeated after A died, not beside
-
-
-def test_workflows_answer_501_on_postgresql_and_run_nothing(postgres_url):
-    """Not on this store yet (README, PostgreSQL): every such endpoint says so and writes
-    nothing. (OAP routing is on PostgreSQL now: tests/oap runs there too.)"""
-    with run_server(postgres_url) as server, server.client() as client:
-        intent = new_intent(client, "no workflows here")
-        calls = [
-            ("POST", "/api/v1/workflows", {"name": "w", "phases": []}),
-            ("GET", "/api/v1/workflows/w1", None),
-        ]
-        for method, path, body in calls:
-            response = client.request(method, path, json=body)
-            assert response.status_code == 501, (path, response.text)
-            error = response.json()
-            assert "PostgreSQL" in error["detail"] and error["message"], path
-        events = client.get(f"/api/v1/intents/{intent}/events").json()
-        assert [e["event_type"] for e in events["events"]] == ["intent_created"]

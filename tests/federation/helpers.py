@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import textwrap
 import time
 import uuid
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from openintent.federation.security import ServerIdentity, sign_envelope
@@ -16,6 +21,8 @@ from openintent.federation.security import ServerIdentity, sign_envelope
 from tests.support import loopback_socket
 
 from .vectors import KEYS, seed
+
+T = TypeVar("T")
 
 
 def sdk_identity(name: str, url: str) -> ServerIdentity:
@@ -88,3 +95,31 @@ def free_port() -> int:
     port = sock.getsockname()[1]
     sock.close()
     return port
+
+
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` to the end on a loop of its own (in a thread: the caller may be
+    inside a running loop, as an async test's fixtures are)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def query_value(db: Path | str, sql: str, *args: Any) -> Any:
+    """The first column of the first row of `sql` (`?` placeholders) on a server's
+    database, read directly: a SQLite file or a PostgreSQL URL."""
+    if isinstance(db, Path):
+        with sqlite3.connect(db) as conn:
+            row = conn.execute(sql, args).fetchone()
+        return None if row is None else row[0]
+    numbered = sql
+    for n in range(1, len(args) + 1):
+        numbered = numbered.replace("?", f"${n}", 1)
+
+    async def fetch() -> Any:
+        conn = await asyncpg.connect(db)
+        try:
+            return await conn.fetchval(numbered, *args)
+        finally:
+            await conn.close()
+
+    return run_sync(fetch())

@@ -24,13 +24,13 @@ KEY = "b-key"
 DISPATCHES = 30
 
 
-def start_b(db: Path, port: int, config: str) -> subprocess.Popen:
+def start_b(db: Path | str, port: int, config: str, logs: Path) -> subprocess.Popen:
     env = {
         **os.environ,
         "OPENINTENT_FEDERATION_CONFIG": config,
         "OPENINTENT_EGRESS_ALLOW_CIDRS": "127.0.0.0/8",
     }
-    log = open(db.parent / f"b-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
+    log = open(logs / f"b-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -62,12 +62,12 @@ def start_b(db: Path, port: int, config: str) -> subprocess.Popen:
     return proc
 
 
-def test_dispatches_and_callbacks_survive_kill_9_of_the_target(tmp_path):
+def test_dispatches_and_callbacks_survive_kill_9_of_the_target(tmp_path, databases):
     b_port = free_port()
     b_url = f"http://127.0.0.1:{b_port}"
-    with run_server(tmp_path / "a.db", federation_enabled=True, federation_max_attempts=12) as a:
+    with run_server(databases("a"), federation_enabled=True, federation_max_attempts=12) as a:
         config = write_config(tmp_path / "b.yaml", f'federation:\n  peers: ["{a.url}"]\n')
-        b = start_b(tmp_path / "b.db", b_port, config)
+        b = start_b(databases("b"), b_port, config, tmp_path)
         try:
             origin = OpenIntentClient(base_url=a.url, api_key=a.api_key, agent_id="op")
             intents = [origin.create_intent(title=f"job {n}") for n in range(DISPATCHES)]
@@ -93,7 +93,7 @@ def test_dispatches_and_callbacks_survive_kill_9_of_the_target(tmp_path):
 
             wait_for(lambda: all(record(d)["last_error"] for d in later))
             assert {status_of(d) for d in later} == {"pending"}
-            b = start_b(tmp_path / "b.db", b_port, config)
+            b = start_b(databases("b"), b_port, config, tmp_path)
 
             wait_for(lambda: all(status_of(d) == "accepted" for d in sent), timeout=90)
             with httpx.Client(base_url=b_url, headers={"X-API-Key": KEY}) as api:

@@ -42,7 +42,7 @@ def test_disabled_federation_answers_as_the_sdk_expects(server):
 
 
 @pytest.fixture
-def federated(tmp_path):
+def federated(tmp_path, databases):
     config = tmp_path / "federation.yaml"
     config.write_text(
         textwrap.dedent(
@@ -61,7 +61,7 @@ def federated(tmp_path):
         ).replace("PINNED_KEY", KEYS["B"][1])
     )
     with run_server(
-        tmp_path / "fed.db",
+        databases("fed"),
         federation_enabled=True,
         federation_config=str(config),
         federation_peers=["http://127.0.0.1:2"],
@@ -96,10 +96,10 @@ def test_manifest_did_document_and_discovery_when_enabled(federated):
     assert did_doc["authentication"] == [f"{manifest['server_did']}#key-1"]
 
 
-def test_same_database_after_restart_is_the_same_identity(tmp_path):
-    with run_server(tmp_path / "a.db", federation_enabled=True) as first:
+def test_same_database_after_restart_is_the_same_identity(databases):
+    with run_server(databases("a"), federation_enabled=True) as first:
         key = sdk(first).federation_discover()["public_key"]
-    with run_server(tmp_path / "a.db", federation_enabled=True) as again:
+    with run_server(databases("a"), federation_enabled=True) as again:
         assert sdk(again).federation_discover()["public_key"] == key
 
 

@@ -4,7 +4,6 @@ B's signed callbacks; and the dispatch endpoint's refusals."""
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import httpx
 import pytest
@@ -17,7 +16,7 @@ from openintent.models import IntentStatus
 from backend.federation.tokens import decode
 from tests.support import run_server
 
-from .helpers import sdk_identity, wait_for, write_config
+from .helpers import query_value, sdk_identity, wait_for, write_config
 from .vectors import KEYS
 
 
@@ -114,7 +113,7 @@ def test_a_dispatches_to_b_and_receives_its_callbacks(pair):
     assert inbound["dispatches"][0]["source_server"] == a.url
 
 
-def test_our_envelopes_verify_with_the_sdk_and_carry_a_root_token(pair, tmp_path):
+def test_our_envelopes_verify_with_the_sdk_and_carry_a_root_token(pair, databases):
     """What A sends, as B stored it: signed so the SDK verifies it, with a root token."""
     a, b = pair
     origin = sdk(a)
@@ -128,10 +127,11 @@ def test_our_envelopes_verify_with_the_sdk_and_carry_a_root_token(pair, tmp_path
     assert stored["direction"] == "in" and stored["local_intent_id"] == record["remote_intent_id"]
     manifest = origin.federation_discover()
     # The envelope as B received it, checked with the SDK's verifier.
-    with sqlite3.connect(tmp_path / "b.db") as conn:
-        (envelope_json,) = conn.execute(
-            "SELECT envelope FROM federation_inbound WHERE dispatch_id = ?", (result.dispatch_id,)
-        ).fetchone()
+    envelope_json = query_value(
+        databases("b"),
+        "SELECT envelope FROM federation_inbound WHERE dispatch_id = ?",
+        result.dispatch_id,
+    )
     envelope = json.loads(envelope_json)
     assert verify_envelope_signature(manifest["public_key"], envelope, envelope["signature"])
     assert envelope["intent_state"] == {"k": "é"}
@@ -146,8 +146,8 @@ def test_our_envelopes_verify_with_the_sdk_and_carry_a_root_token(pair, tmp_path
     }
 
 
-def test_dispatch_refusals(tmp_path, server):
-    with run_server(tmp_path / "a.db", federation_enabled=True, webhook_allow_cidrs=[]) as a:
+def test_dispatch_refusals(databases, server):
+    with run_server(databases("a"), federation_enabled=True, webhook_allow_cidrs=[]) as a:
         origin = sdk(a)
         intent = origin.create_intent(title="x")
         for target in ("http://127.0.0.1:9", "http://169.254.169.254", "ftp://example.com"):
@@ -172,11 +172,11 @@ def test_dispatch_refusals(tmp_path, server):
         disabled.federation_dispatch(intent.id, "http://127.0.0.1:9")
 
 
-def test_a_dispatch_b_refuses_ends_rejected(tmp_path):
+def test_a_dispatch_b_refuses_ends_rejected(databases):
     """B allowlists nobody: A's record ends `rejected` with B's 403 as the last error."""
     with (
-        run_server(tmp_path / "a.db", federation_enabled=True) as a,
-        run_server(tmp_path / "b.db", federation_enabled=True) as b,
+        run_server(databases("a"), federation_enabled=True) as a,
+        run_server(databases("b"), federation_enabled=True) as b,
     ):
         origin = sdk(a)
         intent = origin.create_intent(title="x")
@@ -238,8 +238,8 @@ def test_callbacks_need_the_targets_signature_or_a_key(pair):
         )
 
 
-def test_peers_show_keys_reachability_and_counts(tmp_path):
-    with run_server(tmp_path / "b.db", federation_enabled=True) as b:
+def test_peers_show_keys_reachability_and_counts(tmp_path, databases):
+    with run_server(databases("b"), federation_enabled=True) as b:
         b_key = sdk(b).federation_discover()["public_key"]
         config = write_config(
             tmp_path / "a.yaml",
@@ -255,7 +255,7 @@ def test_peers_show_keys_reachability_and_counts(tmp_path):
                   relationship: downstream
             """,
         )
-        with run_server(tmp_path / "a.db", federation_enabled=True, federation_config=config) as a:
+        with run_server(databases("a"), federation_enabled=True, federation_config=config) as a:
             origin = sdk(a)
             intent = origin.create_intent(title="x")
             origin.federation_dispatch(intent.id, b.url)
@@ -277,7 +277,7 @@ def test_peers_show_keys_reachability_and_counts(tmp_path):
             assert mismatched["reachable"] is True and mismatched["key_mismatch"] is True
             assert down["reachable"] is False and down["trusted"] is False
             assert down["last_error"]
-    with run_server(tmp_path / "off.db") as off, off.client() as api:
+    with run_server(databases("off")) as off, off.client() as api:
         assert api.get("/api/v1/federation/peers").json() == {"peers": []}
 
 

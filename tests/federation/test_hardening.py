@@ -19,9 +19,9 @@ DEEP = b"[" * 10_000 + b"]" * 10_000
 
 
 @pytest.fixture
-def live(tmp_path):
+def live(tmp_path, databases):
     config = write_config(tmp_path / "b.yaml", "federation:\n  trust_policy: open\n")
-    with run_server(tmp_path / "b.db", federation_enabled=True, federation_config=config) as b:
+    with run_server(databases("b"), federation_enabled=True, federation_config=config) as b:
         yield b
 
 

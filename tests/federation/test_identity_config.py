@@ -247,11 +247,11 @@ def test_invalid_yaml_is_a_startup_error(tmp_path, block):
         )
 
 
-def test_rotate_identity_flag_retires_the_key_and_the_server_publishes_both(tmp_path, capsys):
+def test_rotate_identity_flag_retires_the_key_and_the_server_publishes_both(databases, capsys):
     from backend.cli import main
     from tests.support import run_server
 
-    db = tmp_path / "r.db"
+    db = databases("r")
     with run_server(db, federation_enabled=True) as live, live.client() as api:
         before = api.get("/.well-known/openintent-federation.json").json()["public_key"]
     main(["--db", str(db), "--rotate-identity"])

@@ -38,11 +38,11 @@ def silent_receiver() -> Iterator[tuple[str, list[socket.socket]]]:
             connection.close()
 
 
-def test_hanging_webhooks_do_not_hold_back_a_dispatch(tmp_path):
+def test_hanging_webhooks_do_not_hold_back_a_dispatch(tmp_path, databases):
     with (
         silent_receiver() as (hook_url, accepted),
         run_server(
-            tmp_path / "a.db",
+            databases("a"),
             federation_enabled=True,
             webhook_concurrency=2,
             webhook_timeout_seconds=60,
@@ -50,7 +50,7 @@ def test_hanging_webhooks_do_not_hold_back_a_dispatch(tmp_path):
     ):
         b_config = write_config(tmp_path / "b.yaml", f'federation:\n  peers: ["{a.url}"]\n')
         with (
-            run_server(tmp_path / "b.db", federation_enabled=True, federation_config=b_config) as b,
+            run_server(databases("b"), federation_enabled=True, federation_config=b_config) as b,
             a.client() as api,
         ):
             response = api.post("/api/v1/subscriptions", json={"webhook_url": hook_url})

@@ -47,7 +47,7 @@ def counts(live) -> tuple[int, int]:
     return len(intents), received
 
 
-def serve(tmp_path, policy: str, peers: str = "", name: str = "b", **overrides):
+def serve(tmp_path, databases, policy: str, peers: str = "", name: str = "b", **overrides):
     config = write_config(
         tmp_path / f"{name}.yaml",
         f"federation:\n  trust_policy: {policy}\n"
@@ -55,7 +55,7 @@ def serve(tmp_path, policy: str, peers: str = "", name: str = "b", **overrides):
         + "  agents:\n    - {agent_id: hidden, visibility: private}\n",
     )
     return run_server(
-        tmp_path / f"{name}.db",
+        databases(name),
         federation_enabled=True,
         federation_config=config,
         **overrides,
@@ -63,14 +63,14 @@ def serve(tmp_path, policy: str, peers: str = "", name: str = "b", **overrides):
 
 
 @pytest.fixture
-def open_server(tmp_path):
-    with serve(tmp_path, "open", pinned_peer_yaml(SOURCE)) as live:
+def open_server(tmp_path, databases):
+    with serve(tmp_path, databases, "open", pinned_peer_yaml(SOURCE)) as live:
         yield live
 
 
 @pytest.fixture
-def allowlist_server(tmp_path):
-    with serve(tmp_path, "allowlist", pinned_peer_yaml(SOURCE)) as live:
+def allowlist_server(tmp_path, databases):
+    with serve(tmp_path, databases, "allowlist", pinned_peer_yaml(SOURCE)) as live:
         yield live
 
 
@@ -243,9 +243,9 @@ def test_unsigned_without_a_key_is_401(open_server):
     assert counts(open_server) == (0, 0)
 
 
-def test_unknown_signer_with_an_unreachable_manifest_is_401(tmp_path):
+def test_unknown_signer_with_an_unreachable_manifest_is_401(tmp_path, databases):
     stranger = "http://127.0.0.1:9"  # discard port: nothing listens
-    with serve(tmp_path, "open") as live:
+    with serve(tmp_path, databases, "open") as live:
         body = signed(sdk_identity("C", stranger), envelope(stranger, live.url))
         response = post_receive(live.url, body)
         assert response.status_code == 401
@@ -253,13 +253,16 @@ def test_unknown_signer_with_an_unreachable_manifest_is_401(tmp_path):
         assert counts(live) == (0, 0)
 
 
-def test_the_signer_key_is_fetched_from_its_manifest_and_its_did_bound(tmp_path):
+def test_the_signer_key_is_fetched_from_its_manifest_and_its_did_bound(tmp_path, databases):
     """A is one of our servers; B knows only A's URL. B fetches A's manifest for the key
     and, resolving A's did:web, binds A's DID to it."""
-    with serve(tmp_path, "open", name="a") as a:
-        a_seed = (tmp_path / "a.db.federation-key").read_bytes()
+    key_file = tmp_path / "a.federation-key"
+    with serve(tmp_path, databases, "open", name="a", federation_key_file=str(key_file)) as a:
+        a_seed = key_file.read_bytes()
         peers = f'    - url: "{a.url}/"\n'
-        with serve(tmp_path, "allowlist", peers, name="b", federation_did_web_http=True) as b:
+        with serve(
+            tmp_path, databases, "allowlist", peers, name="b", federation_did_web_http=True
+        ) as b:
             from openintent.federation.security import ServerIdentity
 
             from .helpers import Ed25519PrivateKey
@@ -303,16 +306,16 @@ def test_allowlist_admits_listed_sources_only(allowlist_server):
     assert counts(allowlist_server) == (1, 1)
 
 
-def test_a_downstream_only_peer_cannot_send(tmp_path):
+def test_a_downstream_only_peer_cannot_send(tmp_path, databases):
     peers = pinned_peer_yaml(SOURCE, relationship="downstream")
-    with serve(tmp_path, "open", peers) as live:
+    with serve(tmp_path, databases, "open", peers) as live:
         body = signed(sdk_identity("A", SOURCE), envelope(SOURCE, live.url))
         assert post_receive(live.url, body).status_code == 403
         assert counts(live) == (0, 0)
 
 
-def test_trustless_refuses_keys_alone_and_signatures_without_a_token(tmp_path):
-    with serve(tmp_path, "trustless", pinned_peer_yaml(SOURCE)) as live:
+def test_trustless_refuses_keys_alone_and_signatures_without_a_token(tmp_path, databases):
+    with serve(tmp_path, databases, "trustless", pinned_peer_yaml(SOURCE)) as live:
         client = sdk(live)
         with pytest.raises(OpenIntentError) as keyed:
             client.federation_receive(
@@ -326,9 +329,9 @@ def test_trustless_refuses_keys_alone_and_signatures_without_a_token(tmp_path):
         assert counts(live) == (0, 0)
 
 
-def test_a_peer_policy_stricter_than_the_servers_applies(tmp_path):
+def test_a_peer_policy_stricter_than_the_servers_applies(tmp_path, databases):
     peers = pinned_peer_yaml(SOURCE, trust_policy="trustless")
-    with serve(tmp_path, "open", peers) as live:
+    with serve(tmp_path, databases, "open", peers) as live:
         client = sdk(live)
         with pytest.raises(OpenIntentError) as keyed:
             client.federation_receive(
@@ -408,8 +411,10 @@ def test_a_reused_idempotency_key_with_other_content_is_409(open_server):
     "callback",
     ["http://169.254.169.254/latest", "ftp://127.0.0.1/x", "http://10.0.0.1/cb", "not a url"],
 )
-def test_callback_urls_the_egress_guard_refuses_are_400(tmp_path, callback):
-    with serve(tmp_path, "open", pinned_peer_yaml(SOURCE), webhook_allow_cidrs=[]) as live:
+def test_callback_urls_the_egress_guard_refuses_are_400(tmp_path, callback, databases):
+    with serve(
+        tmp_path, databases, "open", pinned_peer_yaml(SOURCE), webhook_allow_cidrs=[]
+    ) as live:
         body = signed(sdk_identity("A", SOURCE), envelope(SOURCE, live.url, callback_url=callback))
         response = post_receive(live.url, body)
         assert response.status_code == 400, response.text
@@ -417,13 +422,16 @@ def test_callback_urls_the_egress_guard_refuses_are_400(tmp_path, callback):
         assert counts(live) == (0, 0)
 
 
-def test_loopback_callbacks_need_the_egress_allow_list(tmp_path):
+def test_loopback_callbacks_need_the_egress_allow_list(tmp_path, databases):
     callback = "http://127.0.0.1:8001/api/v1/federation/callback"
-    with serve(tmp_path, "open", pinned_peer_yaml(SOURCE), webhook_allow_cidrs=[]) as live:
+    with serve(
+        tmp_path, databases, "open", pinned_peer_yaml(SOURCE), webhook_allow_cidrs=[]
+    ) as live:
         body = signed(sdk_identity("A", SOURCE), envelope(SOURCE, live.url, callback_url=callback))
         assert post_receive(live.url, body).status_code == 400
     with serve(
         tmp_path,
+        databases,
         "open",
         pinned_peer_yaml(SOURCE),
         name="allowed",
@@ -489,8 +497,8 @@ def trustless_peers() -> str:
     )
 
 
-def test_trustless_accepts_a_signed_envelope_with_an_sdk_root_token(tmp_path):
-    with serve(tmp_path, "trustless", trustless_peers()) as live:
+def test_trustless_accepts_a_signed_envelope_with_an_sdk_root_token(tmp_path, databases):
+    with serve(tmp_path, databases, "trustless", trustless_peers()) as live:
         identity = sdk_identity("A", SOURCE)
         token = UCANToken(
             issuer=did_from_url(SOURCE), audience=did_from_url(live.url), scope=DelegationScope()
@@ -526,10 +534,12 @@ def test_trustless_accepts_a_signed_envelope_with_an_sdk_root_token(tmp_path):
         assert counts(live) == (1, 1)
 
 
-def test_trustless_verifies_a_two_link_chain_and_refuses_widening_or_sdk_chains(tmp_path):
+def test_trustless_verifies_a_two_link_chain_and_refuses_widening_or_sdk_chains(
+    tmp_path, databases
+):
     """C grants SOURCE a scope; SOURCE re-delegates to us, narrower (ours) or wider (forged),
     or the SDK's way (the parent re-signed by SOURCE)."""
-    with serve(tmp_path, "trustless", trustless_peers()) as live:
+    with serve(tmp_path, databases, "trustless", trustless_peers()) as live:
         identity = sdk_identity("A", SOURCE)
         sign_c = Ed25519PrivateKey.from_private_bytes(seed("C")).sign
         sign_a = Ed25519PrivateKey.from_private_bytes(seed("A")).sign

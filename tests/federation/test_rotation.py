@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from openintent import OpenIntentClient
 
-from backend.federation.identity import rotate_identity
+from backend.cli import main
 from tests.support import run_server
 
 from .helpers import free_port, wait_for, write_config
@@ -33,16 +33,18 @@ def manifest_key(live) -> str:
         return api.get("/.well-known/openintent-federation.json").json()["public_key"]
 
 
-def test_a_rotated_key_is_fetched_again_by_the_peer_and_verifies(tmp_path):
+def test_a_rotated_key_is_fetched_again_by_the_peer_and_verifies(tmp_path, databases, capsys):
     a_port = free_port()
     a_url = f"http://127.0.0.1:{a_port}"
     b_config = write_config(tmp_path / "b.yaml", f'federation:\n  peers: ["{a_url}"]\n')
-    with run_server(tmp_path / "b.db", federation_enabled=True, federation_config=b_config) as b:
-        with run_server(tmp_path / "a.db", a_port, federation_enabled=True) as a:
+    a_db = databases("a")
+    with run_server(databases("b"), federation_enabled=True, federation_config=b_config) as b:
+        with run_server(a_db, a_port, federation_enabled=True) as a:
             first = dispatch_and_wait(a, b.url)  # B fetched and cached A's key
             old_key = manifest_key(a)
-        rotate_identity(tmp_path / "a.db.federation-key")
-        with run_server(tmp_path / "a.db", a_port, federation_enabled=True) as a:
+        main(["--db", str(a_db), "--rotate-identity"])  # the key file's, or the database's
+        assert old_key in capsys.readouterr().out
+        with run_server(a_db, a_port, federation_enabled=True) as a:
             assert manifest_key(a) != old_key
             second = dispatch_and_wait(a, b.url)  # B's cached key fails: fetched again
             assert second["attempts"] == 1  # not a retry: verified on the first try

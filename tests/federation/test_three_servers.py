@@ -33,15 +33,15 @@ def allowing(tmp_path, name: str, *urls: str) -> str:
     return write_config(tmp_path / f"{name}.yaml", f"federation:\n  peers:\n{peers}")
 
 
-def test_a_to_b_to_c_narrows_and_stops_at_depth_zero(tmp_path):
+def test_a_to_b_to_c_narrows_and_stops_at_depth_zero(tmp_path, databases):
     options = {"federation_enabled": True, "federation_did_web_http": True}
     with (
-        run_server(tmp_path / "a.db", **options) as a,
+        run_server(databases("a"), **options) as a,
         run_server(
-            tmp_path / "b.db", federation_config=allowing(tmp_path, "b", a.url), **options
+            databases("b"), federation_config=allowing(tmp_path, "b", a.url), **options
         ) as b,
         run_server(
-            tmp_path / "c.db", federation_config=allowing(tmp_path, "c", b.url), **options
+            databases("c"), federation_config=allowing(tmp_path, "c", b.url), **options
         ) as c,
     ):
         origin = sdk(a)
@@ -82,7 +82,7 @@ def test_a_to_b_to_c_narrows_and_stops_at_depth_zero(tmp_path):
 
         # C may go one hop more (depth 1 -> 0) but not two.
         with run_server(
-            tmp_path / "d.db", federation_config=allowing(tmp_path, "d", c.url), **options
+            databases("d"), federation_config=allowing(tmp_path, "d", c.url), **options
         ) as d:
             to_d = sdk(c).federation_dispatch(at_c, d.url)
             d_record = wait_for(
@@ -106,11 +106,11 @@ def test_a_to_b_to_c_narrows_and_stops_at_depth_zero(tmp_path):
             assert "Delegation depth exceeded" in refused.value.response["detail"]
 
 
-def test_a_dispatch_waits_for_its_target_and_survives_the_origin_restarting(tmp_path):
+def test_a_dispatch_waits_for_its_target_and_survives_the_origin_restarting(tmp_path, databases):
     b_port, a_port = free_port(), free_port()
     b_url = f"http://127.0.0.1:{b_port}"
     a_options = {"federation_enabled": True, "federation_max_attempts": 8}
-    with run_server(tmp_path / "a.db", a_port, **a_options) as a:
+    with run_server(databases("a"), a_port, **a_options) as a:
         origin = sdk(a)
         intent = origin.create_intent(title="Later")
         sent = [origin.federation_dispatch(intent.id, b_url).dispatch_id for _ in range(3)]
@@ -119,10 +119,10 @@ def test_a_dispatch_waits_for_its_target_and_survives_the_origin_restarting(tmp_
         assert {record(a, d)["status"] for d in sent} == {"pending"}
         assert all(record(a, d)["last_error"] for d in sent)
     # A restarts (same database); then B comes up.
-    with run_server(tmp_path / "a.db", a_port, **a_options) as a:
+    with run_server(databases("a"), a_port, **a_options) as a:
         config = allowing(tmp_path, "b", a.url)
         with run_server(
-            tmp_path / "b.db", b_port, federation_enabled=True, federation_config=config
+            databases("b"), b_port, federation_enabled=True, federation_config=config
         ) as b:
             done = wait_for(
                 lambda: all(record(a, d)["status"] in ("delivered", "accepted") for d in sent),

@@ -141,7 +141,7 @@ def test_a_bad_workflow_is_a_400_that_creates_nothing(pair, phases_yaml, message
     assert sdk(a).list_intents() == []
 
 
-def test_without_federation_local_phases_run_and_dispatch_to_is_refused(tmp_path):
+def test_without_federation_local_phases_run_and_dispatch_to_is_refused(databases):
     text = textwrap.dedent(
         """\
         openintent: "1.0"
@@ -151,7 +151,7 @@ def test_without_federation_local_phases_run_and_dispatch_to_is_refused(tmp_path
           second: {assign: two, depends_on: [first]}
         """
     )
-    with run_server(tmp_path / "local.db") as live:
+    with run_server(databases("local")) as live:
         view = run_workflow(live, yaml.safe_load(text)).json()
         steps = phases(view)
         first = sdk(live, "one").get_intent(steps["first"]["intent_id"])
@@ -165,12 +165,12 @@ def test_without_federation_local_phases_run_and_dispatch_to_is_refused(tmp_path
         assert "federation is not enabled" in answer.json()["detail"]
 
 
-def test_the_workflow_command_sends_the_file_and_lists_the_phases(tmp_path, capsys):
+def test_the_workflow_command_sends_the_file_and_lists_the_phases(tmp_path, databases, capsys):
     from openintent_tui.cli import main
 
     path = tmp_path / "flow.yaml"
     path.write_text("openintent: '1.0'\ninfo: {name: cli}\nworkflow:\n  only: {assign: me}\n")
-    with run_server(tmp_path / "cli.db") as live:
+    with run_server(databases("cli")) as live:
         main(["workflow", "run", str(path), "--server", live.url, "--api-key", live.api_key])
         out = capsys.readouterr().out
         assert out.startswith("workflow ") and " cli\n" in out
@@ -183,7 +183,7 @@ def test_the_workflow_command_sends_the_file_and_lists_the_phases(tmp_path, caps
         assert "HTTP 400" in str(failed.value.code)
 
 
-def test_a_dispatched_phase_is_sent_once_across_a_restart(tmp_path):
+def test_a_dispatched_phase_is_sent_once_across_a_restart(tmp_path, databases):
     a_port = free_port()
     a_url = f"http://127.0.0.1:{a_port}"
     b_config = write_config(tmp_path / "b.yaml", f'federation:\n  peers: ["{a_url}"]\n')
@@ -198,12 +198,12 @@ def test_a_dispatched_phase_is_sent_once_across_a_restart(tmp_path):
             rows = api.get("/api/v1/federation/dispatches", params={"limit": 100}).json()
         return [d for d in rows["dispatches"] if d["intent_id"] == intent_id]
 
-    with run_server(tmp_path / "b.db", federation_enabled=True, federation_config=b_config) as b:
-        with run_server(tmp_path / "a.db", a_port, federation_enabled=True) as a:
+    with run_server(databases("b"), federation_enabled=True, federation_config=b_config) as b:
+        with run_server(databases("a"), a_port, federation_enabled=True) as a:
             first = run_workflow(a, remote_only(b.url, "first")).json()
             (away,) = first["phases"]
             assert wait_for(lambda: dispatches_of(a, away["intent_id"]))  # no dependencies
-        with run_server(tmp_path / "a.db", a_port, federation_enabled=True) as a:
+        with run_server(databases("a"), a_port, federation_enabled=True) as a:
             # The restarted runner has done a full pass once the next workflow is sent.
             second = run_workflow(a, remote_only(b.url, "second")).json()
             assert wait_for(lambda: dispatches_of(a, second["phases"][0]["intent_id"]))
@@ -236,16 +236,14 @@ workflow:
     assert operator.get_intent(away.id).status == IntentStatus.ABANDONED
 
 
-def test_dispatch_to_may_name_a_configured_peer_by_its_did(tmp_path):
-    with run_server(tmp_path / "b.db", federation_enabled=True) as b:
+def test_dispatch_to_may_name_a_configured_peer_by_its_did(tmp_path, databases):
+    with run_server(databases("b"), federation_enabled=True) as b:
         b_did = b.url.replace("http://", "did:web:")
         a_config = write_config(
             tmp_path / "a.yaml",
             f'federation:\n  peers:\n    - url: "{b.url}"\n      did: "{b_did}"\n',
         )
-        with run_server(
-            tmp_path / "a.db", federation_enabled=True, federation_config=a_config
-        ) as a:
+        with run_server(databases("a"), federation_enabled=True, federation_config=a_config) as a:
             text = "openintent: '1.0'\ninfo: {name: by-did}\nworkflow:\n"
             text += f"  away: {{assign: analyst, dispatch_to: '{b_did}'}}\n"
             view = run_workflow(a, yaml.safe_load(text)).json()

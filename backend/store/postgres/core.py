@@ -109,15 +109,20 @@ _INSERT_INTENT_EVENT = (
 StateGuard = Callable[["Tx", str, list[str], str | None], Awaitable[None]]
 StatusHook = Callable[["Tx", str, str, str, str | None], Awaitable[None]]
 EventHook = Callable[["Tx", Event], Awaitable[None]]
+EventGuard = Callable[["Tx", str, str, str | None], Awaitable[None]]
 
 
 class WriteHooks:
     """Rules of one feature that run inside another feature's write transaction (as the
     SQLite store's `WriteHooks`, but awaited). `PostgresStore.__init__` fills them in."""
 
-    __slots__ = ("event_appended", "rolled_back", "state_patching", "status_changed")
+    __slots__ = (
+        "event_appended", "event_logging", "rolled_back", "state_patching", "status_changed",
+    )  # fmt: skip
 
     def __init__(self) -> None:
+        self.event_logging: list[EventGuard] = []
+        """Before a client's own event (the events API) is appended; raises to refuse it."""
         self.state_patching: list[StateGuard] = []
         self.status_changed: list[StatusHook] = []
         self.event_appended: list[EventHook] = []
@@ -132,11 +137,17 @@ class Tx:
     needs a savepoint to undo an op only then (`PostgresCore._run_batch`)."""
 
     __slots__ = (
-        "cache_version", "conn", "events", "failed", "head", "hooks", "moment", "now", "wrote",
+        "cache_version", "conn", "events", "failed", "federated_version", "head", "hooks",
+        "moment", "now", "wrote",
     )  # fmt: skip
 
     def __init__(
-        self, conn: asyncpg.Connection, hooks: WriteHooks, head: int, cache_version: int
+        self,
+        conn: asyncpg.Connection,
+        hooks: WriteHooks,
+        head: int,
+        cache_version: int,
+        federated_version: int = 0,
     ) -> None:
         self.conn = conn
         self.hooks = hooks
@@ -147,6 +158,9 @@ class Tx:
         """`event_head.cache_version` as this transaction sees it: any instance's change to
         data that in-process caches hold (webhook subscriptions) raises it, so a cache
         built at another version is stale."""
+        self.federated_version = federated_version
+        """`event_head.federated_version`, as `cache_version` for the index of federated
+        intents (raised by every received dispatch, which need not stale the others)."""
         self.events: list[Event] = []
         self.wrote = False
         self.failed = False
@@ -155,6 +169,13 @@ class Tx:
         """Tell every instance's caches (see `cache_version`) that their data changed."""
         self.cache_version = await self.fetchval(
             "UPDATE event_head SET cache_version = cache_version + 1 RETURNING cache_version"
+        )
+
+    async def federated_changed(self) -> None:
+        """Tell every instance's index of federated intents that a dispatch was received."""
+        self.federated_version = await self.fetchval(
+            "UPDATE event_head SET federated_version = federated_version + 1"
+            " RETURNING federated_version"
         )
 
     async def execute(self, sql: str, *args: Any) -> str:
@@ -379,13 +400,16 @@ class PostgresCore:
         conn = await self._writer_connection()
         outcomes: list[Outcome] = []
         async with conn.transaction():
-            head, cache_version = cast(
+            # (federated_version: migration 0004, federation.py)
+            head, cache_version, federated_version = cast(
                 asyncpg.Record,
-                await conn.fetchrow("SELECT last_id, cache_version FROM event_head FOR UPDATE"),
+                await conn.fetchrow(
+                    "SELECT last_id, cache_version, federated_version FROM event_head FOR UPDATE"
+                ),
             )
             start = head
             for op in ops:
-                tx = Tx(conn, self.hooks, head, cache_version)
+                tx = Tx(conn, self.hooks, head, cache_version, federated_version)
                 try:
                     if guarded:
                         async with conn.transaction():  # a SAVEPOINT: this op alone is undone
@@ -402,6 +426,7 @@ class PostgresCore:
                     outcomes.append((False, exc, []))
                 else:
                     head, cache_version = tx.head, tx.cache_version
+                    federated_version = tx.federated_version
                     outcomes.append((True, value, tx.events))
             if head != start:
                 await conn.execute("UPDATE event_head SET last_id = $1", head)

@@ -20,6 +20,8 @@ class PostgresEvents(PostgresCore, EventStore):
         check_event_type(data.event_type)
 
         async def op(tx: Tx) -> Event:
+            for guard in tx.hooks.event_logging:  # a delegated agent needs events.log
+                await guard(tx, intent_id, data.event_type, actor)
             # emit's UPDATE of the intent's sequence head raises NotFound for a missing one
             return await tx.emit(
                 intent_id,

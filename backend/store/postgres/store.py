@@ -7,16 +7,14 @@ from .attachments import PostgresAttachments
 from .claims import CLAIM_SECONDS, ClaimKeeper, RowClaims, instance_name
 from .costs import PostgresCosts
 from .events import PostgresEvents
+from .federation import FederatedIntents, PostgresFederation
+from .federation_outbox import PostgresFederationOutbox
 from .governance import PostgresGovernance
 from .intents import PostgresIntents
 from .leases import PostgresLeases, lease_guard
-from .not_yet import (
-    PostgresFederationNotYet,
-    PostgresNotYet,
-    PostgresWorkflowsNotYet,
-)
 from .oap import PostgresOap
 from .portfolios import PostgresPortfolios, complete_portfolios_of
+from .presence import Presence
 from .retries import PostgresRetries
 from .subscriptions import PostgresSubscriptions, WebhookOutbox
 
@@ -31,9 +29,8 @@ class PostgresStore(
     PostgresCosts,
     PostgresRetries,
     PostgresPortfolios,
-    PostgresNotYet,
-    PostgresFederationNotYet,
-    PostgresWorkflowsNotYet,
+    PostgresFederation,
+    PostgresFederationOutbox,
     PostgresOap,
     Store,
 ):
@@ -55,6 +52,14 @@ class PostgresStore(
         self.hooks.state_patching.append(lease_guard)
         # RFC-0007: a member's status change may complete its portfolios.
         self.hooks.status_changed.append(complete_portfolios_of)
+        # RFC-0023: a federated intent's delegated agent may do only what its scope grants;
+        # RFC-0022: its progress queues signed callbacks to its origin.
+        self.federated_intents = FederatedIntents()
+        self.hooks.state_patching.append(self.federated_intents.state_guard)
+        self.hooks.status_changed.insert(0, self.federated_intents.status_guard)
+        self.hooks.event_logging.append(self.federated_intents.event_guard)
+        self.hooks.event_appended.append(self.federated_intents.on_event)
+        self.hooks.rolled_back.append(self.federated_intents.forget)
         # Webhook deliveries are written in their event's transaction (the outbox), and
         # claimed row by row: every instance sends, each delivery one instance at a time.
         self.instance = instance_name()
@@ -64,3 +69,9 @@ class PostgresStore(
         self.claim_keeper = ClaimKeeper([self.delivery_claims])
         self.hooks.event_appended.append(self.webhook_outbox.enqueue)
         self.hooks.rolled_back.append(self.webhook_outbox.forget)
+        # Federation jobs and workflow dispatches are claimed per row, by instance.
+        self.presence = Presence(dsn)
+
+    async def close(self) -> None:
+        await super().close()
+        await self.presence.release()

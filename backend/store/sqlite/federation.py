@@ -102,7 +102,7 @@ STATUS_PERMISSION = "status.update"
 EVENTS_PERMISSION = "events.log"
 
 
-class _Delegated(msgspec.Struct, frozen=True, kw_only=True):
+class Delegated(msgspec.Struct, frozen=True, kw_only=True):
     dispatch_id: str
     callback_url: str | None
     trace_id: str | None
@@ -111,27 +111,27 @@ class _Delegated(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class FederatedIntents:
-    """Local intents created by accepted dispatches: intent id -> `_Delegated`. Used only in
+    """Local intents created by accepted dispatches: intent id -> `Delegated`. Used only in
     the writer thread, loaded by the first write that needs it after a (re)start or rollback.
     As the store's event-appended hook it queues the callbacks of the intent's progress in
     that progress's own transaction; as a state guard and a status hook it holds the remote
     agent to its delegated scope. For any other intent each costs one dict lookup."""
 
     def __init__(self) -> None:
-        self._index: dict[str, _Delegated] | None = None
+        self._index: dict[str, Delegated] | None = None
 
     def forget(self) -> None:
         self._index = None
 
-    def add(self, intent_id: str, entry: _Delegated) -> None:
+    def add(self, intent_id: str, entry: Delegated) -> None:
         if self._index is not None:
             self._index[intent_id] = entry
 
-    def _load(self, tx: Tx) -> dict[str, _Delegated]:
+    def _load(self, tx: Tx) -> dict[str, Delegated]:
         index = self._index
         if index is None:
             index = self._index = {
-                row[0]: _Delegated(
+                row[0]: Delegated(
                     dispatch_id=row[1],
                     callback_url=row[2],
                     trace_id=(loads(row[3]) or {}).get("trace_id"),
@@ -162,85 +162,74 @@ class FederatedIntents:
         self._check(tx, intent_id, actor, EVENTS_PERMISSION)
 
     def _check(self, tx: Tx, intent_id: str, actor: str | None, permission: str) -> None:
-        if actor is None:
-            return
-        entry = self._load(tx).get(intent_id)
-        if entry is not None and entry.agent_id == actor and not allows(entry.scope, permission):
-            raise Forbidden(
-                f"Agent {actor} was delegated this intent without {permission} permission"
-            )
+        if actor is not None:
+            check_delegated(self._load(tx).get(intent_id), actor, permission)
 
     def on_event(self, tx: Tx, event: Event) -> None:
-        if event.intent_id is None or event.event_type not in RELAYED_EVENTS:
+        if not relayed(event):
             return
-        if event.event_type == "comment" and event.payload.get("kind") != "budget_alert":
-            return
+        assert event.intent_id is not None  # relayed() says so
         entry = self._load(tx).get(event.intent_id)
         if entry is None or entry.callback_url is None:
             return
-        dispatch_id, url, trace_id = entry.dispatch_id, entry.callback_url, entry.trace_id
-        payload = event.payload
-        version = payload.get("version")
         state = loads(tx.row("SELECT state FROM intents WHERE id = ?", (event.intent_id,))[0])
-        if event.event_type == "comment":  # the costs' budget alert (RFC-0009)
-            figures = event.payload
-            if figures.get("unit") == "usd":
-                delta = {
-                    "spent_usd": figures.get("spent"),
-                    "cost_ceiling_usd": figures.get("limit"),
-                }
-            else:
-                delta = {k: figures.get(k) for k in ("spent", "limit", "unit")}
-            body = callback_body(
-                dispatch_id, "budget_warning", delta, f"budget-{dispatch_id}", trace_id, tx.now
-            )
-        elif event.event_type == "state_patched":
-            keys = {
-                str(p.get("path", "")).lstrip("/").split("/")[0]
-                for p in payload.get("patches", [])
-                if isinstance(p, dict)
-            }
-            delta = {k: state.get(k) for k in sorted(keys) if k}
-            body = callback_body(
-                dispatch_id,
-                "state_delta",
-                delta,
-                f"state-{dispatch_id}-{version}",
-                trace_id,
-                tx.now,
-            )
-        elif payload.get("status") == "completed":
-            attestation = {
-                "dispatch_id": dispatch_id,
-                "governance_compliant": True,
-                "usage": {},
-                "trace_references": [trace_id] if trace_id else [],
-                "timestamp": tx.now,
-            }
-            body = callback_body(
-                dispatch_id,
-                "completed",
-                state,
-                f"completed-{dispatch_id}",
-                trace_id,
-                tx.now,
-                attestation,
-            )
-        elif payload.get("status") == "abandoned":
-            delta = {"status": "abandoned", "reason": payload.get("reason")}
-            body = callback_body(
-                dispatch_id, "failed", delta, f"failed-{dispatch_id}", trace_id, tx.now
-            )
+        body = callback_for(event, entry, state, tx.now)
+        enqueue(tx, "callback", entry.dispatch_id, entry.callback_url, body)
+
+
+def check_delegated(entry: Delegated | None, actor: str, permission: str) -> None:
+    """Forbidden when `actor` is the agent this intent was delegated to without
+    `permission`."""
+    if entry is not None and entry.agent_id == actor and not allows(entry.scope, permission):
+        raise Forbidden(f"Agent {actor} was delegated this intent without {permission} permission")
+
+
+def relayed(event: Event) -> bool:
+    """Whether this event of a federated intent is told to its origin as a callback."""
+    if event.intent_id is None or event.event_type not in RELAYED_EVENTS:
+        return False
+    return event.event_type != "comment" or event.payload.get("kind") == "budget_alert"
+
+
+def callback_for(event: Event, entry: Delegated, state: dict[str, Any], now: str) -> dict[str, Any]:
+    """The callback (unsigned) telling the origin of `event` (`relayed`), with the intent's
+    `state` after it."""
+    dispatch_id, trace_id = entry.dispatch_id, entry.trace_id
+    payload = event.payload
+    version = payload.get("version")
+    if event.event_type == "comment":  # the costs' budget alert (RFC-0009)
+        if payload.get("unit") == "usd":
+            delta = {"spent_usd": payload.get("spent"), "cost_ceiling_usd": payload.get("limit")}
         else:
-            body = callback_body(
-                dispatch_id,
-                "status_changed",
-                {"status": payload.get("status")},
-                f"status-{dispatch_id}-{version}",
-                trace_id,
-                tx.now,
-            )
-        enqueue(tx, "callback", dispatch_id, url, body)
+            delta = {k: payload.get(k) for k in ("spent", "limit", "unit")}
+        return callback_body(
+            dispatch_id, "budget_warning", delta, f"budget-{dispatch_id}", trace_id, now
+        )
+    if event.event_type == "state_patched":
+        keys = {
+            str(p.get("path", "")).lstrip("/").split("/")[0]
+            for p in payload.get("patches", [])
+            if isinstance(p, dict)
+        }
+        delta = {k: state.get(k) for k in sorted(keys) if k}
+        key = f"state-{dispatch_id}-{version}"
+        return callback_body(dispatch_id, "state_delta", delta, key, trace_id, now)
+    if payload.get("status") == "completed":
+        attestation = {
+            "dispatch_id": dispatch_id,
+            "governance_compliant": True,
+            "usage": {},
+            "trace_references": [trace_id] if trace_id else [],
+            "timestamp": now,
+        }
+        key = f"completed-{dispatch_id}"
+        return callback_body(dispatch_id, "completed", state, key, trace_id, now, attestation)
+    if payload.get("status") == "abandoned":
+        delta = {"status": "abandoned", "reason": payload.get("reason")}
+        return callback_body(dispatch_id, "failed", delta, f"failed-{dispatch_id}", trace_id, now)
+    delta = {"status": payload.get("status")}
+    key = f"status-{dispatch_id}-{version}"
+    return callback_body(dispatch_id, "status_changed", delta, key, trace_id, now)
 
 
 class SqliteFederation(SqliteCore, FederationStore):
@@ -320,7 +309,7 @@ class SqliteFederation(SqliteCore, FederationStore):
                 trace_id = (dispatch.event_payload.get("trace_context") or {}).get("trace_id")
                 self.federated_intents.add(
                     local_intent_id,
-                    _Delegated(
+                    Delegated(
                         dispatch_id=dispatch.dispatch_id,
                         callback_url=dispatch.callback_url,
                         trace_id=trace_id,
