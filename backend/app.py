@@ -73,7 +73,6 @@ def open_store(settings: Settings) -> Store:
         return PostgresStore(
             settings.postgres_url,
             readers=settings.reader_connections,
-            oap_claim_seconds=settings.oap_claim_seconds,
             claim_seconds=settings.postgres_claim_seconds,
         )
     return SqliteStore(settings.db_path, readers=settings.reader_connections)

@@ -117,9 +117,6 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Largest OAP TaskEnvelope sent to an agent, and largest answer read from one."""
     oap_retry_scale: float = 1.0
     """Multiplies OAP's retry sleeps (1, 2, 4 s); tests shorten them."""
-    oap_claim_seconds: float = 10.0
-    """PostgreSQL: how long an instance's claim on a running chain lasts unrenewed (renewed
-    every third of it); a chain whose instance died is taken over this long after."""
     log_level: str = "warning"
     http: Literal["uvicorn", "granian"] = "uvicorn"
     """HTTP server for `serve`: uvicorn (uvloop + httptools) or granian (embedded, same loop)."""
@@ -137,8 +134,6 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 (off / derived) or more")
-        if not self.oap_claim_seconds > 0:
-            raise ValueError("oap_claim_seconds must be more than 0")
 
     @property
     def db_path(self) -> Path:

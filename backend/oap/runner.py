@@ -194,7 +194,7 @@ class ChainRunner:
                         self._launch(chain_id)
             except Exception:  # the database may be away for a while: try again next round
                 log.exception("OAP chain claims could not be renewed or taken over")
-            await asyncio.sleep(store.oap_claim_seconds / 3)
+            await asyncio.sleep(store.claim_seconds / 3)
 
     def _launch(self, chain_id: str) -> None:
         task = asyncio.create_task(self._run(chain_id), name=f"oap-chain-{chain_id}")

@@ -202,7 +202,7 @@ class OapClaims(ABC):
     checkpoint, re-sending an unfinished hop under the same Idempotency-Key. A store without
     this part serves one server at a time: chains left running become `interrupted`."""
 
-    oap_claim_seconds: float = 10.0
+    claim_seconds: float = 10.0
 
     @abstractmethod
     async def renew_oap_claims(self, owner: str) -> list[str]:

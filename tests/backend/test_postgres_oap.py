@@ -23,7 +23,7 @@ LONG = 120.0
 
 @pytest.fixture
 async def trio(postgres_url) -> AsyncIterator[tuple[PostgresStore, PostgresStore, PostgresStore]]:
-    stores = tuple(PostgresStore(postgres_url, oap_claim_seconds=LONG) for _ in range(3))
+    stores = tuple(PostgresStore(postgres_url, claim_seconds=LONG) for _ in range(3))
     await asyncio.gather(*(s.open() for s in stores))
     try:
         yield stores
@@ -67,7 +67,7 @@ async def taken_over(store: PostgresStore, owner: str) -> list[str]:
 
 async def test_a_lapsed_claim_is_taken_once_and_the_old_owner_is_locked_out(trio):
     a, b, _ = trio
-    a.oap_claim_seconds = 0.3  # A stops renewing (it "died"): its claim lapses soon
+    a.claim_seconds = 0.3  # A stops renewing (it "died"): its claim lapses soon
     chain_id = await new_chain(a, "A")
     assert await b.take_over_oap_chains("B", 50) == []  # A's claim is live
     assert await a.renew_oap_claims("A") == [chain_id]
@@ -97,7 +97,7 @@ async def test_a_lapsed_claim_is_taken_once_and_the_old_owner_is_locked_out(trio
 
 async def test_two_survivors_taking_over_at_once_split_the_chains(trio):
     a, b, c = trio
-    a.oap_claim_seconds = 0.3
+    a.claim_seconds = 0.3
     chains = {await new_chain(a, "A") for _ in range(12)}
     lapsed = "SELECT count(*) = $1 FROM oap_chains WHERE claimed_until < clock_timestamp()"
     await polled(lambda: a.pool.fetchval(lapsed, len(chains)), "every claim to lapse")
@@ -127,8 +127,8 @@ async def test_a_released_chain_is_taken_at_once_and_finished_chains_never(trio)
 def test_the_claim_length_is_a_setting_and_must_be_positive():
     from backend.settings import load_settings
 
-    environ = {"OPENINTENT_OAP_CLAIM_SECONDS": "2.5"}
-    assert load_settings({}, environ=environ).oap_claim_seconds == 2.5
+    environ = {"OPENINTENT_POSTGRES_CLAIM_SECONDS": "2.5"}
+    assert load_settings({}, environ=environ).postgres_claim_seconds == 2.5
     for bad in (0, -1):
-        with pytest.raises(SystemExit, match="oap_claim_seconds"):
-            load_settings({"oap_claim_seconds": bad}, environ={})
+        with pytest.raises(SystemExit, match="postgres_claim_seconds"):
+            load_settings({"postgres_claim_seconds": bad}, environ={})

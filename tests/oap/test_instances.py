@@ -25,7 +25,7 @@ def env() -> dict[str, str]:
         **os.environ,
         "OPENINTENT_EGRESS_ALLOW_CIDRS": "127.0.0.0/8",
         "OPENINTENT_OAP_RETRY_SCALE": "0.02",
-        "OPENINTENT_OAP_CLAIM_SECONDS": str(CLAIM_SECONDS),
+        "OPENINTENT_POSTGRES_CLAIM_SECONDS": str(CLAIM_SECONDS),
     }
 
 
@@ -133,7 +133,7 @@ def test_a_clean_shutdown_releases_its_chains_and_the_next_instance_runs_them_on
     options = {
         "egress_allow_cidrs": ["127.0.0.0/8"],
         "oap_retry_scale": RETRY_SCALE,
-        "oap_claim_seconds": 120.0,  # far longer than the test waits: only a release helps
+        "postgres_claim_seconds": 120.0,  # far longer than the test waits: only a release helps
     }
     with running(slow, quick):
         with run_server(postgres_url, **options) as live, live.client() as api:

@@ -294,7 +294,7 @@ class PostgresOap(PostgresOapClaims, OapStore):
                 chain.chain_id, chain.intent_id, chain.mode,
                 None if chain.pipeline is None else dumps(chain.pipeline), chain.max_hops,
                 dumps(chain.envelope), chain.next_agent, chain.next_selected_by, owner,
-                self.oap_claim_seconds, tx.moment, actor,
+                self.claim_seconds, tx.moment, actor,
             )  # fmt: skip
             await tx.emit(
                 chain.intent_id,
@@ -462,7 +462,7 @@ class PostgresOap(PostgresOapClaims, OapStore):
                 result.attempts, result.http_status, response_json, result.duration_ms,
                 chain_id, hop,
                 envelope_json, result.next_agent, result.next_selected_by, result.status,
-                running, self.oap_claim_seconds,
+                running, self.claim_seconds,
                 tx.moment if result.status == "completed" else None,
             )  # fmt: skip
             await tx.emit(
@@ -645,7 +645,7 @@ class PostgresOap(PostgresOapClaims, OapStore):
                 " error = NULL, error_kind = NULL, updated_at = $3, finished_at = NULL"
                 " WHERE chain_id = $5",
                 owner,
-                self.oap_claim_seconds,
+                self.claim_seconds,
                 tx.moment,
                 stop_at,
                 chain_id,

@@ -36,7 +36,7 @@ class PostgresOapClaims(PostgresCore, OapClaims):
             f"UPDATE oap_chains SET heartbeat_at = $1, claimed_until = {claim_deadline(2)},"
             " updated_at = CASE WHEN $4 THEN $1 ELSE updated_at END WHERE chain_id = $3",
             tx.moment,
-            self.oap_claim_seconds,
+            self.claim_seconds,
             chain_id,
             updated,
         )
@@ -47,7 +47,7 @@ class PostgresOapClaims(PostgresCore, OapClaims):
                 f"UPDATE oap_chains SET claimed_until = {claim_deadline(2)}, heartbeat_at = $3"
                 " WHERE owner = $1 AND status = 'running' RETURNING chain_id",
                 owner,
-                self.oap_claim_seconds,
+                self.claim_seconds,
                 tx.moment,
             )
             return [r[0] for r in rows]
@@ -76,7 +76,7 @@ class PostgresOapClaims(PostgresCore, OapClaims):
                     f"UPDATE oap_chains SET owner = $1, claimed_until = {claim_deadline(2)},"
                     " heartbeat_at = $3, updated_at = $3 WHERE chain_id = $4",
                     owner,
-                    self.oap_claim_seconds,
+                    self.claim_seconds,
                     tx.moment,
                     chain_id,
                 )

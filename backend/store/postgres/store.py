@@ -42,11 +42,10 @@ class PostgresStore(
         dsn: str,
         *,
         readers: int = 2,
-        oap_claim_seconds: float = 10.0,
         claim_seconds: float = CLAIM_SECONDS,
     ) -> None:
         super().__init__(dsn, readers=readers)
-        self.oap_claim_seconds = oap_claim_seconds
+        self.claim_seconds = claim_seconds
         self.webhook_outbox = WebhookOutbox()
         # RFC-0003: a patch into a scope another agent holds a lease on is refused.
         self.hooks.state_patching.append(lease_guard)
