@@ -20,6 +20,7 @@ and committed in any order, so a reader at "after N" could skip a lower id commi
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, TypeVar, cast
@@ -97,14 +98,39 @@ def event_from_row(row: Any) -> Event:
 
 
 _EVENT_VALUES = "$1, $2, $3, $4, {seq}, $5, $6, $7, $8, $9, $10"
+_EVENT_ARGS = 10  # $1..$10 above; an intent's columns follow from $11 (`_intent_event_sql`)
 _INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({_EVENT_VALUES.format(seq='NULL')})"
-_INSERT_INTENT_EVENT = (
-    "WITH head AS (UPDATE intents SET last_event_seq = last_event_seq + 1,"
-    " last_activity_at = CASE WHEN $11 THEN $8 ELSE last_activity_at END"
-    " WHERE id = $3 RETURNING last_event_seq)"
-    f" INSERT INTO events ({EVENT_COLUMNS})"
-    f" SELECT {_EVENT_VALUES.format(seq='head.last_event_seq')} FROM head RETURNING seq"
-)
+
+
+@functools.cache
+def _intent_event_sql(also_set: tuple[str, ...]) -> str:
+    """One statement (one round trip) that moves the intent's sequence head, sets
+    `also_set` columns to $12.. (the mutation the event records), and inserts the event
+    numbered from that head; it inserts nothing for a missing intent. $11: touch
+    `last_activity_at`."""
+    sets = "".join(f", {column} = ${_EVENT_ARGS + 2 + i}" for i, column in enumerate(also_set))
+    return (
+        "WITH head AS (UPDATE intents SET last_event_seq = last_event_seq + 1,"
+        f" last_activity_at = CASE WHEN $11 THEN $8 ELSE last_activity_at END{sets}"
+        " WHERE id = $3 RETURNING last_event_seq)"
+        f" INSERT INTO events ({EVENT_COLUMNS})"
+        f" SELECT {_EVENT_VALUES.format(seq='head.last_event_seq')} FROM head RETURNING seq"
+    )
+
+
+@functools.cache
+def _created_intent_event_sql(columns: tuple[str, ...]) -> str:
+    """One statement that inserts an intent (`columns` from $11, its event head already at
+    1) and its first event. The events' foreign key is checked at the end of the statement,
+    when the intent row exists."""
+    marks = ", ".join(f"${_EVENT_ARGS + 1 + i}" for i in range(len(columns)))
+    return (
+        f"WITH created AS (INSERT INTO intents ({', '.join(columns)}, last_event_seq)"
+        f" VALUES ({marks}, 1) RETURNING id)"
+        f" INSERT INTO events ({EVENT_COLUMNS})"
+        f" SELECT {_EVENT_VALUES.format(seq='1')} FROM created"
+    )
+
 
 StateGuard = Callable[["Tx", str, list[str], str | None], Awaitable[None]]
 StatusHook = Callable[["Tx", str, str, str, str | None], Awaitable[None]]
@@ -189,24 +215,61 @@ class Tx:
         trace_id: str | None = None,
         parent_event_id: str | None = None,
         touch: bool = True,
+        also_set: Sequence[tuple[str, Any]] = (),
     ) -> Event:
         """Append an event in this transaction, numbered from the locked `event_head`.
-        `touch=False`: the caller already set the intent's `last_activity_at`."""
-        global_id = self.head + 1
-        uid = new_uid()
-        values = (
-            global_id, uid, intent_id, portfolio_id, event_type, actor, dumps(payload),
-            self.moment, trace_id, parent_event_id,
-        )  # fmt: skip
+        `touch=False`: the caller sets the intent's `last_activity_at` itself. `also_set`:
+        (column, value) pairs of the intent's row written by the same statement, so a
+        mutation and its event cost one round trip together."""
+        values = self._event_values(intent_id, event_type, actor, payload, portfolio_id,
+                                    trace_id, parent_event_id)  # fmt: skip
         if intent_id is None:
+            if also_set:
+                raise ValueError("also_set needs an intent")
             seq = None
             await self.execute(_INSERT_EVENT, *values)
         else:
-            # One round trip: the intent's sequence head moves and the event takes it; no
-            # row is inserted for a missing intent.
-            seq = await self.fetchval(_INSERT_INTENT_EVENT, *values, touch)
+            sql = _intent_event_sql(tuple(column for column, _ in also_set))
+            seq = await self.fetchval(sql, *values, touch, *(value for _, value in also_set))
             if seq is None:
                 raise NotFound(f"Intent {intent_id} not found")
+        return await self._appended(values, payload, seq)
+
+    async def emit_created(
+        self, intent_row: Sequence[tuple[str, Any]], event_type: str, actor: str | None,
+        payload: dict[str, Any],
+    ) -> Event:  # fmt: skip
+        """Insert an intent, `intent_row` as (column, value) pairs with its `id` first, and
+        its first event (sequence 1), in one statement."""
+        (id_column, intent_id), *_ = intent_row
+        assert id_column == "id"
+        values = self._event_values(intent_id, event_type, actor, payload, None, None, None)
+        sql = _created_intent_event_sql(tuple(column for column, _ in intent_row))
+        await self.execute(sql, *values, *(value for _, value in intent_row))
+        return await self._appended(values, payload, 1)
+
+    def _event_values(
+        self,
+        intent_id: str | None,
+        event_type: str,
+        actor: str | None,
+        payload: dict[str, Any],
+        portfolio_id: str | None,
+        trace_id: str | None,
+        parent_event_id: str | None,
+    ) -> tuple[Any, ...]:
+        """The event's columns as `_EVENT_VALUES` numbers them, with its global id."""
+        return (
+            self.head + 1, new_uid(), intent_id, portfolio_id, event_type, actor,
+            dumps(payload), self.moment, trace_id, parent_event_id,
+        )  # fmt: skip
+
+    async def _appended(
+        self, values: tuple[Any, ...], payload: dict[str, Any], seq: int | None
+    ) -> Event:
+        """The event just inserted from `values` (`_event_values`): the head moves past it
+        and the event-appended hooks run."""
+        global_id, uid, intent_id, portfolio_id, event_type, actor, _, _, trace_id, parent = values
         self.head = global_id
         event = Event(
             id=uid,
@@ -219,7 +282,7 @@ class Tx:
             global_sequence=global_id,
             portfolio_id=portfolio_id,
             trace_id=trace_id,
-            parent_event_id=parent_event_id,
+            parent_event_id=parent,
         )
         self.events.append(event)
         for hook in self.hooks.event_appended:
@@ -376,38 +439,63 @@ class PostgresCore:
             return await self._in_transaction(ops, guarded=True)
 
     async def _in_transaction(self, ops: list[Op], *, guarded: bool) -> list[Outcome]:
+        """The batch's transaction, by hand rather than `conn.transaction()`, so that its
+        end (the head, the notification and COMMIT) is one round trip."""
         conn = await self._writer_connection()
-        outcomes: list[Outcome] = []
-        async with conn.transaction():
-            head, cache_version = cast(
-                asyncpg.Record,
-                await conn.fetchrow("SELECT last_id, cache_version FROM event_head FOR UPDATE"),
-            )
-            start = head
-            for op in ops:
-                tx = Tx(conn, self.hooks, head, cache_version)
+        await conn.execute("BEGIN")
+        try:
+            outcomes, head, moved = await self._run_ops(conn, ops, guarded=guarded)
+            if moved:
+                # NOTIFY is delivered at COMMIT, in commit order, to every instance (live.py).
+                # The values are integers: no quoting to get wrong.
+                await conn.execute(
+                    f"UPDATE event_head SET last_id = {int(head)};"
+                    f" SELECT pg_notify('{CHANNEL}', '{int(head)}'); COMMIT"
+                )
+            else:
+                await conn.execute("COMMIT")
+        except BaseException:
+            if not conn.is_closed() and conn.is_in_transaction():
                 try:
-                    if guarded:
-                        async with conn.transaction():  # a SAVEPOINT: this op alone is undone
-                            value = await op(tx)
-                    else:
-                        value = await op(tx)
-                except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
-                    raise  # the connection is gone: the whole batch fails
-                except Exception as exc:
-                    if not guarded and (tx.wrote or tx.failed):
-                        raise _NeedsSavepoints from exc
-                    if guarded:
-                        self._rolled_back()
-                    outcomes.append((False, exc, []))
-                else:
-                    head, cache_version = tx.head, tx.cache_version
-                    outcomes.append((True, value, tx.events))
-            if head != start:
-                await conn.execute("UPDATE event_head SET last_id = $1", head)
-                # Delivered at COMMIT, in commit order, to every instance (live.py).
-                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(head))
+                    await conn.execute("ROLLBACK")
+                except Exception:  # a connection in an unknown state is not used again
+                    conn.terminate()
+            raise
         return outcomes
+
+    async def _run_ops(
+        self, conn: asyncpg.Connection, ops: list[Op], *, guarded: bool
+    ) -> tuple[list[Outcome], int, bool]:
+        """Each op in turn inside the open transaction: the outcomes, the new head and
+        whether it moved. `guarded`: a SAVEPOINT around each op, so a failing one alone is
+        undone."""
+        head, cache_version = cast(
+            asyncpg.Record,
+            await conn.fetchrow("SELECT last_id, cache_version FROM event_head FOR UPDATE"),
+        )
+        start = head
+        outcomes: list[Outcome] = []
+        for op in ops:
+            tx = Tx(conn, self.hooks, head, cache_version)
+            try:
+                if guarded:
+                    await conn.execute("SAVEPOINT op")
+                value = await op(tx)
+            except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
+                raise  # the connection is gone: the whole batch fails
+            except Exception as exc:
+                if not guarded and (tx.wrote or tx.failed):
+                    raise _NeedsSavepoints from exc
+                if guarded:
+                    await conn.execute("ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op")
+                    self._rolled_back()
+                outcomes.append((False, exc, []))
+            else:
+                if guarded:
+                    await conn.execute("RELEASE SAVEPOINT op")
+                head, cache_version = tx.head, tx.cache_version
+                outcomes.append((True, value, tx.events))
+        return outcomes, head, head != start
 
     def _rolled_back(self) -> None:
         for hook in self.hooks.rolled_back:
