@@ -32,11 +32,13 @@ from asyncpg.pool import PoolConnectionProxy
 from ...domain.clock import iso, utc_now
 from ...domain.errors import NotFound
 from ...wire.events import Event
+from ...wire.intents import Intent
 from ...wire.limits import MAX_INT64
 from ..events import CommitListener
 from ..keyset import KeyColumns, check_cursor_or_offset, decode_cursor, encode_cursor
 from ..sqlite.core import RowSize, dumps, loads, new_uid, rows_within, text_size
 from .live import CHANNEL, CommitFeed
+from .pipeline import KnownIntents, Pipeline
 from .schema import migrate
 
 T = TypeVar("T")
@@ -119,6 +121,24 @@ def _intent_event_sql(also_set: tuple[str, ...]) -> str:
 
 
 @functools.cache
+def _known_intent_event_sql(also_set: tuple[str, ...], version_checked: bool) -> str:
+    """`_intent_event_sql` for an intent whose event head is known (`pipeline.py`): $12 is
+    the event's sequence, $13 the version the row must still have (`version_checked`), the
+    `also_set` values follow. It returns nothing, so it can be deferred; if the row is not
+    as assumed, nothing is updated, the event's id is NULL and the statement fails."""
+    first = _EVENT_ARGS + 3 + version_checked
+    sets = "".join(f", {column} = ${first + i}" for i, column in enumerate(also_set))
+    check = " AND version = $13" if version_checked else ""
+    return (
+        "WITH head AS (UPDATE intents SET last_event_seq = $12,"
+        f" last_activity_at = CASE WHEN $11 THEN $8 ELSE last_activity_at END{sets}"
+        f" WHERE id = $3 AND last_event_seq = $12 - 1{check} RETURNING id)"
+        f" INSERT INTO events ({EVENT_COLUMNS}) SELECT (SELECT $1::bigint FROM head),"
+        f" {_EVENT_VALUES.format(seq='$12').split(', ', 1)[1]}"
+    )
+
+
+@functools.cache
 def _created_intent_event_sql(columns: tuple[str, ...]) -> str:
     """One statement that inserts an intent (`columns` from $11, its event head already at
     1) and its first event. The events' foreign key is checked at the end of the statement,
@@ -158,14 +178,23 @@ class Tx:
     needs a savepoint to undo an op only then (`PostgresCore._run_batch`)."""
 
     __slots__ = (
-        "cache_version", "conn", "events", "failed", "head", "hooks", "moment", "now", "wrote",
+        "cache_version", "conn", "events", "failed", "head", "hooks", "known", "moment", "now",
+        "pipeline", "wrote",
     )  # fmt: skip
 
     def __init__(
-        self, conn: asyncpg.Connection, hooks: WriteHooks, head: int, cache_version: int
+        self,
+        conn: asyncpg.Connection,
+        hooks: WriteHooks,
+        head: int,
+        cache_version: int,
+        pipeline: Pipeline | None = None,
+        known: KnownIntents | None = None,
     ) -> None:
         self.conn = conn
         self.hooks = hooks
+        self.pipeline = pipeline or Pipeline(conn, enabled=False)
+        self.known = known or KnownIntents()
         self.moment = utc_now()
         self.now = iso(self.moment)
         self.head = head
@@ -199,6 +228,7 @@ class Tx:
         if sql.lstrip()[:6].upper() != "SELECT":
             self.wrote = True
         try:
+            await self.pipeline.flush()  # what was deferred happens before this statement
             return await method(sql, *args)
         except asyncpg.PostgresError:
             self.failed = True  # PostgreSQL aborted the transaction (or the savepoint)
@@ -216,37 +246,68 @@ class Tx:
         parent_event_id: str | None = None,
         touch: bool = True,
         also_set: Sequence[tuple[str, Any]] = (),
+        only_if_version: int | None = None,
+        becomes: Intent | None = None,
     ) -> Event:
         """Append an event in this transaction, numbered from the locked `event_head`.
         `touch=False`: the caller sets the intent's `last_activity_at` itself. `also_set`:
         (column, value) pairs of the intent's row written by the same statement, so a
-        mutation and its event cost one round trip together."""
+        mutation and its event cost one round trip together, or none when the intent's
+        event head is known (`pipeline.py`): then the statement is deferred, and
+        `only_if_version` is the version it checks the row still has. `becomes`: the
+        intent's whole row after this write, remembered for the next write to it."""
         values = self._event_values(intent_id, event_type, actor, payload, portfolio_id,
                                     trace_id, parent_event_id)  # fmt: skip
+        pipelined = self.pipeline.enabled
         if intent_id is None:
             if also_set:
                 raise ValueError("also_set needs an intent")
-            seq = None
-            await self.execute(_INSERT_EVENT, *values)
+            if pipelined:
+                self.wrote = True
+                self.pipeline.defer(_INSERT_EVENT, values)
+            else:
+                await self.execute(_INSERT_EVENT, *values)
+            return await self._appended(values, payload, None)
+        columns = tuple(column for column, _ in also_set)
+        set_values = tuple(value for _, value in also_set)
+        head = self.known.seq(intent_id) if pipelined else None
+        if head is not None:
+            seq = head + 1
+            checked = () if only_if_version is None else (only_if_version,)
+            sql = _known_intent_event_sql(columns, only_if_version is not None)
+            self.wrote = True
+            self.pipeline.defer(sql, (*values, touch, seq, *checked, *set_values))
         else:
-            sql = _intent_event_sql(tuple(column for column, _ in also_set))
-            seq = await self.fetchval(sql, *values, touch, *(value for _, value in also_set))
+            sql = _intent_event_sql(columns)
+            seq = await self.fetchval(sql, *values, touch, *set_values)
             if seq is None:
                 raise NotFound(f"Intent {intent_id} not found")
+        self.known.remember(intent_id, seq, becomes)
         return await self._appended(values, payload, seq)
 
     async def emit_created(
         self, intent_row: Sequence[tuple[str, Any]], event_type: str, actor: str | None,
-        payload: dict[str, Any],
+        payload: dict[str, Any], becomes: Intent,
     ) -> Event:  # fmt: skip
         """Insert an intent, `intent_row` as (column, value) pairs with its `id` first, and
-        its first event (sequence 1), in one statement."""
+        its first event (sequence 1), in one statement (deferred when it may be)."""
         (id_column, intent_id), *_ = intent_row
         assert id_column == "id"
         values = self._event_values(intent_id, event_type, actor, payload, None, None, None)
         sql = _created_intent_event_sql(tuple(column for column, _ in intent_row))
-        await self.execute(sql, *values, *(value for _, value in intent_row))
+        args = (*values, *(value for _, value in intent_row))
+        if self.pipeline.enabled:
+            self.wrote = True
+            self.pipeline.defer(sql, args)
+        else:
+            await self.execute(sql, *args)
+        self.known.remember(intent_id, 1, becomes)
         return await self._appended(values, payload, 1)
+
+    def known_intent(self, intent_id: str) -> Intent | None:
+        """The intent's row as this instance last wrote it, when that is surely still
+        true and a write to it may be deferred (`pipeline.py`)."""
+        return self.known.intent(intent_id) if self.pipeline.enabled else None
 
     def _event_values(
         self,
@@ -318,6 +379,7 @@ class PostgresCore:
         self._writer_task: asyncio.Task | None = None
         self._listeners: list[CommitListener] = []
         self._feed = CommitFeed(self._listeners)
+        self._known = KnownIntents()
         self.hooks = WriteHooks()
 
     async def open(self) -> None:
@@ -455,12 +517,14 @@ class PostgresCore:
             else:
                 await conn.execute("COMMIT")
         except BaseException:
+            self._known.forget()
             if not conn.is_closed() and conn.is_in_transaction():
                 try:
                     await conn.execute("ROLLBACK")
                 except Exception:  # a connection in an unknown state is not used again
                     conn.terminate()
             raise
+        self._known.committed(head)
         return outcomes
 
     async def _run_ops(
@@ -474,9 +538,11 @@ class PostgresCore:
             await conn.fetchrow("SELECT last_id, cache_version FROM event_head FOR UPDATE"),
         )
         start = head
+        self._known.begin(head)
+        pipeline = Pipeline(conn, enabled=not guarded)
         outcomes: list[Outcome] = []
         for op in ops:
-            tx = Tx(conn, self.hooks, head, cache_version)
+            tx = Tx(conn, self.hooks, head, cache_version, pipeline, self._known)
             try:
                 if guarded:
                     await conn.execute("SAVEPOINT op")
@@ -495,9 +561,14 @@ class PostgresCore:
                     await conn.execute("RELEASE SAVEPOINT op")
                 head, cache_version = tx.head, tx.cache_version
                 outcomes.append((True, value, tx.events))
+        try:
+            await pipeline.flush()
+        except asyncpg.PostgresError as exc:  # a deferred write failed: which op's is unknown
+            raise _NeedsSavepoints from exc
         return outcomes, head, head != start
 
     def _rolled_back(self) -> None:
+        self._known.forget()
         for hook in self.hooks.rolled_back:
             hook()
 
