@@ -538,7 +538,13 @@ class PostgresCore:
             await conn.fetchrow("SELECT last_id, cache_version FROM event_head FOR UPDATE"),
         )
         start = head
-        self._known.begin(head)
+        since = self._known.stale_since(head)
+        if since is not None:  # another instance wrote: which intents (pipeline.py)
+            changed = await conn.fetch(
+                "SELECT DISTINCT intent_id FROM events WHERE id > $1 AND intent_id IS NOT NULL",
+                since,
+            )
+            self._known.changed(head, (r[0] for r in changed))
         pipeline = Pipeline(conn, enabled=not guarded)
         outcomes: list[Outcome] = []
         for op in ops:

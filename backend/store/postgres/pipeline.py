@@ -12,7 +12,9 @@ of the same statement) before any statement that reads, and before COMMIT.
 row as this instance last wrote them. Every write of any instance locks `event_head` and any
 change to an intent appends an event on it, which moves the global head; so if the head at
 a batch's start is the one this instance's last COMMIT left, nobody else has written since
-and what it knows is still true. Otherwise, and after any rollback, it forgets everything.
+and what it knows is still true. Otherwise the writer reads which intents the events
+written since are on, and forgets those (another instance's writes to other intents leave
+these alone); after any rollback it forgets everything.
 Deferred statements check what they assume anyway (`core._known_intent_event_sql`): a wrong
 assumption fails the statement, and the batch runs again with a savepoint per op and
 without deferring (`PostgresCore._run_batch`).
@@ -20,6 +22,7 @@ without deferring (`PostgresCore._run_batch`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
@@ -27,6 +30,9 @@ import asyncpg
 from ...wire.intents import Intent
 
 MAX_KNOWN = 10_000
+MAX_CATCH_UP = 10_000
+"""More events than this written elsewhere since our last commit: forget everything rather
+than read which intents they touched."""
 
 
 class KnownIntents:
@@ -36,11 +42,24 @@ class KnownIntents:
         self._rows: dict[str, tuple[int, Intent | None]] = {}
         self._head: int | None = None
 
-    def begin(self, head: int) -> None:
-        """A batch starts with the global head at `head`: anyone else wrote since our last
-        commit unless it is the head that commit left."""
-        if head != self._head:
+    def stale_since(self, head: int) -> int | None:
+        """A batch starts with the global head at `head`: None when that is the head our
+        last commit left (nobody else wrote since), else the head up to which what we know
+        is true (0: nothing). The caller then names the intents written since
+        (`changed`)."""
+        if head == self._head:
+            return None
+        if self._head is None or not 0 < head - self._head <= MAX_CATCH_UP:
             self._rows.clear()
+            self._head = head
+            return None
+        return self._head
+
+    def changed(self, head: int, intent_ids: Iterable[str]) -> None:
+        """Events up to `head` were appended elsewhere, on these intents: forget them."""
+        for intent_id in intent_ids:
+            self._rows.pop(intent_id, None)
+        self._head = head
 
     def committed(self, head: int) -> None:
         self._head = head
