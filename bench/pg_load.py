@@ -11,7 +11,10 @@ second machine would add. PostgreSQL's processes are not pinned.
 
 PostgreSQL CPU: the user+system time of the backends serving the bench's servers (found by
 their `application_name` in `pg_stat_activity`, read from /proc: PostgreSQL must run on this
-machine for that column; WAL writer and checkpointer are not counted).
+machine for that column; WAL writer and checkpointer are not counted). writes/COMMIT: the
+successful writes divided by the transactions the database committed meanwhile
+(`pg_stat_database`), i.e. the writers' mean batch. Before each PostgreSQL configuration it
+prints the median round trip and one-row COMMIT of that moment: what a batch waits for.
 
     runuser -u postgres -- psql -c "CREATE DATABASE bench OWNER me"
     .venv/bin/python bench/pg_load.py --postgres postgresql://me:pw@127.0.0.1:5432/bench
@@ -27,9 +30,11 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -88,6 +93,39 @@ def pg_cpu(pids: list[int]) -> float | None:
     return total if seen else None
 
 
+def commits(url: str) -> int:
+    """Transactions committed in the bench's database so far (PostgreSQL reports a
+    backend's counts when it goes idle, at most once a second: read after a pause)."""
+    rows = asyncio.run(
+        _pg(
+            url,
+            "SELECT pg_stat_clear_snapshot(), xact_commit FROM pg_stat_database"
+            " WHERE datname = current_database()",
+        )
+    )
+    return rows[0][1]
+
+
+async def _latencies(url: str, schema: str) -> tuple[float, float]:
+    """(median round trip of `SELECT 1`, median single-row COMMIT) in seconds, now."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"CREATE TABLE {schema}.probe (n int)")
+        trips, flushes = [], []
+        for _ in range(200):
+            start = time.perf_counter()
+            await conn.fetchval("SELECT 1")
+            trips.append(time.perf_counter() - start)
+        for _ in range(100):
+            start = time.perf_counter()
+            await conn.execute(f"INSERT INTO {schema}.probe VALUES (1)")
+            flushes.append(time.perf_counter() - start)
+        await conn.execute(f"DROP TABLE {schema}.probe")
+        return statistics.median(trips), statistics.median(flushes)
+    finally:
+        await conn.close()
+
+
 def wrk_command(url: str, script: str, args: list[str], connections: int, duration: int) -> list:
     return pinned(
         1,
@@ -104,6 +142,7 @@ def run_scenario(
     n = len(urls)
     connections = args.connections // n
     server_before = sum(cpu_seconds(s.pid) for s in servers)
+    commits_before = commits(pg) if pg else 0
     backends = pg_backends(pg) if pg else []
     pg_before = pg_cpu(backends) if backends else None
     runs = [
@@ -118,6 +157,9 @@ def run_scenario(
     outputs = [run.communicate()[0] for run in runs]
     server_cpu = sum(cpu_seconds(s.pid) for s in servers) - server_before
     pg_after = pg_cpu(backends) if backends else None
+    if pg:
+        time.sleep(1.5)  # the backends' counts reach pg_stat_database when they go idle
+    committed = commits(pg) - commits_before if pg else None
     requests = ok = failed = 0
     seconds = 0.0
     p99 = 0.0
@@ -140,6 +182,7 @@ def run_scenario(
         "server_cpu_share": server_cpu / seconds,
         "pg_cpu_us": None if pg_after is None else (pg_after - (pg_before or 0)) * per_request,
         "pg_cpu_share": None if pg_after is None else (pg_after - (pg_before or 0)) / seconds,
+        "writes_per_commit": None if not committed else ok / committed,
     }
 
 
@@ -163,7 +206,13 @@ def run_configuration(dbs: list[str], args, pg: str) -> dict[str, dict]:
             print(
                 f"  {WRITES[name][1]:26} {result['ok_rps']:8.0f} {result['p99_ms']:7.1f}"
                 f" {result['server_cpu_us']:9.0f} {result['server_cpu_share']:5.0%}"
-                f" {pg_column}" + (f"  {result['failed']} failed" if result["failed"] else ""),
+                f" {pg_column}"
+                + (
+                    f" {result['writes_per_commit']:8.1f}"
+                    if result["writes_per_commit"] is not None
+                    else ""
+                )
+                + (f"  {result['failed']} failed" if result["failed"] else ""),
                 flush=True,
             )
         return results
@@ -196,7 +245,7 @@ def main() -> None:
     )
     print(
         f"  {'scenario':26} {'ok/s':>8} {'p99 ms':>7} {'server CPU us/req':>15}"
-        f" {'PostgreSQL CPU us/req':>15}"
+        f" {'PostgreSQL CPU us/req':>15} {'writes/COMMIT':>8}"
     )
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="oi-pg-bench-") as tmp:
@@ -208,7 +257,12 @@ def main() -> None:
             try:
                 url = with_settings(args.postgres, search_path=schema, application_name=APPLICATION)
                 label = "one instance" if count == 1 else "two instances, one database"
-                print(f"PostgreSQL, {label}", flush=True)
+                trip, flush = asyncio.run(_latencies(url, schema))
+                print(
+                    f"PostgreSQL, {label} (now: a round trip {trip * 1e6:.0f} us,"
+                    f" a one-row COMMIT {flush * 1e3:.2f} ms)",
+                    flush=True,
+                )
                 results[f"postgres x{count}"] = run_configuration([url] * count, args, url)
             finally:
                 asyncio.run(_pg(args.postgres, f"DROP SCHEMA {schema} CASCADE"))

@@ -4,7 +4,10 @@ commits queued writes in batches, and the transaction handle `Tx`.
 A write is an async function `op(tx)`. The writer runs a batch of queued ops in one
 transaction; an op that raises fails only its caller (with a SAVEPOINT per op only when one
 must be undone: `_run_batch`); a failed COMMIT fails the whole batch. One transaction per
-batch is PostgreSQL's group commit done by hand: one WAL flush for many writes.
+batch is PostgreSQL's group commit done by hand: one WAL flush for many writes. The ops of
+a batch run one after another on one connection, so what a write costs is mostly its round
+trips: the hot ones are one statement each (`_intent_event_sql`), deferred and sent together
+when their answer is known in advance (`pipeline.py`), and the batch ends in one round trip.
 
 The global event sequence (issue 12: gapless and commit-ordered across instances): every
 write transaction first locks the single `event_head` row (`SELECT ... FOR UPDATE`) and
