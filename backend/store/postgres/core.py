@@ -355,6 +355,8 @@ class Tx:
 
 
 Op = Callable[[Tx], Awaitable[Any]]
+Batch = list[tuple[Op, asyncio.Future]]
+"""Queued writes and their callers' futures; it may grow until it holds the head lock."""
 Outcome = tuple[bool, Any, list[Event]]
 """(succeeded, value or exception, events appended)"""
 
@@ -379,6 +381,7 @@ class PostgresCore:
         self._pool: asyncpg.Pool | None = None
         self._writer: PoolConnectionProxy | None = None
         self._queue: asyncio.Queue = asyncio.Queue()
+        self._stopping = False
         self._writer_task: asyncio.Task | None = None
         self._listeners: list[CommitListener] = []
         self._feed = CommitFeed(self._listeners)
@@ -453,24 +456,31 @@ class PostgresCore:
         return self._pool
 
     async def _writer_loop(self) -> None:
-        stopping = False
-        while not stopping:
-            item = await self._queue.get()
-            batch = []
-            while True:
-                if item is _STOP:
-                    stopping = True  # finish what is queued before the stop, then leave
-                else:
-                    batch.append(item)
-                if len(batch) >= MAX_BATCH or self._queue.empty():
-                    break
-                item = self._queue.get_nowait()
+        self._stopping = False
+        while not self._stopping:
+            batch: Batch = []
+            self._take(await self._queue.get(), batch)
+            self._drain(batch)
             if batch:
                 await self._commit_batch(batch)
 
-    async def _commit_batch(self, batch: list[tuple[Op, asyncio.Future]]) -> None:
+    def _take(self, item: Any, batch: Batch) -> None:
+        if item is _STOP:
+            self._stopping = True  # finish what is queued before the stop, then leave
+        else:
+            batch.append(item)
+
+    def _drain(self, batch: Batch) -> None:
+        """Move what is queued into `batch`, up to MAX_BATCH writes. Called again once the
+        batch holds the head lock (`_run_ops`): writes that arrived while it waited for the
+        lock (another instance's batch) or for BEGIN join it, so batches grow with the
+        wait instead of each waiting in turn."""
+        while len(batch) < MAX_BATCH and not self._queue.empty():
+            self._take(self._queue.get_nowait(), batch)
+
+    async def _commit_batch(self, batch: Batch) -> None:
         try:
-            outcomes = await self._run_batch([op for op, _ in batch])
+            outcomes = await self._run_batch(batch)
         except Exception as exc:  # BEGIN, the head lock or COMMIT failed: nothing is durable
             self._rolled_back()
             for _, future in batch:
@@ -488,7 +498,7 @@ class PostgresCore:
             else:
                 future.set_exception(value)
 
-    async def _run_batch(self, ops: list[Op]) -> list[Outcome]:
+    async def _run_batch(self, batch: Batch) -> list[Outcome]:
         """Run `ops` in one transaction; each op's failure is its own.
 
         Most ops that fail do so before they write (a stale version, a conflict, a missing
@@ -498,18 +508,18 @@ class PostgresCore:
         transaction), is everything rolled back and the batch run again with a savepoint
         per op. Ops may therefore run twice (`_write`)."""
         try:
-            return await self._in_transaction(ops, guarded=False)
+            return await self._in_transaction(batch, guarded=False)
         except _NeedsSavepoints:
             self._rolled_back()
-            return await self._in_transaction(ops, guarded=True)
+            return await self._in_transaction(batch, guarded=True)
 
-    async def _in_transaction(self, ops: list[Op], *, guarded: bool) -> list[Outcome]:
+    async def _in_transaction(self, batch: Batch, *, guarded: bool) -> list[Outcome]:
         """The batch's transaction, by hand rather than `conn.transaction()`, so that its
         end (the head, the notification and COMMIT) is one round trip."""
         conn = await self._writer_connection()
         await conn.execute("BEGIN")
         try:
-            outcomes, head, moved = await self._run_ops(conn, ops, guarded=guarded)
+            outcomes, head, moved = await self._run_ops(conn, batch, guarded=guarded)
             if moved:
                 # NOTIFY is delivered at COMMIT, in commit order, to every instance (live.py).
                 # The values are integers: no quoting to get wrong.
@@ -531,7 +541,7 @@ class PostgresCore:
         return outcomes
 
     async def _run_ops(
-        self, conn: asyncpg.Connection, ops: list[Op], *, guarded: bool
+        self, conn: asyncpg.Connection, batch: Batch, *, guarded: bool
     ) -> tuple[list[Outcome], int, bool]:
         """Each op in turn inside the open transaction: the outcomes, the new head and
         whether it moved. `guarded`: a SAVEPOINT around each op, so a failing one alone is
@@ -548,9 +558,11 @@ class PostgresCore:
                 since,
             )
             self._known.changed(head, (r[0] for r in changed))
+        if not guarded:  # a rerun keeps the batch it is rerunning
+            self._drain(batch)
         pipeline = Pipeline(conn, enabled=not guarded)
         outcomes: list[Outcome] = []
-        for op in ops:
+        for op, _ in batch:
             tx = Tx(conn, self.hooks, head, cache_version, pipeline, self._known)
             try:
                 if guarded:
