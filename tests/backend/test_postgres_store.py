@@ -140,6 +140,21 @@ async def test_deferred_writes_check_what_they_assume_and_fail_alone(pair):
     assert (await store.get_intent(created.id)) == created
 
 
+async def test_a_deferred_create_postgresql_refuses_fails_alone(pair):
+    """Creates are deferred and sent together; one PostgreSQL refuses (text cannot hold a
+    NUL) fails with PostgreSQL's error, and the others of its batch commit, numbered
+    without a gap."""
+    store, _ = pair
+    results = await asyncio.gather(
+        *(store.create_intent(IntentCreate(title=t), "a") for t in ("one", "bad\x00", "two")),
+        return_exceptions=True,
+    )
+    one, bad, two = results
+    assert isinstance(bad, asyncpg.CharacterNotInRepertoireError)
+    assert [e.intent_id for e in await store.events_after(0)] == [one.id, two.id]
+    assert [e.global_sequence for e in await store.events_after(0)] == [1, 2]
+
+
 async def test_what_an_instance_wrote_last_gives_way_to_another_instances_writes(pair):
     """A writes an intent last; B leases a scope of it: A's next patch into that scope is
     refused, not sent on what A remembered (no lease then), and A's next event takes the
