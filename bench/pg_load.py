@@ -12,9 +12,10 @@ second machine would add. PostgreSQL's processes are not pinned.
 PostgreSQL CPU: the user+system time of the backends serving the bench's servers (found by
 their `application_name` in `pg_stat_activity`, read from /proc: PostgreSQL must run on this
 machine for that column; WAL writer and checkpointer are not counted). writes/COMMIT: the
-successful writes divided by the transactions the database committed meanwhile
-(`pg_stat_database`), i.e. the writers' mean batch. Before each PostgreSQL configuration it
-prints the median round trip and one-row COMMIT of that moment: what a batch waits for.
+successful writes divided by the write transactions committed meanwhile (updates of the
+`event_head` row in `pg_stat_user_tables`), i.e. the writers' mean batch. Before each
+PostgreSQL configuration it prints the median round trip and one-row COMMIT of that
+moment: what a batch waits for.
 
     runuser -u postgres -- psql -c "CREATE DATABASE bench OWNER me"
     .venv/bin/python bench/pg_load.py --postgres postgresql://me:pw@127.0.0.1:5432/bench
@@ -93,14 +94,15 @@ def pg_cpu(pids: list[int]) -> float | None:
     return total if seen else None
 
 
-def commits(url: str) -> int:
-    """Transactions committed in the bench's database so far (PostgreSQL reports a
-    backend's counts when it goes idle, at most once a second: read after a pause)."""
+def batches(url: str) -> int:
+    """Write transactions that appended events so far in the bench's schema: each ends by
+    updating the one `event_head` row (PostgreSQL reports a backend's counts when it goes
+    idle, at most once a second: read after a pause)."""
     rows = asyncio.run(
         _pg(
             url,
-            "SELECT pg_stat_clear_snapshot(), xact_commit FROM pg_stat_database"
-            " WHERE datname = current_database()",
+            "SELECT pg_stat_clear_snapshot(), n_tup_upd FROM pg_stat_user_tables"
+            " WHERE schemaname = current_schema() AND relname = 'event_head'",
         )
     )
     return rows[0][1]
@@ -142,7 +144,7 @@ def run_scenario(
     n = len(urls)
     connections = args.connections // n
     server_before = sum(cpu_seconds(s.pid) for s in servers)
-    commits_before = commits(pg) if pg else 0
+    batches_before = batches(pg) if pg else 0
     backends = pg_backends(pg) if pg else []
     pg_before = pg_cpu(backends) if backends else None
     runs = [
@@ -159,7 +161,7 @@ def run_scenario(
     pg_after = pg_cpu(backends) if backends else None
     if pg:
         time.sleep(1.5)  # the backends' counts reach pg_stat_database when they go idle
-    committed = commits(pg) - commits_before if pg else None
+    committed = batches(pg) - batches_before if pg else None
     requests = ok = failed = 0
     seconds = 0.0
     p99 = 0.0
