@@ -251,6 +251,7 @@ class Tx:
         also_set: Sequence[tuple[str, Any]] = (),
         only_if_version: int | None = None,
         becomes: Intent | None = None,
+        state_bytes: int = 0,
     ) -> Event:
         """Append an event in this transaction, numbered from the locked `event_head`.
         `touch=False`: the caller sets the intent's `last_activity_at` itself. `also_set`:
@@ -258,7 +259,8 @@ class Tx:
         mutation and its event cost one round trip together, or none when the intent's
         event head is known (`pipeline.py`): then the statement is deferred, and
         `only_if_version` is the version it checks the row still has. `becomes`: the
-        intent's whole row after this write, remembered for the next write to it."""
+        intent's whole row after this write, remembered for the next write to it (with
+        its state's length as JSON, `state_bytes`: a large one is not)."""
         values = self._event_values(intent_id, event_type, actor, payload, portfolio_id,
                                     trace_id, parent_event_id)  # fmt: skip
         pipelined = self.pipeline.enabled
@@ -285,12 +287,12 @@ class Tx:
             seq = await self.fetchval(sql, *values, touch, *set_values)
             if seq is None:
                 raise NotFound(f"Intent {intent_id} not found")
-        self.known.remember(intent_id, seq, becomes)
+        self.known.remember(intent_id, seq, becomes, state_bytes)
         return await self._appended(values, payload, seq)
 
     async def emit_created(
         self, intent_row: Sequence[tuple[str, Any]], event_type: str, actor: str | None,
-        payload: dict[str, Any], becomes: Intent,
+        payload: dict[str, Any], becomes: Intent, state_bytes: int,
     ) -> Event:  # fmt: skip
         """Insert an intent, `intent_row` as (column, value) pairs with its `id` first, and
         its first event (sequence 1), in one statement (deferred when it may be)."""
@@ -304,7 +306,7 @@ class Tx:
             self.pipeline.defer(sql, args)
         else:
             await self.execute(sql, *args)
-        self.known.remember(intent_id, 1, becomes)
+        self.known.remember(intent_id, 1, becomes, state_bytes)
         return await self._appended(values, payload, 1)
 
     def known_intent(self, intent_id: str) -> Intent | None:

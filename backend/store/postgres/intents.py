@@ -180,6 +180,7 @@ class PostgresIntents(PostgresCore, IntentStore):
                 last_activity_at=tx.now,
             )
             governance = None if data.governance_policy is None else dumps(data.governance_policy)
+            state = dumps(data.state)
             # The actor is who acted (X-Agent-ID first), as on SQLite. The row and its event
             # are one statement.
             await tx.emit_created(
@@ -190,7 +191,7 @@ class PostgresIntents(PostgresCore, IntentStore):
                     ("created_by", created_by),
                     ("status", data.status),
                     ("constraints", dumps(data.constraints)),
-                    ("state", dumps(data.state)),
+                    ("state", state),
                     ("version", 1),
                     ("confidence", data.confidence),
                     ("parent_id", parent),
@@ -204,6 +205,7 @@ class PostgresIntents(PostgresCore, IntentStore):
                 actor or created_by,
                 payload,
                 created,
+                len(state),
             )
             return created
 
@@ -352,6 +354,7 @@ class PostgresIntents(PostgresCore, IntentStore):
                 also_set=(("state", text), ("version", version), ("updated_at", tx.moment)),
                 only_if_version=expected_version,
                 becomes=None if live_lease else patched,
+                state_bytes=len(text),
             )
             return patched
 

@@ -29,7 +29,10 @@ import asyncpg
 
 from ...wire.intents import Intent
 
-MAX_KNOWN = 10_000
+MAX_KNOWN = 4096
+MAX_KNOWN_STATE_BYTES = 4096
+"""Rows with a larger state (as JSON) are not remembered, only their event head: memory
+stays bounded (a few tens of MB at worst) and a large state is read, not held."""
 MAX_CATCH_UP = 10_000
 """More events than this written elsewhere since our last commit: forget everything rather
 than read which intents they touched."""
@@ -77,8 +80,13 @@ class KnownIntents:
         known = self._rows.get(intent_id)
         return None if known is None else known[1]
 
-    def remember(self, intent_id: str, seq: int, intent: Intent | None) -> None:
-        """The intent's event head is now `seq`; `intent` its whole row, when known."""
+    def remember(
+        self, intent_id: str, seq: int, intent: Intent | None, state_bytes: int = 0
+    ) -> None:
+        """The intent's event head is now `seq`; `intent` its whole row, when known, with
+        its state `state_bytes` long as JSON."""
+        if state_bytes > MAX_KNOWN_STATE_BYTES:
+            intent = None
         self._rows.pop(intent_id, None)
         self._rows[intent_id] = (seq, intent)
         if len(self._rows) > MAX_KNOWN:
