@@ -114,6 +114,66 @@ async def test_an_op_failing_after_it_wrote_fails_alone_and_leaves_no_gap(pair):
     assert [d.global_sequence for d in deliveries] == [2, 3, 4]
 
 
+async def test_deferred_writes_check_what_they_assume_and_fail_alone(pair):
+    """Writes to an intent this instance wrote last are sent without reading it first
+    (pipeline.py), assuming nobody changed it since. Changed behind the store's back (SQL
+    that moves no event head, which no store write does), the deferred statements fail
+    their checks, the batch runs again with savepoints, and each write gets what a read
+    would have given it: the stale patch its conflict, the append the next free sequence;
+    the batch's other writes commit, and no number is lost."""
+    store, _ = pair
+    stale, moved, fresh = [await new(store, title) for title in ("stale", "moved", "fresh")]
+    await store.pool.execute("UPDATE intents SET version = 7 WHERE id = $1", stale)
+    await store.pool.execute("UPDATE intents SET last_event_seq = 5 WHERE id = $1", moved)
+    patched, conflict, created = await asyncio.gather(  # one batch
+        store.patch_state(fresh, 1, [("set", "/x", 1)], "a"),
+        store.patch_state(stale, 1, [("set", "/x", 1)], "a"),
+        store.create_intent(IntentCreate(title="new"), "a"),
+        return_exceptions=True,
+    )
+    assert isinstance(conflict, VersionConflict) and conflict.current_version == 7
+    assert patched.version == 2 and patched.state == {"x": 1}
+    appended, comment = await asyncio.gather(  # another: each check alone must hold
+        store.append_event(moved, EventCreate(event_type="comment"), "a"),
+        store.append_event(fresh, EventCreate(event_type="comment"), "a"),
+    )
+    assert appended.sequence == 6 and comment.sequence == 3
+    assert (await store.get_intent(stale)).state == {}
+    assert (await store.get_intent(fresh)).version == 2
+    assert [e.global_sequence for e in await store.events_after(0)] == list(range(1, 8))
+    assert (await store.get_intent(created.id)) == created
+
+
+async def test_a_deferred_create_postgresql_refuses_fails_alone(pair):
+    """Creates are deferred and sent together; one PostgreSQL refuses (text cannot hold a
+    NUL) fails with PostgreSQL's error, and the others of its batch commit, numbered
+    without a gap."""
+    store, _ = pair
+    results = await asyncio.gather(
+        *(store.create_intent(IntentCreate(title=t), "a") for t in ("one", "bad\x00", "two")),
+        return_exceptions=True,
+    )
+    one, bad, two = results
+    assert isinstance(bad, asyncpg.CharacterNotInRepertoireError)
+    assert [e.intent_id for e in await store.events_after(0)] == [one.id, two.id]
+    assert [e.global_sequence for e in await store.events_after(0)] == [1, 2]
+
+
+async def test_what_an_instance_wrote_last_gives_way_to_another_instances_writes(pair):
+    """A writes an intent last; B leases a scope of it: A's next patch into that scope is
+    refused, not sent on what A remembered (no lease then), and A's next event takes the
+    sequence after B's."""
+    a, b = pair
+    intent = await new(a)
+    await a.patch_state(intent, 1, [("set", "/x", 1)], "a")
+    await b.acquire_lease(intent, "x", "b", 60)
+    with pytest.raises(Conflict, match="lease"):
+        await a.patch_state(intent, 2, [("set", "/x", 2)], "a")
+    comment = await a.append_event(intent, EventCreate(event_type="comment"), "a")
+    assert comment.sequence == 4  # created, patched, leased, this
+    assert (await b.get_intent(intent)).state == {"x": 1}
+
+
 async def test_global_sequence_is_gapless_and_commit_ordered_across_instances(pair):
     """Writers on both instances at once (some of their writes refused), and a reader that
     follows the log by "events after my cursor": every read continues exactly where the

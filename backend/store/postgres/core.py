@@ -4,7 +4,10 @@ commits queued writes in batches, and the transaction handle `Tx`.
 A write is an async function `op(tx)`. The writer runs a batch of queued ops in one
 transaction; an op that raises fails only its caller (with a SAVEPOINT per op only when one
 must be undone: `_run_batch`); a failed COMMIT fails the whole batch. One transaction per
-batch is PostgreSQL's group commit done by hand: one WAL flush for many writes.
+batch is PostgreSQL's group commit done by hand: one WAL flush for many writes. The ops of
+a batch run one after another on one connection, so what a write costs is mostly its round
+trips: the hot ones are one statement each (`_intent_event_sql`), deferred and sent together
+when their answer is known in advance (`pipeline.py`), and the batch ends in one round trip.
 
 The global event sequence (issue 12: gapless and commit-ordered across instances): every
 write transaction first locks the single `event_head` row (`SELECT ... FOR UPDATE`) and
@@ -20,6 +23,7 @@ and committed in any order, so a reader at "after N" could skip a lower id commi
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, TypeVar, cast
@@ -31,11 +35,13 @@ from asyncpg.pool import PoolConnectionProxy
 from ...domain.clock import iso, utc_now
 from ...domain.errors import NotFound
 from ...wire.events import Event
+from ...wire.intents import Intent
 from ...wire.limits import MAX_INT64
 from ..events import CommitListener
 from ..keyset import KeyColumns, check_cursor_or_offset, decode_cursor, encode_cursor
 from ..sqlite.core import RowSize, dumps, loads, new_uid, rows_within, text_size
 from .live import CHANNEL, CommitFeed
+from .pipeline import KnownIntents, Pipeline
 from .schema import migrate
 
 T = TypeVar("T")
@@ -97,19 +103,62 @@ def event_from_row(row: Any) -> Event:
 
 
 _EVENT_VALUES = "$1, $2, $3, $4, {seq}, $5, $6, $7, $8, $9, $10"
+_EVENT_ARGS = 10  # $1..$10 above; an intent's columns follow from $11 (`_intent_event_sql`)
 _INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({_EVENT_VALUES.format(seq='NULL')})"
-_INSERT_INTENT_EVENT = (
-    "WITH head AS (UPDATE intents SET last_event_seq = last_event_seq + 1,"
-    " last_activity_at = CASE WHEN $11 THEN $8 ELSE last_activity_at END"
-    " WHERE id = $3 RETURNING last_event_seq)"
-    f" INSERT INTO events ({EVENT_COLUMNS})"
-    f" SELECT {_EVENT_VALUES.format(seq='head.last_event_seq')} FROM head RETURNING seq"
-)
+
+
+@functools.cache
+def _intent_event_sql(also_set: tuple[str, ...]) -> str:
+    """One statement (one round trip) that moves the intent's sequence head, sets
+    `also_set` columns to $12.. (the mutation the event records), and inserts the event
+    numbered from that head; it inserts nothing for a missing intent. $11: touch
+    `last_activity_at`."""
+    sets = "".join(f", {column} = ${_EVENT_ARGS + 2 + i}" for i, column in enumerate(also_set))
+    return (
+        "WITH head AS (UPDATE intents SET last_event_seq = last_event_seq + 1,"
+        f" last_activity_at = CASE WHEN $11 THEN $8 ELSE last_activity_at END{sets}"
+        " WHERE id = $3 RETURNING last_event_seq)"
+        f" INSERT INTO events ({EVENT_COLUMNS})"
+        f" SELECT {_EVENT_VALUES.format(seq='head.last_event_seq')} FROM head RETURNING seq"
+    )
+
+
+@functools.cache
+def _known_intent_event_sql(also_set: tuple[str, ...], version_checked: bool) -> str:
+    """`_intent_event_sql` for an intent whose event head is known (`pipeline.py`): $12 is
+    the event's sequence, $13 the version the row must still have (`version_checked`), the
+    `also_set` values follow. It returns nothing, so it can be deferred; if the row is not
+    as assumed, nothing is updated, the event's id is NULL and the statement fails."""
+    first = _EVENT_ARGS + 3 + version_checked
+    sets = "".join(f", {column} = ${first + i}" for i, column in enumerate(also_set))
+    check = " AND version = $13" if version_checked else ""
+    return (
+        "WITH head AS (UPDATE intents SET last_event_seq = $12,"
+        f" last_activity_at = CASE WHEN $11 THEN $8 ELSE last_activity_at END{sets}"
+        f" WHERE id = $3 AND last_event_seq = $12 - 1{check} RETURNING id)"
+        f" INSERT INTO events ({EVENT_COLUMNS}) SELECT (SELECT $1::bigint FROM head),"
+        f" {_EVENT_VALUES.format(seq='$12').split(', ', 1)[1]}"
+    )
+
+
+@functools.cache
+def _created_intent_event_sql(columns: tuple[str, ...]) -> str:
+    """One statement that inserts an intent (`columns` from $11, its event head already at
+    1) and its first event. The events' foreign key is checked at the end of the statement,
+    when the intent row exists."""
+    marks = ", ".join(f"${_EVENT_ARGS + 1 + i}" for i in range(len(columns)))
+    return (
+        f"WITH created AS (INSERT INTO intents ({', '.join(columns)}, last_event_seq)"
+        f" VALUES ({marks}, 1) RETURNING id)"
+        f" INSERT INTO events ({EVENT_COLUMNS})"
+        f" SELECT {_EVENT_VALUES.format(seq='1')} FROM created"
+    )
+
 
 StateGuard = Callable[["Tx", str, list[str], str | None], Awaitable[None]]
+EventGuard = Callable[["Tx", str, str, str | None], Awaitable[None]]
 StatusHook = Callable[["Tx", str, str, str, str | None], Awaitable[None]]
 EventHook = Callable[["Tx", Event], Awaitable[None]]
-EventGuard = Callable[["Tx", str, str, str | None], Awaitable[None]]
 
 
 class WriteHooks:
@@ -138,7 +187,7 @@ class Tx:
 
     __slots__ = (
         "cache_version", "conn", "events", "failed", "federated_version", "head", "hooks",
-        "moment", "now", "wrote",
+        "known", "moment", "now", "pipeline", "wrote",
     )  # fmt: skip
 
     def __init__(
@@ -147,10 +196,14 @@ class Tx:
         hooks: WriteHooks,
         head: int,
         cache_version: int,
+        pipeline: Pipeline | None = None,
+        known: KnownIntents | None = None,
         federated_version: int = 0,
     ) -> None:
         self.conn = conn
         self.hooks = hooks
+        self.pipeline = pipeline or Pipeline(conn, enabled=False)
+        self.known = known or KnownIntents()
         self.moment = utc_now()
         self.now = iso(self.moment)
         self.head = head
@@ -194,6 +247,7 @@ class Tx:
         if sql.lstrip()[:6].upper() != "SELECT":
             self.wrote = True
         try:
+            await self.pipeline.flush()  # what was deferred happens before this statement
             return await method(sql, *args)
         except asyncpg.PostgresError:
             self.failed = True  # PostgreSQL aborted the transaction (or the savepoint)
@@ -210,24 +264,94 @@ class Tx:
         trace_id: str | None = None,
         parent_event_id: str | None = None,
         touch: bool = True,
+        also_set: Sequence[tuple[str, Any]] = (),
+        only_if_version: int | None = None,
+        becomes: Intent | None = None,
+        state_bytes: int = 0,
     ) -> Event:
         """Append an event in this transaction, numbered from the locked `event_head`.
-        `touch=False`: the caller already set the intent's `last_activity_at`."""
-        global_id = self.head + 1
-        uid = new_uid()
-        values = (
-            global_id, uid, intent_id, portfolio_id, event_type, actor, dumps(payload),
-            self.moment, trace_id, parent_event_id,
-        )  # fmt: skip
+        `touch=False`: the caller sets the intent's `last_activity_at` itself. `also_set`:
+        (column, value) pairs of the intent's row written by the same statement, so a
+        mutation and its event cost one round trip together, or none when the intent's
+        event head is known (`pipeline.py`): then the statement is deferred, and
+        `only_if_version` is the version it checks the row still has. `becomes`: the
+        intent's whole row after this write, remembered for the next write to it (with
+        its state's length as JSON, `state_bytes`: a large one is not)."""
+        values = self._event_values(intent_id, event_type, actor, payload, portfolio_id,
+                                    trace_id, parent_event_id)  # fmt: skip
+        pipelined = self.pipeline.enabled
         if intent_id is None:
-            seq = None
-            await self.execute(_INSERT_EVENT, *values)
+            if also_set:
+                raise ValueError("also_set needs an intent")
+            if pipelined:
+                self.wrote = True
+                self.pipeline.defer(_INSERT_EVENT, values)
+            else:
+                await self.execute(_INSERT_EVENT, *values)
+            return await self._appended(values, payload, None)
+        columns = tuple(column for column, _ in also_set)
+        set_values = tuple(value for _, value in also_set)
+        head = self.known.seq(intent_id) if pipelined else None
+        if head is not None:
+            seq = head + 1
+            checked = () if only_if_version is None else (only_if_version,)
+            sql = _known_intent_event_sql(columns, only_if_version is not None)
+            self.wrote = True
+            self.pipeline.defer(sql, (*values, touch, seq, *checked, *set_values))
         else:
-            # One round trip: the intent's sequence head moves and the event takes it; no
-            # row is inserted for a missing intent.
-            seq = await self.fetchval(_INSERT_INTENT_EVENT, *values, touch)
+            sql = _intent_event_sql(columns)
+            seq = await self.fetchval(sql, *values, touch, *set_values)
             if seq is None:
                 raise NotFound(f"Intent {intent_id} not found")
+        self.known.remember(intent_id, seq, becomes, state_bytes)
+        return await self._appended(values, payload, seq)
+
+    async def emit_created(
+        self, intent_row: Sequence[tuple[str, Any]], event_type: str, actor: str | None,
+        payload: dict[str, Any], becomes: Intent, state_bytes: int,
+    ) -> Event:  # fmt: skip
+        """Insert an intent, `intent_row` as (column, value) pairs with its `id` first, and
+        its first event (sequence 1), in one statement (deferred when it may be)."""
+        (id_column, intent_id), *_ = intent_row
+        assert id_column == "id"
+        values = self._event_values(intent_id, event_type, actor, payload, None, None, None)
+        sql = _created_intent_event_sql(tuple(column for column, _ in intent_row))
+        args = (*values, *(value for _, value in intent_row))
+        if self.pipeline.enabled:
+            self.wrote = True
+            self.pipeline.defer(sql, args)
+        else:
+            await self.execute(sql, *args)
+        self.known.remember(intent_id, 1, becomes, state_bytes)
+        return await self._appended(values, payload, 1)
+
+    def known_intent(self, intent_id: str) -> Intent | None:
+        """The intent's row as this instance last wrote it, when that is surely still
+        true and a write to it may be deferred (`pipeline.py`)."""
+        return self.known.intent(intent_id) if self.pipeline.enabled else None
+
+    def _event_values(
+        self,
+        intent_id: str | None,
+        event_type: str,
+        actor: str | None,
+        payload: dict[str, Any],
+        portfolio_id: str | None,
+        trace_id: str | None,
+        parent_event_id: str | None,
+    ) -> tuple[Any, ...]:
+        """The event's columns as `_EVENT_VALUES` numbers them, with its global id."""
+        return (
+            self.head + 1, new_uid(), intent_id, portfolio_id, event_type, actor,
+            dumps(payload), self.moment, trace_id, parent_event_id,
+        )  # fmt: skip
+
+    async def _appended(
+        self, values: tuple[Any, ...], payload: dict[str, Any], seq: int | None
+    ) -> Event:
+        """The event just inserted from `values` (`_event_values`): the head moves past it
+        and the event-appended hooks run."""
+        global_id, uid, intent_id, portfolio_id, event_type, actor, _, _, trace_id, parent = values
         self.head = global_id
         event = Event(
             id=uid,
@@ -240,7 +364,7 @@ class Tx:
             global_sequence=global_id,
             portfolio_id=portfolio_id,
             trace_id=trace_id,
-            parent_event_id=parent_event_id,
+            parent_event_id=parent,
         )
         self.events.append(event)
         for hook in self.hooks.event_appended:
@@ -249,6 +373,8 @@ class Tx:
 
 
 Op = Callable[[Tx], Awaitable[Any]]
+Batch = list[tuple[Op, asyncio.Future]]
+"""Queued writes and their callers' futures; it may grow until it holds the head lock."""
 Outcome = tuple[bool, Any, list[Event]]
 """(succeeded, value or exception, events appended)"""
 
@@ -273,9 +399,11 @@ class PostgresCore:
         self._pool: asyncpg.Pool | None = None
         self._writer: PoolConnectionProxy | None = None
         self._queue: asyncio.Queue = asyncio.Queue()
+        self._stopping = False
         self._writer_task: asyncio.Task | None = None
         self._listeners: list[CommitListener] = []
         self._feed = CommitFeed(self._listeners)
+        self._known = KnownIntents()
         self.hooks = WriteHooks()
 
     async def open(self) -> None:
@@ -346,24 +474,31 @@ class PostgresCore:
         return self._pool
 
     async def _writer_loop(self) -> None:
-        stopping = False
-        while not stopping:
-            item = await self._queue.get()
-            batch = []
-            while True:
-                if item is _STOP:
-                    stopping = True  # finish what is queued before the stop, then leave
-                else:
-                    batch.append(item)
-                if len(batch) >= MAX_BATCH or self._queue.empty():
-                    break
-                item = self._queue.get_nowait()
+        self._stopping = False
+        while not self._stopping:
+            batch: Batch = []
+            self._take(await self._queue.get(), batch)
+            self._drain(batch)
             if batch:
                 await self._commit_batch(batch)
 
-    async def _commit_batch(self, batch: list[tuple[Op, asyncio.Future]]) -> None:
+    def _take(self, item: Any, batch: Batch) -> None:
+        if item is _STOP:
+            self._stopping = True  # finish what is queued before the stop, then leave
+        else:
+            batch.append(item)
+
+    def _drain(self, batch: Batch) -> None:
+        """Move what is queued into `batch`, up to MAX_BATCH writes. Called again once the
+        batch holds the head lock (`_run_ops`): writes that arrived while it waited for the
+        lock (another instance's batch) or for BEGIN join it, so batches grow with the
+        wait instead of each waiting in turn."""
+        while len(batch) < MAX_BATCH and not self._queue.empty():
+            self._take(self._queue.get_nowait(), batch)
+
+    async def _commit_batch(self, batch: Batch) -> None:
         try:
-            outcomes = await self._run_batch([op for op, _ in batch])
+            outcomes = await self._run_batch(batch)
         except Exception as exc:  # BEGIN, the head lock or COMMIT failed: nothing is durable
             self._rolled_back()
             for _, future in batch:
@@ -381,7 +516,7 @@ class PostgresCore:
             else:
                 future.set_exception(value)
 
-    async def _run_batch(self, ops: list[Op]) -> list[Outcome]:
+    async def _run_batch(self, batch: Batch) -> list[Outcome]:
         """Run `ops` in one transaction; each op's failure is its own.
 
         Most ops that fail do so before they write (a stale version, a conflict, a missing
@@ -391,50 +526,92 @@ class PostgresCore:
         transaction), is everything rolled back and the batch run again with a savepoint
         per op. Ops may therefore run twice (`_write`)."""
         try:
-            return await self._in_transaction(ops, guarded=False)
+            return await self._in_transaction(batch, guarded=False)
         except _NeedsSavepoints:
             self._rolled_back()
-            return await self._in_transaction(ops, guarded=True)
+            return await self._in_transaction(batch, guarded=True)
 
-    async def _in_transaction(self, ops: list[Op], *, guarded: bool) -> list[Outcome]:
+    async def _in_transaction(self, batch: Batch, *, guarded: bool) -> list[Outcome]:
+        """The batch's transaction, by hand rather than `conn.transaction()`, so that its
+        end (the head, the notification and COMMIT) is one round trip."""
         conn = await self._writer_connection()
-        outcomes: list[Outcome] = []
-        async with conn.transaction():
-            # (federated_version: migration 0004, federation.py)
-            head, cache_version, federated_version = cast(
-                asyncpg.Record,
-                await conn.fetchrow(
-                    "SELECT last_id, cache_version, federated_version FROM event_head FOR UPDATE"
-                ),
-            )
-            start = head
-            for op in ops:
-                tx = Tx(conn, self.hooks, head, cache_version, federated_version)
+        await conn.execute("BEGIN")
+        try:
+            outcomes, head, moved = await self._run_ops(conn, batch, guarded=guarded)
+            if moved:
+                # NOTIFY is delivered at COMMIT, in commit order, to every instance (live.py).
+                # The values are integers: no quoting to get wrong.
+                await conn.execute(
+                    f"UPDATE event_head SET last_id = {int(head)};"
+                    f" SELECT pg_notify('{CHANNEL}', '{int(head)}'); COMMIT"
+                )
+            else:
+                await conn.execute("COMMIT")
+        except BaseException:
+            self._known.forget()
+            if not conn.is_closed() and conn.is_in_transaction():
                 try:
-                    if guarded:
-                        async with conn.transaction():  # a SAVEPOINT: this op alone is undone
-                            value = await op(tx)
-                    else:
-                        value = await op(tx)
-                except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
-                    raise  # the connection is gone: the whole batch fails
-                except Exception as exc:
-                    if not guarded and (tx.wrote or tx.failed):
-                        raise _NeedsSavepoints from exc
-                    if guarded:
-                        self._rolled_back()
-                    outcomes.append((False, exc, []))
-                else:
-                    head, cache_version = tx.head, tx.cache_version
-                    federated_version = tx.federated_version
-                    outcomes.append((True, value, tx.events))
-            if head != start:
-                await conn.execute("UPDATE event_head SET last_id = $1", head)
-                # Delivered at COMMIT, in commit order, to every instance (live.py).
-                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(head))
+                    await conn.execute("ROLLBACK")
+                except Exception:  # a connection in an unknown state is not used again
+                    conn.terminate()
+            raise
+        self._known.committed(head)
         return outcomes
 
+    async def _run_ops(
+        self, conn: asyncpg.Connection, batch: Batch, *, guarded: bool
+    ) -> tuple[list[Outcome], int, bool]:
+        """Each op in turn inside the open transaction: the outcomes, the new head and
+        whether it moved. `guarded`: a SAVEPOINT around each op, so a failing one alone is
+        undone."""
+        # (federated_version: migration 0004, federation.py)
+        head, cache_version, federated_version = cast(
+            asyncpg.Record,
+            await conn.fetchrow(
+                "SELECT last_id, cache_version, federated_version FROM event_head FOR UPDATE"
+            ),
+        )
+        start = head
+        since = self._known.stale_since(head)
+        if since is not None:  # another instance wrote: which intents (pipeline.py)
+            changed = await conn.fetch(
+                "SELECT DISTINCT intent_id FROM events WHERE id > $1 AND intent_id IS NOT NULL",
+                since,
+            )
+            self._known.changed(head, (r[0] for r in changed))
+        if not guarded:  # a rerun keeps the batch it is rerunning
+            self._drain(batch)
+        pipeline = Pipeline(conn, enabled=not guarded)
+        outcomes: list[Outcome] = []
+        for op, _ in batch:
+            tx = Tx(conn, self.hooks, head, cache_version, pipeline, self._known, federated_version)
+            try:
+                if guarded:
+                    await conn.execute("SAVEPOINT op")
+                value = await op(tx)
+            except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
+                raise  # the connection is gone: the whole batch fails
+            except Exception as exc:
+                if not guarded and (tx.wrote or tx.failed):
+                    raise _NeedsSavepoints from exc
+                if guarded:
+                    await conn.execute("ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op")
+                    self._rolled_back()
+                outcomes.append((False, exc, []))
+            else:
+                if guarded:
+                    await conn.execute("RELEASE SAVEPOINT op")
+                head, cache_version = tx.head, tx.cache_version
+                federated_version = tx.federated_version
+                outcomes.append((True, value, tx.events))
+        try:
+            await pipeline.flush()
+        except asyncpg.PostgresError as exc:  # a deferred write failed: which op's is unknown
+            raise _NeedsSavepoints from exc
+        return outcomes, head, head != start
+
     def _rolled_back(self) -> None:
+        self._known.forget()
         for hook in self.hooks.rolled_back:
             hook()
 

@@ -108,6 +108,15 @@ async def fetch_intent(conn: Queryable, intent_id: str, *, lock: bool = False) -
     return intent_from_row(row)
 
 
+_PATCH_READ = (
+    f"SELECT {INTENT_COLUMNS}, EXISTS (SELECT 1 FROM leases l WHERE l.intent_id = i.id"
+    " AND l.status = 'active' AND l.expires_at > $2) FROM intents i WHERE i.id = $1"
+    " FOR UPDATE OF i"
+)
+"""A patch's one read: the intent, locked, and whether any lease on it is live (the
+state-patching guards are lease rules: without a live lease they have nothing to refuse)."""
+
+
 async def require_intent(conn: Queryable, intent_id: str) -> None:
     if await conn.fetchval("SELECT 1 FROM intents WHERE id = $1", intent_id) is None:
         raise NotFound(f"Intent {intent_id} not found")
@@ -140,23 +149,6 @@ class PostgresIntents(PostgresCore, IntentStore):
                             errors=[{"field": field, "value": ref}],
                         )
             intent_id = new_uid()
-            await tx.execute(
-                "INSERT INTO intents (id, title, description, created_by, status, constraints,"
-                " state, version, confidence, parent_id, depends_on, governance_policy,"
-                " created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,1,$8,$9,$10,$11,$12,$12)",
-                intent_id,
-                data.title,
-                data.description or "",
-                created_by,
-                data.status,
-                dumps(data.constraints),
-                dumps(data.state),
-                data.confidence,
-                parent,
-                dumps(depends_on),
-                None if data.governance_policy is None else dumps(data.governance_policy),
-                tx.moment,
-            )
             payload: dict[str, Any] = {
                 "title": data.title,
                 "status": data.status,
@@ -168,10 +160,8 @@ class PostgresIntents(PostgresCore, IntentStore):
                 payload["depends_on"] = depends_on
             if data.governance_policy:
                 payload["governance_policy"] = data.governance_policy
-            # The actor is who acted (X-Agent-ID first), as on SQLite.
-            await tx.emit(intent_id, "intent_created", actor or created_by, payload)
-            # The row as just written (not read back: a round trip saved per create).
-            return Intent(
+            # The row as written (never read back).
+            created = Intent(
                 id=intent_id,
                 title=data.title,
                 description=data.description or "",
@@ -189,6 +179,35 @@ class PostgresIntents(PostgresCore, IntentStore):
                 agents=[],
                 last_activity_at=tx.now,
             )
+            governance = None if data.governance_policy is None else dumps(data.governance_policy)
+            state = dumps(data.state)
+            # The actor is who acted (X-Agent-ID first), as on SQLite. The row and its event
+            # are one statement.
+            await tx.emit_created(
+                (
+                    ("id", intent_id),
+                    ("title", data.title),
+                    ("description", data.description or ""),
+                    ("created_by", created_by),
+                    ("status", data.status),
+                    ("constraints", dumps(data.constraints)),
+                    ("state", state),
+                    ("version", 1),
+                    ("confidence", data.confidence),
+                    ("parent_id", parent),
+                    ("depends_on", dumps(depends_on)),
+                    ("governance_policy", governance),
+                    ("created_at", tx.moment),
+                    ("updated_at", tx.moment),
+                    ("last_activity_at", tx.moment),
+                ),
+                "intent_created",
+                actor or created_by,
+                payload,
+                created,
+                len(state),
+            )
+            return created
 
         return await self._write(op)
 
@@ -293,12 +312,26 @@ class PostgresIntents(PostgresCore, IntentStore):
         max_state_bytes: int | None = None,
     ) -> Intent:
         async def op(tx: Tx) -> Intent:
-            intent = await fetch_intent(tx, intent_id, lock=True)
+            # Known as last written here (no live lease then) at the expected version, the
+            # intent needs no read: the deferred write checks its version and event head
+            # (pipeline.py). A conflict is always judged on a read row.
+            known = tx.known_intent(intent_id)
+            if known is not None and known.version != expected_version:
+                known = None
+            if known is not None:
+                intent, live_lease = known, False
+            else:
+                row = await tx.fetchrow(_PATCH_READ, intent_id, tx.moment)
+                if row is None:
+                    raise NotFound(f"Intent {intent_id} not found")
+                intent, live_lease = intent_from_row(tuple(row)[:-1]), row[-1]
             if intent.version != expected_version:
                 raise VersionConflict(intent.version)
-            new_state = apply_patches(intent.state, patches, copy_state=False)
-            for guard in tx.hooks.state_patching:  # the lease guard (PostgresStore.__init__)
-                await guard(tx, intent_id, [path for _, path, _ in patches], actor)
+            # A known row may be in answers not yet sent: patch a copy of its state.
+            new_state = apply_patches(intent.state, patches, copy_state=known is not None)
+            if live_lease:  # the guards are lease rules (lease_guard): nothing to refuse
+                for guard in tx.hooks.state_patching:
+                    await guard(tx, intent_id, [path for _, path, _ in patches], actor)
             version = expected_version + 1
             text = dumps(new_state)
             if max_state_bytes is not None and len(text) > max_state_bytes:
@@ -307,13 +340,8 @@ class PostgresIntents(PostgresCore, IntentStore):
                     f"{max_state_bytes}",
                     limit_bytes=max_state_bytes,
                 )
-            await tx.execute(
-                "UPDATE intents SET state = $1, version = $2, updated_at = $3,"
-                " last_activity_at = $3 WHERE id = $4",
-                text,
-                version,
-                tx.moment,
-                intent_id,
+            patched = msgspec.structs.replace(
+                intent, state=new_state, version=version, updated_at=tx.now, last_activity_at=tx.now
             )
             await tx.emit(
                 intent_id,
@@ -323,11 +351,12 @@ class PostgresIntents(PostgresCore, IntentStore):
                     "patches": [{"op": o, "path": p, "value": v} for o, p, v in patches],
                     "version": version,
                 },
-                touch=False,
+                also_set=(("state", text), ("version", version), ("updated_at", tx.moment)),
+                only_if_version=expected_version,
+                becomes=None if live_lease else patched,
+                state_bytes=len(text),
             )
-            return msgspec.structs.replace(
-                intent, state=new_state, version=version, updated_at=tx.now, last_activity_at=tx.now
-            )
+            return patched
 
         return await self._write(op)
 
