@@ -37,7 +37,7 @@ from .api.fast_routes import FAST_ROUTES
 from .api.openapi import SECURITY, ErrorDocs, NumberSchema
 from .api.params import check_query_integers
 from .auth import KeyRing, api_key_middleware
-from .errors import EXCEPTION_HANDLERS
+from .errors import EXCEPTION_HANDLERS, input_refusal_handlers
 from .federation.service import Federation
 from .settings import Settings
 from .store import Store
@@ -126,7 +126,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[*discovery.PUBLIC_HANDLERS, *federation.PUBLIC_HANDLERS, api, alias],
         dependencies={"store": Provide(provide_store, sync_to_thread=False)},
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, **input_refusal_handlers(store.INPUT_REFUSALS)},
         plugins=[ErrorDocs(), NumberSchema()],
         lifespan=[lifespan],
         state=State(

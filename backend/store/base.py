@@ -6,6 +6,8 @@ An `abc.ABC` (not a Protocol) because Litestar validates injected values with is
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Mapping
+from typing import ClassVar
 
 from .attachments import AttachmentStore
 from .costs import CostStore
@@ -34,6 +36,10 @@ class Store(
     FederationOutbox,
     OapStore,
 ):
+    INPUT_REFUSALS: ClassVar[Mapping[type[Exception], str]] = {}
+    """The database's own refusals that are the client's input, not a failure of the server,
+    with what to tell the client: the app answers them 400 (`backend/errors.py`)."""
+
     @abstractmethod
     async def open(self) -> None: ...
 

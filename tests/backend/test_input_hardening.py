@@ -498,3 +498,27 @@ def test_every_list_with_client_owned_json_is_paged_by_the_budget(tmp_path, quie
                 if key == "costs":
                     assert body["summary"]["count"] == 5 and body["summary"]["total"] == 10
             assert len(set(ids)) == len(ids) == 5 and pages >= 3, (path, pages)
+
+
+def test_a_nul_character_is_kept_exactly_or_refused_with_400(world, server, quiet_log):
+    """SQLite's text holds U+0000; PostgreSQL's cannot (its database refuses it). Either way
+    no 5xx: kept exactly as sent, or a 400 that changes nothing."""
+    postgres = server.settings.postgres_url is not None
+    before = world.snapshot()
+    attempts = [
+        (f"{API}/intents", {"title": "a\u0000b"}, "title"),
+        (f"{API}/intents", {"title": "ok", "description": "x\u0000"}, "description"),
+        (f"{API}/intents/{world.iid}/leases", {"scope": "s\u0000"}, "scope"),
+        (f"{API}/portfolios", {"name": "p\u0000"}, "name"),
+    ]
+    for path, body, field in attempts:
+        response = world.api.post(path, json=body)
+        if postgres:
+            assert "\\u0000" in refused(response, 400)["detail"]
+        else:
+            assert response.status_code == 201, response.text
+            assert response.json()[field] == body[field]
+    lookup = world.api.get(f"{API}/intents/a%00b")
+    refused(lookup, 400 if postgres else 404)
+    if postgres:
+        assert world.snapshot() == before

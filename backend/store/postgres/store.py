@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncpg
+
 from ..base import Store
 from .attachments import PostgresAttachments
 from .claims import CLAIM_SECONDS, ClaimKeeper, RowClaims, instance_name
@@ -17,6 +19,8 @@ from .portfolios import PostgresPortfolios, complete_portfolios_of
 from .presence import Presence
 from .retries import PostgresRetries
 from .subscriptions import PostgresSubscriptions, WebhookOutbox
+
+NUL_IN_TEXT = "text with a NUL character (\\u0000) cannot be stored or looked up by this server's database"
 
 
 class PostgresStore(
@@ -36,6 +40,14 @@ class PostgresStore(
 ):
     """As `SqliteStore`: a resource is a mixin listed here; a rule it must run inside
     another resource's transaction is registered below."""
+
+    # PostgreSQL's `text` cannot hold U+0000 (SQLite's can): a title, name, scope or id with
+    # it is refused by the database, and the write fails alone in its batch. JSON documents
+    # (`json` columns) keep an escaped \u0000 and are not affected.
+    INPUT_REFUSALS = {
+        asyncpg.CharacterNotInRepertoireError: NUL_IN_TEXT,
+        asyncpg.UntranslatableCharacterError: NUL_IN_TEXT,
+    }
 
     def __init__(
         self,
