@@ -20,7 +20,9 @@ from .presence import Presence
 from .retries import PostgresRetries
 from .subscriptions import PostgresSubscriptions, WebhookOutbox
 
-NUL_IN_TEXT = "text with a NUL character (\\u0000) cannot be stored or looked up by this server's database"
+NUL_IN_TEXT = (
+    "text with a NUL character (\\u0000) cannot be stored or looked up by this server's database"
+)
 
 
 class PostgresStore(
