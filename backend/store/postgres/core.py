@@ -166,16 +166,25 @@ class WriteHooks:
     SQLite store's `WriteHooks`, but awaited). `PostgresStore.__init__` fills them in."""
 
     __slots__ = (
-        "event_appended", "event_logging", "rolled_back", "state_patching", "status_changed",
+        "event_appended", "event_logging", "lease_rules", "rolled_back", "state_patching",
+        "status_changed",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.event_logging: list[EventGuard] = []
         """Before a client's own event (the events API) is appended; raises to refuse it."""
         self.state_patching: list[StateGuard] = []
+        """Before every state patch; raises to refuse it (e.g. a delegated agent's scope)."""
+        self.lease_rules: list[StateGuard] = []
+        """Before a state patch of an intent with a live lease (lease_guard): a patch that
+        saw no live lease in its read of the intent skips them, and so saves their reads."""
         self.status_changed: list[StatusHook] = []
         self.event_appended: list[EventHook] = []
         self.rolled_back: list[Callable[[], None]] = []
+
+    def state_guards(self, live_lease: bool) -> list[StateGuard]:
+        """What a state patch runs before it writes."""
+        return [*self.state_patching, *self.lease_rules] if live_lease else self.state_patching
 
 
 class Tx:

@@ -329,9 +329,8 @@ class PostgresIntents(PostgresCore, IntentStore):
                 raise VersionConflict(intent.version)
             # A known row may be in answers not yet sent: patch a copy of its state.
             new_state = apply_patches(intent.state, patches, copy_state=known is not None)
-            if live_lease:  # the guards are lease rules (lease_guard): nothing to refuse
-                for guard in tx.hooks.state_patching:
-                    await guard(tx, intent_id, [path for _, path, _ in patches], actor)
+            for guard in tx.hooks.state_guards(live_lease):
+                await guard(tx, intent_id, [path for _, path, _ in patches], actor)
             version = expected_version + 1
             text = dumps(new_state)
             if max_state_bytes is not None and len(text) > max_state_bytes:

@@ -440,7 +440,7 @@ class PostgresOap(PostgresOapClaims, OapStore):
                 raise ChainLost(chain_id)
             intent_id, _, _, selected_by, version, state_text = found
             paths = ["/" + STATE_MEMORY_KEY, "/" + STATE_LAST_RESULT_KEY]
-            for guard in tx.hooks.state_patching:  # a lease on these keys refuses the hop
+            for guard in tx.hooks.state_guards(live_lease=True):  # a lease on these keys refuses
                 await guard(tx, intent_id, paths, agent_id)
             state = loads(state_text) or {}
             state[STATE_MEMORY_KEY] = result.state_memory

@@ -62,7 +62,7 @@ class PostgresStore(
         self.claim_seconds = claim_seconds
         self.webhook_outbox = WebhookOutbox()
         # RFC-0003: a patch into a scope another agent holds a lease on is refused.
-        self.hooks.state_patching.append(lease_guard)
+        self.hooks.lease_rules.append(lease_guard)
         # RFC-0007: a member's status change may complete its portfolios.
         self.hooks.status_changed.append(complete_portfolios_of)
         # RFC-0023: a federated intent's delegated agent may do only what its scope grants;
