@@ -4,8 +4,9 @@ dispatches (`Presence`, `claim_free`).
 Each instance holds a random key as a session advisory lock; a row claimed with that key
 stays its instance's while the lock is held. When the instance dies its connection ends,
 PostgreSQL releases the lock, and the row is anyone's at once (no deadline to wait out).
-Webhook deliveries use deadline claims instead (`claims.py`): see the README's PostgreSQL
-section for why each.
+Webhook deliveries and OAP chains use deadline claims instead (`claims.py`,
+`oap_claims.py`): they need no connection held per instance, but a dead instance's rows
+wait out the deadline. Three mechanisms where one could serve is noted as open work.
 """
 
 from __future__ import annotations
