@@ -29,7 +29,14 @@ def screen_is(app, kind):
 async def started(app, pilot) -> IntentsScreen:
     root = app.screen
     assert isinstance(root, IntentsScreen)
-    await wait_until(pilot, lambda: root.loaded and app.connection_state == "live")
+    # A bound, not a timing check: under a full two-worker run (PostgreSQL tests beside it)
+    # the first load once took over 10 s.
+    await wait_until(
+        pilot,
+        lambda: root.loaded and app.connection_state == "live",
+        limit=30,
+        what="the first rows and a live stream",
+    )
     return root
 
 
