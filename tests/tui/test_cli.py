@@ -122,9 +122,9 @@ def test_demo_serves_a_seeded_workspace_with_live_agents():
             # and a federated peer: reachable, with intents sent to it
             sent = http.get("/api/v1/federation/dispatches", params={"direction": "out"})
             assert sent.json()["total"] >= 3
-            for _ in range(150):
+            for _ in range(300):  # reachable first, its manifest's agents on a later look
                 (peer,) = http.get("/api/v1/federation/peers").json()["peers"]
-                if peer["reachable"]:
+                if peer["reachable"] and peer["public_agents"]:
                     break
                 time.sleep(0.1)
             assert peer["reachable"] and peer["public_agents"] == ["analyst", "translator"]

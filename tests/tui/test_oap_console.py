@@ -1,6 +1,8 @@
 """`:agents` and `:chains` in the console against a real server and real loopback agents:
 register, ping and remove by keyboard; a chain's hops, envelope, resume and cancel; the
-intent detail lists its chains and hop events arrive in its tail."""
+intent detail lists its chains and hop events arrive in its tail. A console test, so on
+SQLite whatever OPENINTENT_TEST_STORES says (tests/tui/conftest.py; OAP on PostgreSQL is
+tests/oap's)."""
 
 from __future__ import annotations
 

@@ -25,9 +25,11 @@ def make_app(server: LiveServer, **kwargs: Any) -> OpenIntentApp:
 
 
 async def wait_until(
-    pilot: Any, predicate: Callable[[], Any], limit: float = 10.0, what: str = ""
+    pilot: Any, predicate: Callable[[], Any], limit: float = 30.0, what: str = ""
 ) -> None:
-    """Poll while the app runs; fails with `what` rather than hanging."""
+    """Poll while the app runs; fails with `what` rather than hanging. `limit` is a bound,
+    not a timing check: in CI's two-worker run beside the PostgreSQL tests a console step
+    sometimes took over 10 s."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
     while not predicate():
