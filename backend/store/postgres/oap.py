@@ -24,6 +24,7 @@ from ..sqlite.core import dumps, loads, new_uid
 from ..sqlite.oap import (
     FINISHED,
     RESUMABLE,
+    chain_state,
     clip_for_event,
     decode_envelope,
     idempotency_key,
@@ -329,23 +330,7 @@ class PostgresOap(PostgresOapClaims, OapStore):
                 " WHERE chain_id = $1 AND status = 'pending' ORDER BY hop DESC LIMIT 1",
                 chain_id,
             )
-            return ChainState(
-                chain_id=chain_id,
-                intent_id=row[0],
-                status=row[1],
-                mode=row[2],
-                pipeline=loads(row[3]),
-                pipeline_start=row[4],
-                hops_done=row[5],
-                stop_at_hop=row[6],
-                envelope=decode_envelope(row[7]),
-                next_agent=row[8],
-                next_selected_by=row[9],
-                pending_hop=pending[0] if pending else None,
-                pending_agent=pending[1] if pending else None,
-                pending_selected_by=pending[2] if pending else None,
-                pending_attempts=pending[3] if pending else 0,
-            )
+            return chain_state(chain_id, row, pending)
 
         return await self._read(read)
 

@@ -39,6 +39,29 @@ HOP_RESPONSE_MAX_CHARS = 262_144
 decode_envelope = msgspec.json.Decoder(TaskEnvelope).decode
 
 
+def chain_state(chain_id: str, row: Any, pending: Any) -> ChainState:
+    """What the runner needs of a chain, from its row (intent, status, mode, pipeline,
+    start, hops done, stop hop, envelope, next agent and why) and its pending hop's (hop,
+    agent, why, attempts) or None, as both stores read them (sqlite3 rows, asyncpg Records)."""
+    return ChainState(
+        chain_id=chain_id,
+        intent_id=row[0],
+        status=row[1],
+        mode=row[2],
+        pipeline=loads(row[3]),
+        pipeline_start=row[4],
+        hops_done=row[5],
+        stop_at_hop=row[6],
+        envelope=decode_envelope(row[7]),
+        next_agent=row[8],
+        next_selected_by=row[9],
+        pending_hop=pending[0] if pending else None,
+        pending_agent=pending[1] if pending else None,
+        pending_selected_by=pending[2] if pending else None,
+        pending_attempts=pending[3] if pending else 0,
+    )
+
+
 def idempotency_key(chain_id: str, hop: int) -> str:
     return f"{chain_id}:{hop}"
 
@@ -340,23 +363,7 @@ class SqliteOap(SqliteCore, OapStore):
                 " WHERE chain_id = ? AND status = 'pending' ORDER BY hop DESC LIMIT 1",
                 (chain_id,),
             ).fetchone()
-            return ChainState(
-                chain_id=chain_id,
-                intent_id=row[0],
-                status=row[1],
-                mode=row[2],
-                pipeline=loads(row[3]),
-                pipeline_start=row[4],
-                hops_done=row[5],
-                stop_at_hop=row[6],
-                envelope=decode_envelope(row[7]),
-                next_agent=row[8],
-                next_selected_by=row[9],
-                pending_hop=pending[0] if pending else None,
-                pending_agent=pending[1] if pending else None,
-                pending_selected_by=pending[2] if pending else None,
-                pending_attempts=pending[3] if pending else 0,
-            )
+            return chain_state(chain_id, row, pending)
 
         return await self._read(read)
 
