@@ -23,6 +23,8 @@ from litestar.exceptions import ClientException, ValidationException
 from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.types import Empty
 
+from .params import handler_function
+
 _decoders: dict[Any, msgspec.json.Decoder] = {}
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
@@ -104,10 +106,11 @@ _body_types: dict[Any, Any] = {}
 
 def _body_type(request: Request) -> Any:
     handler = request.route_handler
-    target = _body_types.get(handler.fn, Empty)  # the function: the same in every app
+    fn = handler_function(handler)
+    target = _body_types.get(fn, Empty)
     if target is Empty:
         field = handler.parsed_fn_signature.parameters.get("data")
-        target = _body_types[handler.fn] = Any if field is None else field.annotation
+        target = _body_types[fn] = Any if field is None else field.annotation
     return target
 
 

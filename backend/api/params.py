@@ -75,9 +75,17 @@ def etag(version: int) -> dict[str, str]:
 _integer_queries: dict[Any, tuple[str, ...]] = {}
 
 
+def handler_function(handler: Any) -> Any:
+    """The plain function behind a route handler, the same in every app: a key for caches
+    of what its signature declares. (`handler.fn` of a controller's handler is a method bound
+    to one app's controller: as a module-level key it kept every app ever built alive.)"""
+    return getattr(handler.fn, "__func__", handler.fn)
+
+
 def integer_query_names(handler: Any) -> tuple[str, ...]:
     """The names of the handler's integer query parameters."""
-    names = _integer_queries.get(handler.fn)  # the function: the same in every app and router
+    fn = handler_function(handler)
+    names = _integer_queries.get(fn)
     if names is None:
         found = []
         for name, field in handler.parsed_fn_signature.parameters.items():
@@ -87,7 +95,7 @@ def integer_query_names(handler: Any) -> tuple[str, ...]:
             types = field.inner_types if field.is_optional else (field,)
             if any(t.annotation is int for t in types):
                 found.append(kwarg.name or kwarg.query or name)
-        names = _integer_queries[handler.fn] = tuple(found)
+        names = _integer_queries[fn] = tuple(found)
     return names
 
 
