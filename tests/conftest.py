@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,15 @@ from tests.support import LiveServer, run_server
 # The stores the `server` fixture runs each test on: SQLite alone by default (a quick local
 # run); OPENINTENT_TEST_STORES=sqlite,postgres runs every API test on both, as .ci/run does.
 SERVER_STORES = os.environ.get("OPENINTENT_TEST_STORES", "sqlite").split(",")
+
+
+def pytest_collection_finish(session) -> None:
+    """Everything alive once the tests are collected (modules, test items) lives all run:
+    set it aside from the collector. Each worker runs hundreds of servers in its own
+    process, and every full collection would scan it all again, pausing those servers and
+    their clients together (tests/backend/test_app_memory.py)."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(params=SERVER_STORES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import socket
 import threading
 import time
@@ -95,6 +96,11 @@ def run_server(
         time.sleep(0.01)
     try:
         yield LiveServer(settings, f"http://{host}:{port}")
+    except Exception:
+        # What every thread, the server's included, is doing as the test fails (a stalled
+        # request shows where it stalls); pytest shows it with the failure.
+        faulthandler.dump_traceback(all_threads=True)
+        raise
     finally:
         server.should_exit = True  # open streams end first (backend.serving.uvicorn_server)
         thread.join(10)
