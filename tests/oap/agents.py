@@ -36,6 +36,7 @@ class Agent:
         describe: bool = True,
         dedupe: bool = False,
         delay: float = 0.0,
+        gate: threading.Event | None = None,
         statuses: list[int] | None = None,
     ) -> None:
         self.agent_id = agent_id
@@ -44,6 +45,9 @@ class Agent:
         self.describe = describe
         self.dedupe = dedupe
         self.delay = delay
+        self.gate = gate
+        """Work waits until the test sets it (a bound of a minute): a window the test holds
+        open for as long as it needs, whatever the machine's load, where a delay may close."""
         self.statuses = list(statuses or [])
         """Statuses to answer first, one per request (e.g. [503] then the real answer)."""
         self.received: list[Received] = []
@@ -100,6 +104,8 @@ class Agent:
                     return
                 if agent.delay:
                     time.sleep(agent.delay)
+                if agent.gate is not None:
+                    agent.gate.wait(60)
                 answer = agent.answer(body)
                 if isinstance(answer, tuple):
                     status, payload = answer

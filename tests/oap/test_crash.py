@@ -1,11 +1,12 @@
-"""`kill -9` the real server in the middle of a 5-hop chain (a slow agent makes the window),
-restart it on the same database, resume: every hop is applied once, and the intent's log
-tells the story (interrupted, resumed, the in-flight hop re-sent under its key)."""
+"""`kill -9` the real server in the middle of a 5-hop chain (an agent the test holds makes
+the window), restart it on the same database, resume: every hop is applied once, and the
+intent's log tells the story (interrupted, resumed, the in-flight hop re-sent under its key)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 
 import httpx
 import pytest
@@ -32,6 +33,7 @@ def client(url: str) -> httpx.Client:
 
 @pytest.mark.slow
 def test_kill_9_mid_chain_then_resume_applies_each_hop_once(tmp_path):
+    hold = threading.Event()
     agents = [
         Agent(
             name,
@@ -40,7 +42,7 @@ def test_kill_9_mid_chain_then_resume_applies_each_hop_once(tmp_path):
             if i + 1 < len(NAMES)
             else finish("all done", a5=4),
             dedupe=True,
-            delay=1.5 if name == "a3" else 0.0,
+            gate=hold if name == "a3" else None,
         )
         for i, name in enumerate(NAMES)
     ]
@@ -70,6 +72,7 @@ def test_kill_9_mid_chain_then_resume_applies_each_hop_once(tmp_path):
             listed = api.get("/api/v1/oap/chains", params={"status": "interrupted"}).json()
             assert [c["chain_id"] for c in listed["chains"]] == [chain_id]
             # The slow agent finishes the hop the dead server sent; its answer was lost.
+            hold.set()
             wait_until(lambda: slow.applied, "the first hop-3 request to finish")
 
             resumed = api.post(f"/api/v1/oap/chains/{chain_id}/resume", json={"wait": True})

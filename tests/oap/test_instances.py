@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections import Counter
 
 import httpx
@@ -41,6 +42,7 @@ def keys(agent: Agent) -> Counter[str]:
 
 @pytest.mark.slow
 def test_kill_9_of_one_instance_mid_chain_the_survivor_completes_its_chains(postgres_url, tmp_path):
+    hold = threading.Event()
     agents = [
         Agent(
             name,
@@ -49,9 +51,10 @@ def test_kill_9_of_one_instance_mid_chain_the_survivor_completes_its_chains(post
             if i + 1 < len(NAMES)
             else finish("all done", a4=3),
             dedupe=True,
-            # The window: A is killed while a2 works on A's hops; it finishes them well
-            # before the survivor re-sends (CLAIM_SECONDS later) and answers from its cache.
-            delay=0.8 if name == "a2" else 0.0,
+            # The window: A is killed while a2 holds A's hops; released then, it finishes
+            # them long before the survivor re-sends (CLAIM_SECONDS later), and answers
+            # the re-sends from its cache.
+            gate=hold if name == "a2" else None,
         )
         for i, name in enumerate(NAMES)
     ]
@@ -79,6 +82,7 @@ def test_kill_9_of_one_instance_mid_chain_the_survivor_completes_its_chains(post
         wait_until(lambda: all(keys(slow)[f"{c}:2"] for c in on_a_ids), "A's hops 2 in flight")
         a.proc.send_signal(signal.SIGKILL)
         assert a.proc.wait(10) == -signal.SIGKILL
+        hold.set()
 
         def all_completed() -> list[dict] | None:
             found = [on_b.get(f"/api/v1/oap/chains/{c}").json() for c in chains]
