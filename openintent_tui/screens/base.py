@@ -218,6 +218,12 @@ async def unavailable() -> tuple[None, str]:
     return None, UNAVAILABLE
 
 
+async def optional_read(read: Callable[[], Awaitable[T]]) -> tuple[T | None, str | None]:
+    """`optional(read())`, the read made only once this runs: a load cancelled by a newer
+    one before its gathered reads start leaves no client call never awaited."""
+    return await optional(read())
+
+
 async def optional(call: Awaitable[T]) -> tuple[T | None, str | None]:
     """`(value, None)`, or `(None, why)` when the server lacks the endpoint or refuses."""
     try:

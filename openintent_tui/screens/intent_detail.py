@@ -30,7 +30,7 @@ from ..modals.pick import Choice, PickModal
 from ..modals.text_prompt import TextPrompt
 from ..widgets.event_tail import EventTail
 from ..widgets.json_tree import JsonTree
-from .base import optional, unavailable
+from .base import optional, optional_read, unavailable
 from .chains import CHAIN_STATUS_STYLES
 from .format import STATUS_STYLES, ago, short_id, until
 from .intent_federation import IntentFederation
@@ -134,23 +134,28 @@ class IntentDetailScreen(IntentActionsScreen, SendsToPeers):
         self.query_one("#meta", Static).update(self._meta(intent))
         self.query_one(JsonTree).show(intent.state)
         i = self.intent_id
-        retry_read = asyncio.ensure_future(optional(client.get_retry_policy(i)))
+        retry_read = asyncio.ensure_future(optional_read(lambda: client.get_retry_policy(i)))
         arbitrations_read = asyncio.ensure_future(
-            optional(client.intent_arbitrations(i, status="pending"))
+            optional_read(lambda: client.intent_arbitrations(i, status="pending"))
         )
-        fetched = await asyncio.gather(
-            optional(client.list_agents(i)),
-            optional(client.intent_leases(i)),
-            optional(client.list_decisions(i)),
-            optional(client.list_attachments(i)),
-            optional(client.get_costs(i)),
-            optional(client.list_failures(i)),
-            optional(client.list_chains(intent_id=i))
-            if client.capabilities.agent_routing
-            else unavailable(),
-        )
+        try:
+            fetched = await asyncio.gather(
+                optional_read(lambda: client.list_agents(i)),
+                optional_read(lambda: client.intent_leases(i)),
+                optional_read(lambda: client.list_decisions(i)),
+                optional_read(lambda: client.list_attachments(i)),
+                optional_read(lambda: client.get_costs(i)),
+                optional_read(lambda: client.list_failures(i)),
+                optional_read(lambda: client.list_chains(intent_id=i))
+                if client.capabilities.agent_routing
+                else unavailable(),
+            )
+            retry = await retry_read
+        except BaseException:  # a newer load replaced this one: nor are its other reads
+            retry_read.cancel()
+            arbitrations_read.cancel()
+            raise
         agents, leases, decisions, attachments, costs, failures, chains = fetched
-        retry = await retry_read
         self.sections = dict(zip((*SECTIONS, "retry"), (*fetched, retry), strict=True))
         self._show("agents", agents, self._agents)
         self._show("leases", leases, self._leases)
