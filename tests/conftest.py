@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.pg_support import URL_VARIABLE, drop_schema, fresh_schema_url, throwaway_cluster
-from tests.support import LiveServer, run_server
+from tests.support import LiveServer, live_apps, run_server
 
 # The stores the `server` fixture runs each test on: SQLite alone by default (a quick local
 # run); OPENINTENT_TEST_STORES=sqlite,postgres runs every API test on both, as .ci/run does.
@@ -23,6 +23,16 @@ def pytest_collection_finish(session) -> None:
     their clients together (tests/backend/test_app_memory.py)."""
     gc.collect()
     gc.freeze()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def servers_leave_nothing_behind() -> Iterator[None]:
+    """After all of a worker's tests, hundreds of servers, at most a few apps are alive (the
+    last to register Litestar's module-level handlers keeps itself): any path that keeps
+    every app fails the run here, whichever test it hides in."""
+    yield
+    alive = live_apps()
+    assert alive <= 3, f"{alive} Litestar apps outlived their servers"
 
 
 @pytest.fixture(params=SERVER_STORES)

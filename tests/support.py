@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import faulthandler
+import gc
 import socket
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import msgspec
 import uvicorn
+from litestar import Litestar
 
 from backend.app import create_app
 from backend.serving.uvicorn_server import Server
@@ -39,6 +41,12 @@ class LiveServer:
         if agent_id:
             headers["X-Agent-ID"] = agent_id
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=10, **kwargs)
+
+
+def live_apps() -> int:
+    """Litestar apps alive in this process, after a full collection."""
+    gc.collect()
+    return sum(isinstance(o, Litestar) for o in gc.get_objects())
 
 
 def loopback_socket(port: int = 0, host: str = "127.0.0.1") -> socket.socket:

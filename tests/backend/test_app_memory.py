@@ -8,18 +8,10 @@ froze server and client together for seconds, which CI saw as requests timing ou
 
 from __future__ import annotations
 
-import gc
-
 import pytest
-from litestar import Litestar
 
 from tests.conftest import SERVER_STORES
-from tests.support import run_server
-
-
-def live_apps() -> int:
-    gc.collect()
-    return sum(isinstance(o, Litestar) for o in gc.get_objects())
+from tests.support import live_apps, run_server
 
 
 def exercise(live) -> None:
