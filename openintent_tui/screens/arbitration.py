@@ -175,6 +175,7 @@ class CaseScreen(ConsoleScreen):
         self.rationale = ""
         self.crumb = f"Case {short_id(case.id)}"
         self.decided = False
+        self.context_tree = JsonTree("context", id="case-context")
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="case-body"):
@@ -192,10 +193,12 @@ class CaseScreen(ConsoleScreen):
                     yield Static(text, classes="option", id=f"option-{n}")
             yield Static(self._rationale_text(), id="case-rationale")
             yield Static("Context", classes="section-title")
-            yield JsonTree("context", id="case-context")
+            yield self.context_tree
 
     def on_mount(self) -> None:
-        self.query_one(JsonTree).show(self.case.context or {})
+        # Held, not queried: in one CI run a key burst reached on_mount with no JsonTree
+        # in the DOM (cause not found), and the failed query ended the whole console.
+        self.context_tree.show(self.case.context or {})
 
     def _header(self) -> Text:
         case = self.case
